@@ -1,0 +1,208 @@
+"""FalkorDB backend (embedded by default), spoken to with the `falkordb` client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import redis
+from falkordb import FalkorDB
+from falkordb.edge import Edge
+from falkordb.node import Node
+from falkordb.path import Path as FalkorPath
+
+from kbcrm.graph.errors import (
+    ConstraintViolation,
+    QueryError,
+    QueryTimeout,
+    ReadOnlyViolation,
+    StoreUnavailable,
+)
+from kbcrm.graph.store import GraphStore, QueryResult, Row, SearchHit, WriteCounts
+
+
+def plain(value: Any) -> Any:
+    """Driver values to plain Python: nodes and edges become their property maps."""
+    if isinstance(value, Node | Edge):
+        return dict(value.properties)
+    if isinstance(value, FalkorPath):
+        return {"nodes": [plain(n) for n in value.nodes()], "relationships": [plain(e) for e in value.edges()]}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def _translate(exc: Exception, text: str) -> Exception:
+    message = str(exc)
+    lowered = message.lower()
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError) and "timed out" not in lowered:
+        return StoreUnavailable(f"FalkorDB is unreachable: {message}")
+    if "timed out" in lowered or "timeout" in lowered:
+        return QueryTimeout(f"query ran past its time limit: {message}")
+    if "unique constraint" in lowered or "constraint violation" in lowered:
+        return ConstraintViolation(message)
+    if "read-only" in lowered or "ro_query" in lowered:
+        return ReadOnlyViolation(message)
+    return QueryError(f"{message} (query: {text[:200]})")
+
+
+class FalkorDBStore(GraphStore):
+    """Graph store over a FalkorDB server (a unix socket for the embedded one)."""
+
+    backend_name = "falkordb"
+
+    def __init__(
+        self,
+        *,
+        graph_name: str,
+        socket_path: Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 6379,
+        password: str | None = None,
+        query_timeout_ms: int = 30_000,
+    ) -> None:
+        super().__init__()
+        self.graph_name = graph_name
+        self.query_timeout_ms = query_timeout_ms
+        try:
+            if socket_path is not None:
+                self._db = FalkorDB(unix_socket_path=str(socket_path))
+            else:
+                self._db = FalkorDB(host=host, port=port, password=password)
+        except (redis.ConnectionError, OSError) as exc:
+            raise StoreUnavailable(f"cannot connect to FalkorDB: {exc}") from exc
+        self._graph = self._db.select_graph(graph_name)
+
+    @property
+    def connection(self) -> redis.Redis:
+        """The underlying redis connection (for server commands such as INFO)."""
+        return self._db.connection  # type: ignore[no-any-return]
+
+    def _execute(
+        self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None
+    ) -> QueryResult:
+        try:
+            if read_only:
+                result = self._graph.ro_query(text, dict(params), timeout=timeout_ms or self.query_timeout_ms)
+            else:
+                result = self._graph.query(text, dict(params), timeout=timeout_ms)
+        except (redis.RedisError, OSError) as exc:
+            raise _translate(exc, text) from exc
+        names = [column[1] for column in (result.header or [])]
+        rows = [dict(zip(names, (plain(v) for v in row), strict=True)) for row in result.result_set or []]
+        counts = WriteCounts(
+            nodes_created=int(result.nodes_created or 0),
+            nodes_deleted=int(result.nodes_deleted or 0),
+            relationships_created=int(result.relationships_created or 0),
+            relationships_deleted=int(result.relationships_deleted or 0),
+            properties_set=int(result.properties_set or 0),
+        )
+        return QueryResult(rows, counts)
+
+    def _ddl(self, text: str) -> None:
+        try:
+            self._graph.query(text)
+        except redis.ResponseError as exc:
+            if "already indexed" not in str(exc) and "already exists" not in str(exc):
+                raise _translate(exc, text) from exc
+
+    def ensure_schema(self, *, vector_dimension: int = 384) -> None:
+        """Range indexes (id of every label + kb:indexed), unique ids, full-text and vector indexes."""
+        vocabulary = self.vocabulary
+        for label in sorted(vocabulary.labels):
+            self._ddl(f"CREATE INDEX FOR (n:{label}) ON (n.id)")
+        for label, prop in vocabulary.labels_with("indexed"):
+            self._ddl(f"CREATE INDEX FOR (n:{label}) ON (n.{prop})")
+        fulltext: dict[str, list[str]] = {}
+        for label, prop in vocabulary.labels_with("fulltext"):
+            fulltext.setdefault(label, []).append(prop)
+        existing = self._fulltext_indexed()
+        for label, props in sorted(fulltext.items()):
+            missing = [p for p in props if p not in existing.get(label, set())]
+            if missing:
+                quoted = ", ".join(f"'{p}'" for p in missing)
+                self._ddl(f"CALL db.idx.fulltext.createNodeIndex('{label}', {quoted})")
+        for label, prop in vocabulary.labels_with("vector"):
+            self._ddl(
+                f"CREATE VECTOR INDEX FOR (n:{label}) ON (n.{prop}) "
+                f"OPTIONS {{dimension: {int(vector_dimension)}, similarityFunction: 'cosine'}}"
+            )
+        for label in sorted(vocabulary.labels):
+            try:
+                self.connection.execute_command(
+                    "GRAPH.CONSTRAINT", "CREATE", self.graph_name, "UNIQUE", "NODE", label, "PROPERTIES", 1, "id"
+                )
+            except redis.ResponseError as exc:
+                if "already exists" not in str(exc).lower():
+                    raise _translate(exc, "GRAPH.CONSTRAINT CREATE") from exc
+
+    def _fulltext_indexed(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        try:
+            result = self._graph.query("CALL db.indexes() YIELD label, properties, types RETURN label, properties, types")
+        except redis.ResponseError:
+            return found
+        for label, properties, types in result.result_set:
+            for prop in properties:
+                if "FULLTEXT" in (types.get(prop) or []):
+                    found.setdefault(label, set()).add(prop)
+        return found
+
+    def fulltext_search(self, label: str, text: str, *, limit: int = 10) -> list[SearchHit]:
+        """RediSearch-backed full-text query; score as FalkorDB reports it (higher is better)."""
+        self.check_label(label)
+        rows = self.read(
+            f"CALL db.idx.fulltext.queryNodes('{label}', $text) YIELD node, score "
+            "RETURN node.id AS id, score ORDER BY score DESC, id LIMIT $limit",
+            text=text,
+            limit=int(limit),
+        )
+        return [SearchHit(str(r["id"]), float(r["score"])) for r in rows]
+
+    def vector_search(self, label: str, vector: Sequence[float], *, k: int = 10) -> list[SearchHit]:
+        """HNSW search; FalkorDB reports cosine distance, converted here to similarity."""
+        self.check_label(label)
+        rows = self.read(
+            f"CALL db.idx.vector.queryNodes('{label}', 'embedding', $k, vecf32($vector)) YIELD node, score "
+            "RETURN node.id AS id, score ORDER BY score ASC, id",
+            k=int(k),
+            vector=[float(x) for x in vector],
+        )
+        return [SearchHit(str(r["id"]), 1.0 - float(r["score"])) for r in rows]
+
+    def write_vectors(self, label: str, rows: Sequence[Row], *, model_id: str) -> int:
+        """Vectors must go through vecf32() or FalkorDB silently leaves them unindexed."""
+        self.check_node_properties([label], {"embedding", "embedding_model", "embedding_dim"})
+        batch = [{"id": r["id"], "vector": [float(x) for x in r["vector"]]} for r in rows]
+        dims = {len(r["vector"]) for r in batch}
+        if len(dims) > 1:
+            raise QueryError(f"vectors of different sizes {sorted(dims)} in one write")
+        result = self.execute(
+            f"UNWIND $rows AS row MATCH (n:{label} {{id: row.id}}) "
+            "SET n.embedding = vecf32(row.vector), n.embedding_model = $model, n.embedding_dim = $dim "
+            "RETURN count(n) AS c",
+            {"rows": batch, "model": model_id, "dim": dims.pop() if dims else 0},
+        )
+        return int(result.rows[0]["c"]) if result.rows else 0
+
+    def drop_graph(self) -> None:
+        """Delete the whole graph, schema included."""
+        try:
+            self._graph.delete()
+        except redis.ResponseError as exc:
+            if "empty key" not in str(exc).lower() and "invalid graph" not in str(exc).lower():
+                raise _translate(exc, "GRAPH.DELETE") from exc
+
+    def memory_bytes(self) -> int:
+        """Memory used by the server (redis INFO used_memory)."""
+        return int(self.connection.info("memory")["used_memory"])
+
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        try:
+            self.connection.close()
+        except redis.RedisError:
+            pass
