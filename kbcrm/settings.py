@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     server_start_timeout_s: float = Field(
         default=30.0, gt=0, description="How long to wait for the embedded server to answer."
     )
+    embedding_dim: int = Field(
+        default=384, ge=1, description="Dimension of the vector index on knowledge articles (MiniLM: 384)."
+    )
     auth_secret: SecretStr = Field(
         default=SecretStr("change-me-in-production"),
         description="Secret for signing session cookies and CSRF tokens.",

@@ -198,3 +198,12 @@ def load_vocabulary() -> Vocabulary:
             edge_common.add(_local(prop))
     edge_common.update({"created_at", "updated_at"})
     return Vocabulary(classes, relationships, properties, frozenset(edge_common))
+
+
+def validate(data: Graph) -> tuple[bool, str]:
+    """Validate an RDF graph (e.g. the export) against shapes.ttl; returns (conforms, report text)."""
+    from pyshacl import validate as shacl_validate
+
+    shapes = Graph().parse(SHAPES_PATH, format="turtle")
+    conforms, _graph, text = shacl_validate(data, shacl_graph=shapes, ont_graph=load_graph(), inference="none")
+    return bool(conforms), str(text)

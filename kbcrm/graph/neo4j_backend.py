@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import neo4j
-from neo4j import GraphDatabase, ManagedTransaction, Query
+from neo4j import GraphDatabase, ManagedTransaction, unit_of_work
 from neo4j import exceptions as neo4j_errors
 from neo4j.graph import Node, Path, Relationship
 
@@ -76,10 +76,10 @@ class Neo4jStore(GraphStore):
         self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None
     ) -> QueryResult:
         timeout = (timeout_ms or self.query_timeout_ms) / 1000 if read_only or timeout_ms else None
-        query = Query(text, timeout=timeout)  # type: ignore[arg-type]
 
+        @unit_of_work(timeout=timeout)
         def work(tx: ManagedTransaction) -> QueryResult:
-            result = tx.run(query, dict(params))
+            result = tx.run(text, dict(params))  # type: ignore[arg-type]
             rows = [{k: plain(v) for k, v in record.items()} for record in result]
             counters = result.consume().counters
             return QueryResult(

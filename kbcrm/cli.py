@@ -1,0 +1,204 @@
+"""The `kbcrm` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from kbcrm.settings import Settings, get_settings
+
+app = typer.Typer(help="KBCRM: a knowledge-based CRM on a customer knowledge graph.", no_args_is_help=True)
+store_app = typer.Typer(help="The graph store: status, start, stop, schema.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+@app.command("demo-data")
+def demo_data(
+    out: Annotated[Path, typer.Option(help="Directory to write the data set to.")],
+    customers: Annotated[int, typer.Option(min=1, help="Number of true customers.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
+) -> None:
+    """Generate a seeded, realistic demo data set (exports of three departments, orders, cases, articles)."""
+    from kbcrm.demo.generator import generate
+
+    with _progress() as progress:
+        task = progress.add_task("customers", total=customers)
+        manifest = generate(out, customers=customers, seed=seed, progress=lambda i: progress.update(task, completed=i))
+    console.print_json(json.dumps(manifest))
+
+
+@app.command("load-demo")
+def load_demo_command(
+    directory: Annotated[Path, typer.Argument(help="A directory written by `kbcrm demo-data`.")],
+) -> None:
+    """Load a demo data set into the graph (store-level load; idempotent)."""
+    from kbcrm.demo.load import load_demo
+    from kbcrm.graph import open_store
+
+    if not (directory / "manifest.json").exists():
+        _fail(f"{directory}: no manifest.json; generate one with `kbcrm demo-data --out {directory}`")
+    settings = get_settings()
+    with open_store(settings) as store:
+        store.ensure_schema(vector_dimension=settings.embedding_dim)
+        counts = load_demo(store, directory, progress=lambda step: console.print(f"loading {step}…"))
+    console.print(counts)
+
+
+@app.command()
+def serve(
+    demo: Annotated[bool, typer.Option(help="Generate and load the demo data set first if the graph is empty.")] = False,
+    host: Annotated[str | None, typer.Option(help="Bind address (default: KBCRM_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: KBCRM_PORT).")] = None,
+) -> None:
+    """Serve the API and web pages (uvicorn)."""
+    import uvicorn
+
+    from kbcrm.demo.setup import ensure_demo
+    from kbcrm.graph import embedded_server
+
+    settings = get_settings()
+    if demo:
+        summary = ensure_demo(settings, say=console.print)
+        console.print(f"demo graph: {summary}")
+    url = f"http://{host or settings.host}:{port or settings.port}"
+    console.print(f"KBCRM on [bold]{url}[/bold]  (API docs: {url}/docs, health: {url}/health)")
+    try:
+        uvicorn.run("api.app:create_app", factory=True, host=host or settings.host, port=port or settings.port)
+    finally:
+        if settings.is_embedded:
+            embedded_server(settings).stop()
+
+
+@store_app.command("status")
+def store_status() -> None:
+    """Show the backend, the embedded server's pid and the graph's size."""
+    from kbcrm.graph import embedded_server, open_store
+
+    settings = get_settings()
+    table = Table(show_header=False)
+    table.add_row("backend", "embedded FalkorDB" if settings.is_embedded else settings.graph_uri)
+    if settings.is_embedded:
+        server = embedded_server(settings)
+        table.add_row("data directory", str(server.directory))
+        table.add_row("server pid", str(server.running_pid() or "not running"))
+    with open_store(settings) as store:
+        table.add_row("nodes", str(store.count_nodes()))
+        table.add_row("relationships", str(store.count_relationships()))
+    console.print(table)
+
+
+@store_app.command("start")
+def store_start() -> None:
+    """Start (or reattach to) the embedded server."""
+    from kbcrm.graph import embedded_server
+
+    server = embedded_server()
+    server.ensure_running()
+    console.print(f"embedded FalkorDB running, pid {server.running_pid()}, socket {server.socket_path}")
+
+
+@store_app.command("stop")
+def store_stop() -> None:
+    """Stop the embedded server cleanly (flushes the append-only file)."""
+    from kbcrm.graph import embedded_server
+
+    settings = get_settings()
+    if not settings.is_embedded:
+        _fail("the configured graph is not embedded; nothing to stop")
+    stopped = embedded_server(settings).stop()
+    console.print("stopped" if stopped else "no embedded server was running")
+
+
+@store_app.command("schema")
+def store_schema() -> None:
+    """Create the constraints and indexes the ontology asks for (idempotent)."""
+    from kbcrm.graph import open_store
+
+    settings = get_settings()
+    with open_store(settings) as store:
+        store.ensure_schema(vector_dimension=settings.embedding_dim)
+    console.print("schema ensured")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="turtle or json-ld.")] = "turtle",
+) -> None:
+    """Write the graph as RDF (Turtle or JSON-LD) with the ontology's IRIs."""
+    from kbcrm.graph import open_store
+    from kbcrm.rdf import export as export_rdf
+
+    if fmt not in ("turtle", "json-ld"):
+        _fail(f"--format {fmt!r}: use turtle or json-ld")
+    with open_store() as store:
+        triples = export_rdf(store, out, fmt=fmt)
+    console.print(f"wrote {triples} triples to {out}")
+
+
+@app.command()
+def sparql(
+    query: Annotated[str, typer.Argument(help="A SPARQL SELECT/ASK/CONSTRUCT query (prefixes kb:, schema: known).")],
+    rdf_file: Annotated[Path | None, typer.Option(help="Query this export instead of exporting the graph now.")] = None,
+) -> None:
+    """Run a read-only SPARQL query over the RDF export of the graph."""
+    from rdflib import Graph
+
+    from kbcrm.graph import open_store
+    from kbcrm.rdf import sparql as run_sparql
+    from kbcrm.rdf import to_rdf
+
+    if rdf_file is not None:
+        graph = Graph().parse(rdf_file)
+    else:
+        with open_store() as store:
+            graph = to_rdf(store)
+    try:
+        result = run_sparql(graph, query)
+    except Exception as exc:  # rdflib raises pyparsing errors for bad or updating queries
+        _fail(f"SPARQL query refused: {str(exc).splitlines()[0]} (only SELECT, ASK, CONSTRUCT and DESCRIBE run)")
+        return
+    if result.type == "ASK":
+        console.print(bool(result.askAnswer))
+        return
+    table = Table(*[str(v) for v in (result.vars or [])])
+    for row in result:
+        table.add_row(*[str(value) if value is not None else "" for value in row])  # type: ignore[union-attr]
+    console.print(table)
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """List every setting, its environment variable, current value and meaning."""
+    settings = get_settings()
+    table = Table("environment variable", "value", "meaning")
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        shown = "********" if "secret" in name or "password" in name else str(value)
+        table.add_row(f"KBCRM_{name.upper()}", shown, field.description or "")
+    console.print(table)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), disable=not sys.stderr.isatty(),
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,30 @@
+"""What `make run` does before serving: make sure the demo data set exists and is loaded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from kbcrm.demo.generator import generate
+from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
+from kbcrm.graph import open_store
+from kbcrm.settings import Settings
+
+
+def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dict[str, int]:
+    """Generate the demo set under DATA_DIR/demo if absent and load it when the graph has no customers."""
+    directory = settings.data_dir / "demo"
+    manifest_path = directory / "manifest.json"
+    wanted = {"customers": settings.demo_customers, "seed": settings.demo_seed}
+    current = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if {k: current.get(k) for k in wanted} != wanted:
+        say(f"generating demo data ({settings.demo_customers} customers, seed {settings.demo_seed}) in {directory}")
+        generate(directory, customers=settings.demo_customers, seed=settings.demo_seed)
+    with open_store(settings) as store:
+        store.ensure_schema(vector_dimension=settings.embedding_dim)
+        customers = int(store.read(COUNT_CUSTOMERS)[0]["customers"])
+        if customers == 0:
+            say("loading demo data into the graph")
+            return load_demo(store, directory, progress=lambda step: say(f"  {step}"))
+        return {"nodes": store.count_nodes(), "relationships": store.count_relationships(), "customers": customers}
