@@ -37,8 +37,11 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
-        status, code = (503, "store_unavailable") if isinstance(exc, StoreUnavailable) else (
-            (400, "query_error") if isinstance(exc, QueryError) else (500, "store_error"))
+        status, code = (
+            (503, "store_unavailable")
+            if isinstance(exc, StoreUnavailable)
+            else ((400, "query_error") if isinstance(exc, QueryError) else (500, "store_error"))
+        )
         return JSONResponse({"error": {"code": code, "message": str(exc), "field": None}}, status_code=status)
 
     app.include_router(health.router)

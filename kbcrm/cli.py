@@ -22,7 +22,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -60,7 +60,9 @@ def load_demo_command(
 
 @app.command()
 def serve(
-    demo: Annotated[bool, typer.Option(help="Generate and load the demo data set first if the graph is empty.")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Generate and load the demo data set first if the graph is empty.")
+    ] = False,
     host: Annotated[str | None, typer.Option(help="Bind address (default: KBCRM_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: KBCRM_PORT).")] = None,
 ) -> None:
@@ -195,8 +197,12 @@ def show_settings() -> None:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), disable=not sys.stderr.isatty(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not sys.stderr.isatty(),
     )
 
 

@@ -34,8 +34,14 @@ def _page_query(label: str) -> str:
     )
 
 
-_XSD = {"string": XSD.string, "integer": XSD.integer, "decimal": XSD.decimal, "boolean": XSD.boolean,
-        "date": XSD.date, "dateTime": XSD.dateTime}
+_XSD = {
+    "string": XSD.string,
+    "integer": XSD.integer,
+    "decimal": XSD.decimal,
+    "boolean": XSD.boolean,
+    "date": XSD.date,
+    "dateTime": XSD.dateTime,
+}
 
 
 def node_iri(node_id: str) -> URIRef:

@@ -36,12 +36,8 @@ class Settings(BaseSettings):
     )
     graph_name: str = Field(default="kbcrm", description="Graph (FalkorDB) or database (Neo4j) name.")
     graph_user: str = Field(default="neo4j", description="User name for Neo4j connections.")
-    graph_password: SecretStr = Field(
-        default=SecretStr(""), description="Password for Neo4j connections."
-    )
-    graph_pool_size: int = Field(
-        default=16, ge=1, description="Maximum connections in the driver's pool."
-    )
+    graph_password: SecretStr = Field(default=SecretStr(""), description="Password for Neo4j connections.")
+    graph_pool_size: int = Field(default=16, ge=1, description="Maximum connections in the driver's pool.")
     graph_query_timeout_ms: int = Field(
         default=30_000, ge=1, description="Time limit for read queries (analyst queries included)."
     )
@@ -59,14 +55,10 @@ class Settings(BaseSettings):
         default=SecretStr("change-me-in-production"),
         description="Secret for signing session cookies and CSRF tokens.",
     )
-    demo_users: bool = Field(
-        default=True, description="Create the demo logins (set false in production)."
-    )
+    demo_users: bool = Field(default=True, description="Create the demo logins (set false in production).")
     host: str = Field(default="127.0.0.1", description="Address the web server binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the web server binds.")
-    demo_customers: int = Field(
-        default=300, ge=10, description="Customers in the demo data set `make run` generates."
-    )
+    demo_customers: int = Field(default=300, ge=10, description="Customers in the demo data set `make run` generates.")
     demo_seed: int = Field(default=7, description="Random seed of the demo data set.")
 
     @property

@@ -148,9 +148,7 @@ def load_vocabulary() -> Vocabulary:
     for cls in graph.subjects(RDF.type, OWL.Class):
         if not isinstance(cls, URIRef) or not str(cls).startswith(str(KB)):
             continue
-        parents = frozenset(
-            _local(p) for p in graph.objects(cls, RDFS.subClassOf) if str(p).startswith(str(KB))
-        )
+        parents = frozenset(_local(p) for p in graph.objects(cls, RDFS.subClassOf) if str(p).startswith(str(KB)))
         classes[_local(cls)] = ClassInfo(_local(cls), str(cls), parents, key="")
     # Keys are inherited: walk up until a class names one.
     vocabulary_stub = Vocabulary(classes, {}, {})

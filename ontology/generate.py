@@ -18,8 +18,9 @@ def render_terms() -> str:
     """The source text of terms.py for the current ontology."""
     vocabulary = load_vocabulary()
     lines = [
-        '"""Graph vocabulary as Python constants. GENERATED from kbcrm.ttl by',
-        "`python -m ontology.generate`; do not edit by hand (a test checks it is current).",
+        '"""Graph vocabulary as Python constants, GENERATED from kbcrm.ttl.',
+        "",
+        "Regenerate with `python -m ontology.generate`; do not edit by hand (a test checks it is current).",
         '"""',
         "",
         "from typing import Final",

@@ -1,5 +1,6 @@
-"""Graph vocabulary as Python constants. GENERATED from kbcrm.ttl by
-`python -m ontology.generate`; do not edit by hand (a test checks it is current).
+"""Graph vocabulary as Python constants, GENERATED from kbcrm.ttl.
+
+Regenerate with `python -m ontology.generate`; do not edit by hand (a test checks it is current).
 """
 
 from typing import Final

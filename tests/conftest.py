@@ -73,9 +73,25 @@ def bolt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     directory = tmp_path_factory.mktemp("bolt")
     port, password = _free_port(), secrets.token_hex(12)
     process = subprocess.Popen(
-        [str(server_bin), "--port", "0", "--unixsocket", str(directory / "s.sock"), "--dir", str(directory),
-         "--requirepass", password, "--save", "", "--loadmodule", str(module), "BOLT_PORT", str(port)],
-        stdout=(directory / "redis.log").open("wb"), stderr=subprocess.STDOUT,
+        [
+            str(server_bin),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(directory / "s.sock"),
+            "--dir",
+            str(directory),
+            "--requirepass",
+            password,
+            "--save",
+            "",
+            "--loadmodule",
+            str(module),
+            "BOLT_PORT",
+            str(port),
+        ],
+        stdout=(directory / "redis.log").open("wb"),
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -117,8 +133,12 @@ def neo4j_store() -> Iterator[Neo4jStore]:
     uri = os.environ.get("NEO4J_URI")
     if not uri:
         pytest.skip("NEO4J_URI is not set")
-    store = Neo4jStore(uri, user=os.environ.get("NEO4J_USER", "neo4j"), password=os.environ.get("NEO4J_PASSWORD", ""),
-                       database=os.environ.get("NEO4J_DATABASE", "neo4j"))
+    store = Neo4jStore(
+        uri,
+        user=os.environ.get("NEO4J_USER", "neo4j"),
+        password=os.environ.get("NEO4J_PASSWORD", ""),
+        database=os.environ.get("NEO4J_DATABASE", "neo4j"),
+    )
     store.clear()
     store.ensure_schema(vector_dimension=4)
     yield store

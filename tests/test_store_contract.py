@@ -32,7 +32,9 @@ def test_create_read_update_delete(any_store: GraphStore) -> None:
     counts = any_store.upsert_nodes(Label.Product, [{"id": "p1", "name": "AX-120 pump", "list_price": 4200.0}])
     assert counts.nodes_created == 1
     assert any_store.get_node(Label.Product, "p1") == {
-        "id": "p1", "name": "AX-120 pump", "list_price": 4200.0,
+        "id": "p1",
+        "name": "AX-120 pump",
+        "list_price": 4200.0,
         "created_at": any_store.get_node(Label.Product, "p1")["created_at"],  # type: ignore[index]
         "updated_at": any_store.get_node(Label.Product, "p1")["updated_at"],  # type: ignore[index]
     }
@@ -60,27 +62,41 @@ def test_relationships_merge_and_traverse(any_store: GraphStore) -> None:
     any_store.upsert_nodes(Label.Product, [{"id": "p1", "name": "pump"}, {"id": "p2", "name": "compressor"}])
     any_store.upsert_nodes(Label.Symptom, [{"id": "s1", "name": "leak"}])
     any_store.upsert_nodes(Label.Component, [{"id": "k1", "name": "seal"}])
-    owns = [{"start": "c1", "end": "p1", "serial_number": "SN1"}, {"start": "c2", "end": "p1"},
-            {"start": "c2", "end": "p2"}]
-    assert any_store.upsert_relationships(Rel.OWNS, owns, start_label=Label.Customer,
-                                          end_label=Label.Product).relationships_created == 3
-    assert any_store.upsert_relationships(Rel.OWNS, owns, start_label=Label.Customer,
-                                          end_label=Label.Product).relationships_created == 0
-    any_store.upsert_relationships(Rel.HAS_COMPONENT, [{"start": "p1", "end": "k1"}], start_label=Label.Product,
-                                   end_label=Label.Component)
-    any_store.upsert_relationships(Rel.HAS_SYMPTOM, [{"start": "k1", "end": "s1"}], start_label=Label.Component,
-                                   end_label=Label.Symptom)
+    owns = [
+        {"start": "c1", "end": "p1", "serial_number": "SN1"},
+        {"start": "c2", "end": "p1"},
+        {"start": "c2", "end": "p2"},
+    ]
+    assert (
+        any_store.upsert_relationships(
+            Rel.OWNS, owns, start_label=Label.Customer, end_label=Label.Product
+        ).relationships_created
+        == 3
+    )
+    assert (
+        any_store.upsert_relationships(
+            Rel.OWNS, owns, start_label=Label.Customer, end_label=Label.Product
+        ).relationships_created
+        == 0
+    )
+    any_store.upsert_relationships(
+        Rel.HAS_COMPONENT, [{"start": "p1", "end": "k1"}], start_label=Label.Product, end_label=Label.Component
+    )
+    any_store.upsert_relationships(
+        Rel.HAS_SYMPTOM, [{"start": "k1", "end": "s1"}], start_label=Label.Component, end_label=Label.Symptom
+    )
     rows = any_store.read(
         "MATCH (c:Customer)-[:OWNS]->(:Product)-[:HAS_COMPONENT]->(:Component)-[:HAS_SYMPTOM]->(s:Symptom) "
-        "RETURN c.id AS customer, s.name AS symptom ORDER BY customer")
+        "RETURN c.id AS customer, s.name AS symptom ORDER BY customer"
+    )
     assert rows == [{"customer": "c1", "symptom": "leak"}, {"customer": "c2", "symptom": "leak"}]
-    rows = any_store.read(
-        "MATCH (c:Customer {id: $id})-[*1..3]->(n) RETURN DISTINCT n.id AS id ORDER BY id", id="c1")
+    rows = any_store.read("MATCH (c:Customer {id: $id})-[*1..3]->(n) RETURN DISTINCT n.id AS id ORDER BY id", id="c1")
     assert [r["id"] for r in rows] == ["k1", "p1", "s1"]
-    rows = any_store.read(
-        "MATCH (c:Customer) RETURN c.id AS id, size([(c)-[:OWNS]->() | 1]) AS owned ORDER BY id")
+    rows = any_store.read("MATCH (c:Customer) RETURN c.id AS id, size([(c)-[:OWNS]->() | 1]) AS owned ORDER BY id")
     assert rows == [{"id": "c1", "owned": 1}, {"id": "c2", "owned": 2}]
-    rows = any_store.read("MATCH (a:Customer {id: 'c1'})-[r:OWNS]->(p) RETURN r.serial_number AS sn, p {.id, .name} AS p")
+    rows = any_store.read(
+        "MATCH (a:Customer {id: 'c1'})-[r:OWNS]->(p) RETURN r.serial_number AS sn, p {.id, .name} AS p"
+    )
     assert rows == [{"sn": "SN1", "p": {"id": "p1", "name": "pump"}}]
 
 
@@ -90,7 +106,13 @@ def test_one_statement_is_atomic(any_store: GraphStore) -> None:
     with pytest.raises(StoreError):
         any_store.execute(
             "UNWIND $rows AS row CREATE (t:Topic {id: row.id, name: row.name})",
-            {"rows": [{"id": "t-new-1", "name": "a"}, {"id": "t-existing", "name": "dup"}, {"id": "t-new-2", "name": "b"}]},
+            {
+                "rows": [
+                    {"id": "t-new-1", "name": "a"},
+                    {"id": "t-existing", "name": "dup"},
+                    {"id": "t-new-2", "name": "b"},
+                ]
+            },
         )
     assert sorted(r["id"] for r in any_store.read("MATCH (t:Topic) RETURN t.id AS id")) == ["t-existing"]
 
@@ -105,8 +127,9 @@ def test_errors_surface_as_store_exceptions(any_store: GraphStore) -> None:
     with pytest.raises(VocabularyError):
         any_store.upsert_nodes(Label.Customer, [{"id": "c", "favourite_colour": "red"}])
     with pytest.raises(VocabularyError):
-        any_store.upsert_relationships("LIKES", [{"start": "a", "end": "b"}], start_label=Label.Customer,
-                                       end_label=Label.Customer)
+        any_store.upsert_relationships(
+            "LIKES", [{"start": "a", "end": "b"}], start_label=Label.Customer, end_label=Label.Customer
+        )
 
 
 def test_unique_id_violation_is_a_constraint_error(any_store: GraphStore) -> None:
@@ -118,11 +141,14 @@ def test_unique_id_violation_is_a_constraint_error(any_store: GraphStore) -> Non
 
 def test_fulltext_search(any_store: GraphStore) -> None:
     _not_on_bolt(any_store, "Neo4j's full-text index DDL and procedures do not exist there")
-    any_store.upsert_nodes(Label.KnowledgeArticle, [
-        {"id": "a1", "title": "Seal leakage on AX-120 pumps", "body": "Replace the mechanical seal."},
-        {"id": "a2", "title": "Compressor overheating", "body": "Replace the oil separator element."},
-        {"id": "a3", "title": "Belt slipping", "body": "Tension the drive belt."},
-    ])
+    any_store.upsert_nodes(
+        Label.KnowledgeArticle,
+        [
+            {"id": "a1", "title": "Seal leakage on AX-120 pumps", "body": "Replace the mechanical seal."},
+            {"id": "a2", "title": "Compressor overheating", "body": "Replace the oil separator element."},
+            {"id": "a3", "title": "Belt slipping", "body": "Tension the drive belt."},
+        ],
+    )
     hits = any_store.fulltext_search(Label.KnowledgeArticle, "separator", limit=5)
     assert [h.id for h in hits] == ["a2"]
     hits = any_store.fulltext_search(Label.KnowledgeArticle, "seal", limit=5)
@@ -132,11 +158,15 @@ def test_fulltext_search(any_store: GraphStore) -> None:
 def test_vector_search_scores_are_cosine_similarities(any_store: GraphStore) -> None:
     _not_on_bolt(any_store, "Neo4j's vector index DDL and procedures do not exist there")
     any_store.upsert_nodes(Label.KnowledgeArticle, [{"id": f"v{i}", "title": f"t{i}"} for i in range(3)])
-    written = any_store.write_vectors(Label.KnowledgeArticle, [
-        {"id": "v0", "vector": [1.0, 0.0, 0.0, 0.0]},
-        {"id": "v1", "vector": [0.6, 0.8, 0.0, 0.0]},
-        {"id": "v2", "vector": [0.0, 0.0, 1.0, 0.0]},
-    ], model_id="test-model")
+    written = any_store.write_vectors(
+        Label.KnowledgeArticle,
+        [
+            {"id": "v0", "vector": [1.0, 0.0, 0.0, 0.0]},
+            {"id": "v1", "vector": [0.6, 0.8, 0.0, 0.0]},
+            {"id": "v2", "vector": [0.0, 0.0, 1.0, 0.0]},
+        ],
+        model_id="test-model",
+    )
     assert written == 3
     hits = any_store.vector_search(Label.KnowledgeArticle, [1.0, 0.0, 0.0, 0.0], k=3)
     assert [h.id for h in hits] == ["v0", "v1", "v2"]

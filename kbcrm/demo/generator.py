@@ -31,8 +31,18 @@ CHANNELS = ("phone", "email", "web", "visit", "chat", "fax")
 CHANNEL_WEIGHTS = (30, 35, 15, 8, 10, 2)
 
 COUNTRIES: dict[str, dict[str, Any]] = {
-    "DE": {"w": 30, "cities": ["Berlin", "Hamburg", "München", "Stuttgart", "Köln", "Dortmund"], "suffix": ["GmbH", "AG", "KG"], "cc": "+49"},
-    "US": {"w": 20, "cities": ["Chicago", "Houston", "Detroit", "Cleveland", "Atlanta"], "suffix": ["Inc.", "LLC", "Corp."], "cc": "+1"},
+    "DE": {
+        "w": 30,
+        "cities": ["Berlin", "Hamburg", "München", "Stuttgart", "Köln", "Dortmund"],
+        "suffix": ["GmbH", "AG", "KG"],
+        "cc": "+49",
+    },
+    "US": {
+        "w": 20,
+        "cities": ["Chicago", "Houston", "Detroit", "Cleveland", "Atlanta"],
+        "suffix": ["Inc.", "LLC", "Corp."],
+        "cc": "+1",
+    },
     "GB": {"w": 10, "cities": ["Manchester", "Birmingham", "Leeds", "Glasgow"], "suffix": ["Ltd", "PLC"], "cc": "+44"},
     "CN": {"w": 15, "cities": ["上海", "苏州", "深圳", "天津", "宁波"], "suffix": ["有限公司"], "cc": "+86"},
     "FR": {"w": 8, "cities": ["Lyon", "Lille", "Toulouse", "Nantes"], "suffix": ["SA", "SARL"], "cc": "+33"},
@@ -40,19 +50,99 @@ COUNTRIES: dict[str, dict[str, Any]] = {
     "SE": {"w": 5, "cities": ["Göteborg", "Malmö", "Västerås"], "suffix": ["AB"], "cc": "+46"},
     "JP": {"w": 5, "cities": ["Osaka", "Nagoya", "Yokohama"], "suffix": ["K.K."], "cc": "+81"},
 }
-STREETS = {"DE": ["Industriestr.", "Hafenweg", "Bahnhofstr."], "CN": ["工业路", "滨江大道", "科技园路"],
-           "FR": ["Rue de la Gare", "Avenue de l'Industrie"], "NL": ["Havenweg", "Industrieweg"],
-           "SE": ["Industrigatan", "Hamngatan"]}
-NAME_PARTS = ["Nord", "Süd", "Rhein", "Alpen", "Atlas", "Vector", "Granite", "Harbor", "Summit", "Pioneer",
-              "Delta", "Falcon", "Orion", "Keystone", "Ridge", "Lakeside", "Iron", "Blue", "Prime", "Union"]
-NAME_TRADES = ["Metallbau", "Foods", "Logistics", "Chemicals", "Plastics", "Brewing", "Packaging", "Water Works",
-               "Textiles", "Automotive", "Paper", "Pharma", "Mining", "Glass", "Farms", "Printing"]
+STREETS = {
+    "DE": ["Industriestr.", "Hafenweg", "Bahnhofstr."],
+    "CN": ["工业路", "滨江大道", "科技园路"],
+    "FR": ["Rue de la Gare", "Avenue de l'Industrie"],
+    "NL": ["Havenweg", "Industrieweg"],
+    "SE": ["Industrigatan", "Hamngatan"],
+}
+NAME_PARTS = [
+    "Nord",
+    "Süd",
+    "Rhein",
+    "Alpen",
+    "Atlas",
+    "Vector",
+    "Granite",
+    "Harbor",
+    "Summit",
+    "Pioneer",
+    "Delta",
+    "Falcon",
+    "Orion",
+    "Keystone",
+    "Ridge",
+    "Lakeside",
+    "Iron",
+    "Blue",
+    "Prime",
+    "Union",
+]
+NAME_TRADES = [
+    "Metallbau",
+    "Foods",
+    "Logistics",
+    "Chemicals",
+    "Plastics",
+    "Brewing",
+    "Packaging",
+    "Water Works",
+    "Textiles",
+    "Automotive",
+    "Paper",
+    "Pharma",
+    "Mining",
+    "Glass",
+    "Farms",
+    "Printing",
+]
 ZH_PARTS = ["恒力", "华东", "新锐", "东方", "振华", "金桥", "远大", "海川", "天成", "宏达"]
 ZH_TRADES = ["机械", "食品", "化工", "物流", "包装", "纺织", "制药", "水务"]
-GIVEN = ["Anna", "Lukas", "Maria", "James", "Sophie", "Noah", "Emma", "Liam", "Mia", "Jonas", "Olivia", "Felix",
-         "Chloé", "Lars", "Yuki", "Wei", "Li", "Hannah", "Oscar", "Ines"]
-FAMILY = ["Müller", "Schmidt", "Smith", "Johnson", "Dubois", "Jansen", "Andersson", "Tanaka", "Wang", "Zhang",
-          "Fischer", "Weber", "Brown", "Martin", "de Vries", "Nilsson", "Sato", "Chen", "Wagner", "Taylor"]
+GIVEN = [
+    "Anna",
+    "Lukas",
+    "Maria",
+    "James",
+    "Sophie",
+    "Noah",
+    "Emma",
+    "Liam",
+    "Mia",
+    "Jonas",
+    "Olivia",
+    "Felix",
+    "Chloé",
+    "Lars",
+    "Yuki",
+    "Wei",
+    "Li",
+    "Hannah",
+    "Oscar",
+    "Ines",
+]
+FAMILY = [
+    "Müller",
+    "Schmidt",
+    "Smith",
+    "Johnson",
+    "Dubois",
+    "Jansen",
+    "Andersson",
+    "Tanaka",
+    "Wang",
+    "Zhang",
+    "Fischer",
+    "Weber",
+    "Brown",
+    "Martin",
+    "de Vries",
+    "Nilsson",
+    "Sato",
+    "Chen",
+    "Wagner",
+    "Taylor",
+]
 INTERACTION_SUBJECTS = {
     "phone": ["question about {p}", "follow-up on quote", "delivery date for spare parts", "complaint about downtime"],
     "email": ["quote request for {p}", "invoice question", "documentation for {p}", "newsletter reply"],
@@ -94,6 +184,7 @@ class Writers:
         self._jsonl: dict[str, IO[str]] = {}
 
     def csv(self, name: str, fields: list[str]) -> csv.DictWriter[str]:
+        """The CSV writer of `name` (created with its header on first use)."""
         if name not in self._csv:
             path = self._out / name
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,11 +195,17 @@ class Writers:
         return self._csv[name]
 
     def jsonl(self, name: str, record: dict[str, Any]) -> None:
+        """Append one record to the JSON-lines file `name`."""
         if name not in self._jsonl:
             path = self._out / name
             path.parent.mkdir(parents=True, exist_ok=True)
             self._jsonl[name] = self._stack.enter_context(path.open("w", encoding="utf-8"))
         self._jsonl[name].write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _ascii(text: str) -> str:
+    """Lower-case ASCII letters of a name, for e-mail addresses."""
+    return "".join(ch for ch in text.lower() if ch.isascii() and ch.isalpha()) or "x"
 
 
 def _typo(rng: random.Random, text: str) -> str:
@@ -141,8 +238,14 @@ def _company_variant(rng: random.Random, name: str, country: str) -> str:
     if country == "CN":
         return name.replace("有限公司", "") if rng.random() < 0.5 else name
     variant = name
-    replacements = {"GmbH": ["Gmbh", "G.m.b.H."], "Inc.": ["Inc", "Incorporated"], "Ltd": ["Ltd.", "Limited"],
-                    "Corp.": ["Corporation"], "LLC": ["L.L.C."], "B.V.": ["BV"]}
+    replacements = {
+        "GmbH": ["Gmbh", "G.m.b.H."],
+        "Inc.": ["Inc", "Incorporated"],
+        "Ltd": ["Ltd.", "Limited"],
+        "Corp.": ["Corporation"],
+        "LLC": ["L.L.C."],
+        "B.V.": ["BV"],
+    }
     for key, options in replacements.items():
         if key in variant and rng.random() < 0.6:
             variant = variant.replace(key, rng.choice(options))
@@ -175,70 +278,166 @@ def _make_customer(rng: random.Random, index: int) -> Truth:
     email = f"{local}.{slug or 'info'}{index}@example.{country.lower()}"
     since = START + timedelta(days=rng.randrange(540))
     truth = Truth(
-        id=f"cust-{index:07d}", kind=kind, name=name, country=country, city=city, email=email,
-        phone=_phone(rng, info["cc"]), registration_id=registration_id, birth_date=birth_date,
+        id=f"cust-{index:07d}",
+        kind=kind,
+        name=name,
+        country=country,
+        city=city,
+        email=email,
+        phone=_phone(rng, info["cc"]),
+        registration_id=registration_id,
+        birth_date=birth_date,
         street=f"{rng.choice(STREETS.get(country, ['Main St', 'Harbour Rd', 'Station Rd']))} {rng.randint(1, 200)}",
-        postal_code=f"{rng.randint(10000, 99999)}", since=since, account_number=f"ACC-{index:07d}",
+        postal_code=f"{rng.randint(10000, 99999)}",
+        since=since,
+        account_number=f"ACC-{index:07d}",
     )
     if kind == "organization":
         for c in range(rng.choice([1, 1, 2, 3])):
             cg, cf = rng.choice(GIVEN), rng.choice(FAMILY)
-            truth.contacts.append({
-                "id": f"contact-{index:07d}-{c}", "name": f"{cg} {cf}",
-                "email": f"{cg.lower()}.{''.join(ch for ch in cf.lower() if ch.isascii() and ch.isalpha())}{index}@example.{country.lower()}",
-                "role": rng.choice(["purchasing", "maintenance lead", "plant manager", "finance"]),
-            })
+            truth.contacts.append(
+                {
+                    "id": f"contact-{index:07d}-{c}",
+                    "name": f"{cg} {cf}",
+                    "email": f"{_ascii(cg)}.{_ascii(cf)}{index}@example.{country.lower()}",
+                    "role": rng.choice(["purchasing", "maintenance lead", "plant manager", "finance"]),
+                }
+            )
     return truth
 
 
 def _write_department_records(rng: random.Random, w: Writers, t: Truth, index: int) -> None:
     """The same customer as sales, service and billing each keep it."""
-    w.csv("sales_customers.csv", ["sales_id", "customer_type", "name", "email", "phone", "street", "city",
-                                  "postal_code", "country", "registration_id", "birth_date"]).writerow({
-        "sales_id": f"S{index:07d}", "customer_type": t.kind, "name": t.name,
-        "email": t.email if rng.random() > 0.05 else "", "phone": t.phone, "street": t.street, "city": t.city,
-        "postal_code": t.postal_code, "country": t.country, "registration_id": t.registration_id,
-        "birth_date": t.birth_date,
-    })
+    w.csv(
+        "sales_customers.csv",
+        [
+            "sales_id",
+            "customer_type",
+            "name",
+            "email",
+            "phone",
+            "street",
+            "city",
+            "postal_code",
+            "country",
+            "registration_id",
+            "birth_date",
+        ],
+    ).writerow(
+        {
+            "sales_id": f"S{index:07d}",
+            "customer_type": t.kind,
+            "name": t.name,
+            "email": t.email if rng.random() > 0.05 else "",
+            "phone": t.phone,
+            "street": t.street,
+            "city": t.city,
+            "postal_code": t.postal_code,
+            "country": t.country,
+            "registration_id": t.registration_id,
+            "birth_date": t.birth_date,
+        }
+    )
     w.csv("truth/source_records.csv", ["source_system", "source_key", "customer_id"]).writerow(
-        {"source_system": "sales", "source_key": f"S{index:07d}", "customer_id": t.id})
+        {"source_system": "sales", "source_key": f"S{index:07d}", "customer_id": t.id}
+    )
     if rng.random() < 0.85:  # not every customer ever called service
-        w.jsonl("service_customers.jsonl", {
-            "svc_id": f"SV-{index * 7 + 13:08d}",
-            "display_name": _company_variant(rng, t.name, t.country) if t.kind == "organization" else (
-                _typo(rng, t.name) if rng.random() < 0.3 else t.name),
-            "kind": t.kind,
-            "contact_email": (t.email.upper() if rng.random() < 0.2 else t.email) if rng.random() > 0.15 else None,
-            "contact_phone": _phone_variant(rng, t.phone),
-            "site": {"city": t.city, "country": t.country} if rng.random() > 0.1 else {"city": None, "country": t.country},
-            "dob": t.birth_date or None,
-        })
+        w.jsonl(
+            "service_customers.jsonl",
+            {
+                "svc_id": f"SV-{index * 7 + 13:08d}",
+                "display_name": _company_variant(rng, t.name, t.country)
+                if t.kind == "organization"
+                else (_typo(rng, t.name) if rng.random() < 0.3 else t.name),
+                "kind": t.kind,
+                "contact_email": (t.email.upper() if rng.random() < 0.2 else t.email) if rng.random() > 0.15 else None,
+                "contact_phone": _phone_variant(rng, t.phone),
+                "site": {"city": t.city, "country": t.country}
+                if rng.random() > 0.1
+                else {"city": None, "country": t.country},
+                "dob": t.birth_date or None,
+            },
+        )
         w.csv("truth/source_records.csv", ["source_system", "source_key", "customer_id"]).writerow(
-            {"source_system": "service", "source_key": f"SV-{index * 7 + 13:08d}", "customer_id": t.id})
-    w.csv("billing_accounts.csv", ["account_number", "legal_name", "vat_id", "billing_email", "billing_street",
-                                   "billing_postal_code", "billing_city", "billing_country", "payment_terms_days",
-                                   "credit_limit"]).writerow({
-        "account_number": t.account_number,
-        "legal_name": (t.name.upper() if rng.random() < 0.3 else _company_variant(rng, t.name, t.country))
-        if t.kind == "organization" else t.name,
-        "vat_id": t.registration_id, "billing_email": f"invoices+{t.email}" if rng.random() < 0.3 else t.email,
-        "billing_street": t.street, "billing_postal_code": t.postal_code, "billing_city": t.city,
-        "billing_country": t.country, "payment_terms_days": rng.choice([14, 30, 30, 45, 60]),
-        "credit_limit": rng.choice([5000, 10000, 25000, 50000, 100000]),
-    })
+            {"source_system": "service", "source_key": f"SV-{index * 7 + 13:08d}", "customer_id": t.id}
+        )
+    w.csv(
+        "billing_accounts.csv",
+        [
+            "account_number",
+            "legal_name",
+            "vat_id",
+            "billing_email",
+            "billing_street",
+            "billing_postal_code",
+            "billing_city",
+            "billing_country",
+            "payment_terms_days",
+            "credit_limit",
+        ],
+    ).writerow(
+        {
+            "account_number": t.account_number,
+            "legal_name": (t.name.upper() if rng.random() < 0.3 else _company_variant(rng, t.name, t.country))
+            if t.kind == "organization"
+            else t.name,
+            "vat_id": t.registration_id,
+            "billing_email": f"invoices+{t.email}" if rng.random() < 0.3 else t.email,
+            "billing_street": t.street,
+            "billing_postal_code": t.postal_code,
+            "billing_city": t.city,
+            "billing_country": t.country,
+            "payment_terms_days": rng.choice([14, 30, 30, 45, 60]),
+            "credit_limit": rng.choice([5000, 10000, 25000, 50000, 100000]),
+        }
+    )
     w.csv("truth/source_records.csv", ["source_system", "source_key", "customer_id"]).writerow(
-        {"source_system": "billing", "source_key": t.account_number, "customer_id": t.id})
-    w.csv("truth/customers.csv", ["customer_id", "kind", "name", "email", "phone", "street", "city", "postal_code",
-                                  "country", "registration_id", "birth_date", "customer_since", "account_number"]
-          ).writerow({
-        "customer_id": t.id, "kind": t.kind, "name": t.name, "email": t.email, "phone": t.phone, "street": t.street,
-        "city": t.city, "postal_code": t.postal_code, "country": t.country, "registration_id": t.registration_id,
-        "birth_date": t.birth_date, "customer_since": t.since.isoformat(), "account_number": t.account_number,
-    })
+        {"source_system": "billing", "source_key": t.account_number, "customer_id": t.id}
+    )
+    w.csv(
+        "truth/customers.csv",
+        [
+            "customer_id",
+            "kind",
+            "name",
+            "email",
+            "phone",
+            "street",
+            "city",
+            "postal_code",
+            "country",
+            "registration_id",
+            "birth_date",
+            "customer_since",
+            "account_number",
+        ],
+    ).writerow(
+        {
+            "customer_id": t.id,
+            "kind": t.kind,
+            "name": t.name,
+            "email": t.email,
+            "phone": t.phone,
+            "street": t.street,
+            "city": t.city,
+            "postal_code": t.postal_code,
+            "country": t.country,
+            "registration_id": t.registration_id,
+            "birth_date": t.birth_date,
+            "customer_since": t.since.isoformat(),
+            "account_number": t.account_number,
+        }
+    )
     for contact in t.contacts:
         w.csv("contacts.csv", ["contact_id", "sales_id", "name", "email", "role"]).writerow(
-            {"contact_id": contact["id"], "sales_id": f"S{index:07d}", "name": contact["name"],
-             "email": contact["email"], "role": contact["role"]})
+            {
+                "contact_id": contact["id"],
+                "sales_id": f"S{index:07d}",
+                "name": contact["name"],
+                "email": contact["email"],
+                "role": contact["role"],
+            }
+        )
 
 
 def _purchase_dates(rng: random.Random, since: date) -> list[date]:
@@ -259,13 +458,34 @@ def _purchase_dates(rng: random.Random, since: date) -> list[date]:
 
 def _employees(w: Writers) -> list[dict[str, Any]]:
     staff = [
-        ("emp-001", "Greta Hoffmann", "service", "senior service engineer", True, ["topic-troubleshooting", "topic-maintenance"]),
+        (
+            "emp-001",
+            "Greta Hoffmann",
+            "service",
+            "senior service engineer",
+            True,
+            ["topic-troubleshooting", "topic-maintenance"],
+        ),
         ("emp-002", "Wang Lei", "service", "field engineer", True, ["topic-troubleshooting", "topic-installation"]),
         ("emp-003", "Tom Becker", "service", "field engineer", False, []),
-        ("emp-004", "Priya Nair", "engineering", "controls engineer", True, ["topic-firmware", "topic-troubleshooting"]),
+        (
+            "emp-004",
+            "Priya Nair",
+            "engineering",
+            "controls engineer",
+            True,
+            ["topic-firmware", "topic-troubleshooting"],
+        ),
         ("emp-005", "Lucas Moreau", "service", "service engineer", False, []),
         ("emp-006", "Chen Jing", "service", "support engineer", True, ["topic-maintenance", "topic-energy"]),
-        ("emp-007", "Erik Lund", "engineering", "compressor specialist", True, ["topic-troubleshooting", "topic-energy"]),
+        (
+            "emp-007",
+            "Erik Lund",
+            "engineering",
+            "compressor specialist",
+            True,
+            ["topic-troubleshooting", "topic-energy"],
+        ),
         ("emp-008", "Sara Klein", "service", "support engineer", False, []),
         ("emp-009", "Mark Evans", "sales", "account manager", False, []),
         ("emp-010", "Julia Roth", "sales", "account manager", False, []),
@@ -274,8 +494,15 @@ def _employees(w: Writers) -> list[dict[str, Any]]:
     ]
     rows = []
     for emp_id, name, dept, title, expert, expertise in staff:
-        row = {"employee_id": emp_id, "name": name, "email": f"{emp_id}@kbcrm-demo.example", "department": dept,
-               "job_title": title, "expert": "yes" if expert else "no", "expertise": ";".join(expertise)}
+        row = {
+            "employee_id": emp_id,
+            "name": name,
+            "email": f"{emp_id}@kbcrm-demo.example",
+            "department": dept,
+            "job_title": title,
+            "expert": "yes" if expert else "no",
+            "expertise": ";".join(expertise),
+        }
         w.csv("employees.csv", list(row)).writerow(row)
         rows.append(row)
     return rows
@@ -283,24 +510,44 @@ def _employees(w: Writers) -> list[dict[str, Any]]:
 
 def _write_catalog(w: Writers) -> None:
     for p in PRODUCTS:
-        w.csv("catalog/products.csv", ["product_id", "sku", "name", "aliases", "name_zh", "category", "list_price",
-                                       "launched_on", "components"]).writerow({
-            "product_id": p.id, "sku": p.sku, "name": p.name, "aliases": ";".join(p.aliases), "name_zh": p.name_zh,
-            "category": p.category, "list_price": p.list_price, "launched_on": p.launched_on,
-            "components": ";".join(p.components)})
+        w.csv(
+            "catalog/products.csv",
+            ["product_id", "sku", "name", "aliases", "name_zh", "category", "list_price", "launched_on", "components"],
+        ).writerow(
+            {
+                "product_id": p.id,
+                "sku": p.sku,
+                "name": p.name,
+                "aliases": ";".join(p.aliases),
+                "name_zh": p.name_zh,
+                "category": p.category,
+                "list_price": p.list_price,
+                "launched_on": p.launched_on,
+                "components": ";".join(p.components),
+            }
+        )
     for c in COMPONENTS:
         w.csv("catalog/components.csv", ["component_id", "name", "aliases", "name_zh"]).writerow(
-            {"component_id": c.id, "name": c.name, "aliases": ";".join(c.aliases), "name_zh": c.name_zh})
+            {"component_id": c.id, "name": c.name, "aliases": ";".join(c.aliases), "name_zh": c.name_zh}
+        )
     for s in SYMPTOMS:
         w.csv("catalog/symptoms.csv", ["symptom_id", "name", "aliases", "name_zh", "components"]).writerow(
-            {"symptom_id": s.id, "name": s.name, "aliases": ";".join(s.aliases), "name_zh": s.name_zh,
-             "components": ";".join(s.components)})
+            {
+                "symptom_id": s.id,
+                "name": s.name,
+                "aliases": ";".join(s.aliases),
+                "name_zh": s.name_zh,
+                "components": ";".join(s.components),
+            }
+        )
     for f in FAULTS:
         w.csv("catalog/error_codes.csv", ["code", "description", "symptom_id", "component_id"]).writerow(
-            {"code": f.code, "description": f.description, "symptom_id": f.symptom, "component_id": f.component})
+            {"code": f.code, "description": f.description, "symptom_id": f.symptom, "component_id": f.component}
+        )
     for topic_id, name, name_zh in TOPICS:
         w.csv("catalog/topics.csv", ["topic_id", "name", "name_zh"]).writerow(
-            {"topic_id": topic_id, "name": name, "name_zh": name_zh})
+            {"topic_id": topic_id, "name": name, "name_zh": name_zh}
+        )
 
 
 def _mention(text: str, kind: str, node_id: str, surface: str, spans: list[dict[str, Any]]) -> str:
@@ -308,7 +555,9 @@ def _mention(text: str, kind: str, node_id: str, surface: str, spans: list[dict[
     return text + surface
 
 
-def _note_texts(rng: random.Random, fault: Fault, product_id: str, zh: bool, closed: bool) -> list[tuple[str, list[dict[str, Any]], dict[str, str]]]:
+def _note_texts(
+    rng: random.Random, fault: Fault, product_id: str, zh: bool, closed: bool
+) -> list[tuple[str, list[dict[str, Any]], dict[str, str]]]:
     """Engineer notes for one case, with the exact spans they mention (the truth)."""
     product = next(p for p in PRODUCTS if p.id == product_id)
     symptom = SYMPTOM_BY_ID[fault.symptom]
@@ -322,18 +571,33 @@ def _note_texts(rng: random.Random, fault: Fault, product_id: str, zh: bool, clo
         text = _mention(text + "，控制器显示故障码", "ErrorCode", fault.code, code, spans) + "。"
     else:
         product_surface = rng.choice([product.name, product.sku, *product.aliases])
-        text = _mention(rng.choice(["Customer reports ", "Call from site: ", "Ticket opened: "]), "Product", product.id,
-                        product_surface, spans)
+        text = _mention(
+            rng.choice(["Customer reports ", "Call from site: ", "Ticket opened: "]),
+            "Product",
+            product.id,
+            product_surface,
+            spans,
+        )
         text = _mention(text + " shows ", "Symptom", symptom.id, rng.choice([symptom.name, *symptom.aliases]), spans)
         text = _mention(text + ", display shows error ", "ErrorCode", fault.code, code, spans) + "."
     notes.append((text, spans, {}))
     if rng.random() < 0.7:
         spans = []
         if zh:
-            text = _mention("远程诊断：检查了", "Component", component.id, component.name_zh, spans) + "，需要现场处理。"
+            text = (
+                _mention("远程诊断：检查了", "Component", component.id, component.name_zh, spans) + "，需要现场处理。"
+            )
         else:
-            text = _mention("Remote diagnosis: checked the ", "Component", component.id,
-                            rng.choice([component.name, *component.aliases]), spans) + "; site visit planned."
+            text = (
+                _mention(
+                    "Remote diagnosis: checked the ",
+                    "Component",
+                    component.id,
+                    rng.choice([component.name, *component.aliases]),
+                    spans,
+                )
+                + "; site visit planned."
+            )
         notes.append((text, spans, {}))
     if closed:
         spans = []
@@ -369,12 +633,18 @@ def _write_articles(rng: random.Random, out: Path, experts: list[dict[str, Any]]
         prods = products_for(fault)
         names = ", ".join(next(p.sku for p in PRODUCTS if p.id == pid) for pid in prods)
         author = experts[i % len(experts)]
-        write(f"kb-{fault.code.lower()}", {
-            "title": f"{symptom.name.capitalize()} with error {fault.code} on {names}",
-            "author": author["employee_id"], "audience": "customer", "products": prods,
-            "topics": ["topic-troubleshooting"], "language": "en",
-            "confidence": "validated" if i % 5 else "not-validated",
-        }, f"""
+        write(
+            f"kb-{fault.code.lower()}",
+            {
+                "title": f"{symptom.name.capitalize()} with error {fault.code} on {names}",
+                "author": author["employee_id"],
+                "audience": "customer",
+                "products": prods,
+                "topics": ["topic-troubleshooting"],
+                "language": "en",
+                "confidence": "validated" if i % 5 else "not-validated",
+            },
+            f"""
 ## Issue
 The unit shows {symptom.name} and the display reports {fault.code} ({fault.description}).
 
@@ -386,12 +656,20 @@ The unit shows {symptom.name} and the display reports {fault.code} ({fault.descr
 
 ## Resolution
 {fault.resolution.capitalize()}.
-""")
-        write(f"kb-{fault.code.lower()}-internal", {
-            "title": f"Engineering notes: {fault.code} field failures",
-            "author": experts[(i + 1) % len(experts)]["employee_id"], "audience": "internal", "products": prods,
-            "topics": ["topic-troubleshooting"], "language": "en", "confidence": "validated",
-        }, f"""
+""",
+        )
+        write(
+            f"kb-{fault.code.lower()}-internal",
+            {
+                "title": f"Engineering notes: {fault.code} field failures",
+                "author": experts[(i + 1) % len(experts)]["employee_id"],
+                "audience": "internal",
+                "products": prods,
+                "topics": ["topic-troubleshooting"],
+                "language": "en",
+                "confidence": "validated",
+            },
+            f"""
 ## Issue
 Field reports of {fault.code} on {names}.
 
@@ -401,14 +679,23 @@ installation without inspection; supplier batch analysis is tracked in the quali
 
 ## Resolution
 {fault.resolution.capitalize()}.
-""")
+""",
+        )
         if i % 2 == 0:
-            write(f"kb-{fault.code.lower()}-zh", {
-                "title": f"{fault.code}故障：{symptom.name_zh}的处理方法",
-                "author": next((e for e in experts if e["employee_id"] in ("emp-002", "emp-006")), author)["employee_id"],
-                "audience": "customer", "products": prods, "topics": ["topic-troubleshooting"], "language": "zh",
-                "confidence": "validated",
-            }, f"""
+            write(
+                f"kb-{fault.code.lower()}-zh",
+                {
+                    "title": f"{fault.code}故障：{symptom.name_zh}的处理方法",
+                    "author": next((e for e in experts if e["employee_id"] in ("emp-002", "emp-006")), author)[
+                        "employee_id"
+                    ],
+                    "audience": "customer",
+                    "products": prods,
+                    "topics": ["topic-troubleshooting"],
+                    "language": "zh",
+                    "confidence": "validated",
+                },
+                f"""
 ## 问题
 设备出现{symptom.name_zh}，显示故障码{fault.code}。
 
@@ -417,15 +704,22 @@ installation without inspection; supplier batch analysis is tracked in the quali
 
 ## 解决方法
 {fault.resolution_zh}。
-""")
+""",
+            )
     for j, product in enumerate(p for p in PRODUCTS if p.category in MACHINE_CATEGORIES):
         comps = ", ".join(COMPONENT_BY_ID[c].name for c in product.components)
-        write(f"kb-maint-{product.sku.lower()}", {
-            "title": f"{product.name}: preventive maintenance schedule",
-            "author": experts[j % len(experts)]["employee_id"], "audience": "public", "products": [product.id],
-            "topics": ["topic-maintenance"], "language": "en",
-            "confidence": "validated" if j % 4 else "work-in-progress",
-        }, f"""
+        write(
+            f"kb-maint-{product.sku.lower()}",
+            {
+                "title": f"{product.name}: preventive maintenance schedule",
+                "author": experts[j % len(experts)]["employee_id"],
+                "audience": "public",
+                "products": [product.id],
+                "topics": ["topic-maintenance"],
+                "language": "en",
+                "confidence": "validated" if j % 4 else "work-in-progress",
+            },
+            f"""
 ## Purpose
 Keep the {product.name} ({product.sku}) running: inspect the {comps} on a fixed schedule.
 
@@ -433,16 +727,27 @@ Keep the {product.name} ({product.sku}) running: inspect the {comps} on a fixed 
 - Every 500 hours: visual inspection, check for leaks and unusual noise.
 - Every 2,000 hours: lubricate bearings, check belt tension and filters.
 - Every 8,000 hours: replace wear parts; update firmware where applicable.
-""")
+""",
+        )
     return count
 
 
-def generate(out_dir: Path, *, customers: int, seed: int, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def generate(
+    out_dir: Path, *, customers: int, seed: int, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
     """Write the demo data set to `out_dir`; return its manifest (counts, seed, as-of date)."""
     rng = random.Random(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    counts: dict[str, int] = {"customers": 0, "orders": 0, "order_lines": 0, "interactions": 0, "cases": 0,
-                              "notes": 0, "installed": 0, "contacts": 0}
+    counts: dict[str, int] = {
+        "customers": 0,
+        "orders": 0,
+        "order_lines": 0,
+        "interactions": 0,
+        "cases": 0,
+        "notes": 0,
+        "installed": 0,
+        "contacts": 0,
+    }
     machines = [p for p in PRODUCTS if p.category in MACHINE_CATEGORIES]
     spares = [p for p in PRODUCTS if p.category not in MACHINE_CATEGORIES]
     with ExitStack() as stack:
@@ -459,7 +764,8 @@ def generate(out_dir: Path, *, customers: int, seed: int, progress: Callable[[in
             counts["contacts"] += len(truth.contacts)
             manager = rng.choice(managers)["employee_id"]
             w.csv("account_managers.csv", ["sales_id", "employee_id"]).writerow(
-                {"sales_id": f"S{index:07d}", "employee_id": manager})
+                {"sales_id": f"S{index:07d}", "employee_id": manager}
+            )
             owned: list[tuple[str, date]] = []
             for n, order_day in enumerate(_purchase_dates(rng, truth.since)):
                 order_number = f"SO-{index:07d}-{n:03d}"
@@ -477,21 +783,38 @@ def generate(out_dir: Path, *, customers: int, seed: int, progress: Callable[[in
                     price = round(product.list_price * rng.uniform(0.85, 1.0), 2)
                     total += price * qty
                     w.csv("order_lines.csv", ["order_number", "line_number", "sku", "quantity", "unit_price"]).writerow(
-                        {"order_number": order_number, "line_number": ln, "sku": product.sku, "quantity": qty,
-                         "unit_price": price})
+                        {
+                            "order_number": order_number,
+                            "line_number": ln,
+                            "sku": product.sku,
+                            "quantity": qty,
+                            "unit_price": price,
+                        }
+                    )
                     counts["order_lines"] += 1
                 status = "delivered" if order_day < AS_OF - timedelta(days=14) else rng.choice(["open", "shipped"])
-                w.csv("orders.csv", ["order_number", "account_number", "order_date", "status", "currency",
-                                     "total_amount"]).writerow({
-                    "order_number": order_number, "account_number": truth.account_number,
-                    "order_date": order_day.isoformat(), "status": status,
-                    "currency": "CNY" if truth.country == "CN" else ("USD" if truth.country == "US" else "EUR"),
-                    "total_amount": round(total, 2)})
+                w.csv(
+                    "orders.csv", ["order_number", "account_number", "order_date", "status", "currency", "total_amount"]
+                ).writerow(
+                    {
+                        "order_number": order_number,
+                        "account_number": truth.account_number,
+                        "order_date": order_day.isoformat(),
+                        "status": status,
+                        "currency": "CNY" if truth.country == "CN" else ("USD" if truth.country == "US" else "EUR"),
+                        "total_amount": round(total, 2),
+                    }
+                )
                 counts["orders"] += 1
             for m, (product_id, installed) in enumerate(owned):
                 w.csv("installed_base.csv", ["sales_id", "product_id", "serial_number", "installed_at"]).writerow(
-                    {"sales_id": f"S{index:07d}", "product_id": product_id,
-                     "serial_number": f"SN{index:07d}{m:02d}", "installed_at": installed.isoformat()})
+                    {
+                        "sales_id": f"S{index:07d}",
+                        "product_id": product_id,
+                        "serial_number": f"SN{index:07d}{m:02d}",
+                        "installed_at": installed.isoformat(),
+                    }
+                )
                 counts["installed"] += 1
                 years = max((AS_OF - installed).days / 365.0, 0.05)
                 product = next(p for p in PRODUCTS if p.id == product_id)
@@ -500,57 +823,120 @@ def generate(out_dir: Path, *, customers: int, seed: int, progress: Callable[[in
                 for k in range(case_count):
                     fault = rng.choice(candidate_faults)
                     opened = datetime.combine(installed, datetime.min.time()) + timedelta(
-                        minutes=rng.randrange(max(1, int(years * 365 * 24 * 60))))
-                    closed = opened < datetime.combine(AS_OF, datetime.min.time()) - timedelta(days=10) or rng.random() < 0.3
+                        minutes=rng.randrange(max(1, int(years * 365 * 24 * 60)))
+                    )
+                    closed = (
+                        opened < datetime.combine(AS_OF, datetime.min.time()) - timedelta(days=10) or rng.random() < 0.3
+                    )
                     case_number = f"CS-{index:07d}-{m:02d}{k:02d}"
                     zh = truth.country == "CN" and rng.random() < 0.7
                     priority = rng.choices(["P1", "P2", "P3", "P4"], weights=[1, 3, 5, 2])[0]
                     first_response = opened + timedelta(minutes=rng.randint(5, 60 * 30))
-                    w.csv("cases.csv", ["case_number", "sales_id", "product_id", "priority", "channel", "status",
-                                        "opened_at", "first_response_at", "closed_at", "subject", "handled_by"]).writerow({
-                        "case_number": case_number, "sales_id": f"S{index:07d}", "product_id": product_id,
-                        "priority": priority, "channel": rng.choice(["phone", "email", "web", "chat"]),
-                        "status": "closed" if closed else rng.choice(["open", "in-progress", "waiting-for-customer"]),
-                        "opened_at": opened.isoformat(timespec="seconds"),
-                        "first_response_at": first_response.isoformat(timespec="seconds"),
-                        "closed_at": (first_response + timedelta(hours=rng.randint(2, 24 * 12))).isoformat(timespec="seconds")
-                        if closed else "",
-                        "subject": (f"{product.sku} {SYMPTOM_BY_ID[fault.symptom].name_zh}" if zh
-                                    else f"{product.sku}: {SYMPTOM_BY_ID[fault.symptom].name}"),
-                        "handled_by": rng.choice(engineers)["employee_id"],
-                    })
+                    w.csv(
+                        "cases.csv",
+                        [
+                            "case_number",
+                            "sales_id",
+                            "product_id",
+                            "priority",
+                            "channel",
+                            "status",
+                            "opened_at",
+                            "first_response_at",
+                            "closed_at",
+                            "subject",
+                            "handled_by",
+                        ],
+                    ).writerow(
+                        {
+                            "case_number": case_number,
+                            "sales_id": f"S{index:07d}",
+                            "product_id": product_id,
+                            "priority": priority,
+                            "channel": rng.choice(["phone", "email", "web", "chat"]),
+                            "status": "closed"
+                            if closed
+                            else rng.choice(["open", "in-progress", "waiting-for-customer"]),
+                            "opened_at": opened.isoformat(timespec="seconds"),
+                            "first_response_at": first_response.isoformat(timespec="seconds"),
+                            "closed_at": (first_response + timedelta(hours=rng.randint(2, 24 * 12))).isoformat(
+                                timespec="seconds"
+                            )
+                            if closed
+                            else "",
+                            "subject": (
+                                f"{product.sku} {SYMPTOM_BY_ID[fault.symptom].name_zh}"
+                                if zh
+                                else f"{product.sku}: {SYMPTOM_BY_ID[fault.symptom].name}"
+                            ),
+                            "handled_by": rng.choice(engineers)["employee_id"],
+                        }
+                    )
                     counts["cases"] += 1
                     for n, (text, spans, outcome) in enumerate(_note_texts(rng, fault, product_id, zh, closed)):
                         note_id = f"{case_number}-N{n + 1}"
                         author = rng.choice(engineers)["employee_id"]
-                        w.jsonl("case_notes.jsonl", {
-                            "note_id": note_id, "case_number": case_number, "author": author,
-                            "written_at": (opened + timedelta(hours=4 * n + 1)).isoformat(timespec="seconds"),
-                            "visibility": "internal" if n == 1 else "customer", "language": "zh" if zh else "en",
-                            "text": text})
-                        w.jsonl("truth/note_mentions.jsonl", {"note_id": note_id, "mentions": spans, **outcome,
-                                                              "fault": fault.code})
+                        w.jsonl(
+                            "case_notes.jsonl",
+                            {
+                                "note_id": note_id,
+                                "case_number": case_number,
+                                "author": author,
+                                "written_at": (opened + timedelta(hours=4 * n + 1)).isoformat(timespec="seconds"),
+                                "visibility": "internal" if n == 1 else "customer",
+                                "language": "zh" if zh else "en",
+                                "text": text,
+                            },
+                        )
+                        w.jsonl(
+                            "truth/note_mentions.jsonl",
+                            {"note_id": note_id, "mentions": spans, **outcome, "fault": fault.code},
+                        )
                         counts["notes"] += 1
             active_until = min(AS_OF, truth.since + timedelta(days=int(365 * rng.uniform(0.5, 3.0))))
             span_days = max((active_until - truth.since).days, 1)
             for _ in range(_poisson(rng, 5.0 * span_days / 365.0)):
                 channel = rng.choices(CHANNELS, weights=CHANNEL_WEIGHTS)[0]
                 subject = rng.choice(INTERACTION_SUBJECTS[channel]).format(p=rng.choice(machines).sku)
-                when = datetime.combine(truth.since, datetime.min.time()) + timedelta(minutes=rng.randrange(span_days * 1440))
-                w.csv("interactions.csv", ["sales_id", "channel", "direction", "occurred_at", "subject", "outcome",
-                                           "next_step", "contact_id"]).writerow({
-                    "sales_id": f"S{index:07d}", "channel": channel,
-                    "direction": "inbound" if channel in ("web", "chat") or rng.random() < 0.5 else "outbound",
-                    "occurred_at": when.isoformat(timespec="seconds"), "subject": subject,
-                    "outcome": SENTIMENT_OUTCOMES.get(subject, rng.choice(OUTCOMES)),
-                    "next_step": rng.choice(["", "", "send quote", "call back in a week", "schedule visit"]),
-                    "contact_id": truth.contacts[0]["id"] if truth.contacts and rng.random() < 0.6 else ""})
+                when = datetime.combine(truth.since, datetime.min.time()) + timedelta(
+                    minutes=rng.randrange(span_days * 1440)
+                )
+                w.csv(
+                    "interactions.csv",
+                    [
+                        "sales_id",
+                        "channel",
+                        "direction",
+                        "occurred_at",
+                        "subject",
+                        "outcome",
+                        "next_step",
+                        "contact_id",
+                    ],
+                ).writerow(
+                    {
+                        "sales_id": f"S{index:07d}",
+                        "channel": channel,
+                        "direction": "inbound" if channel in ("web", "chat") or rng.random() < 0.5 else "outbound",
+                        "occurred_at": when.isoformat(timespec="seconds"),
+                        "subject": subject,
+                        "outcome": SENTIMENT_OUTCOMES.get(subject, rng.choice(OUTCOMES)),
+                        "next_step": rng.choice(["", "", "send quote", "call back in a week", "schedule visit"]),
+                        "contact_id": truth.contacts[0]["id"] if truth.contacts and rng.random() < 0.6 else "",
+                    }
+                )
                 counts["interactions"] += 1
             if progress is not None:
                 progress(index)
         counts["articles"] = _write_articles(rng, out_dir, experts)
-    manifest = {"seed": seed, "customers": customers, "as_of": AS_OF.isoformat(), "counts": counts,
-                "generator": "kbcrm.demo.generator", "format_version": 1}
+    manifest = {
+        "seed": seed,
+        "customers": customers,
+        "as_of": AS_OF.isoformat(),
+        "counts": counts,
+        "generator": "kbcrm.demo.generator",
+        "format_version": 1,
+    }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
 

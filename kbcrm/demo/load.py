@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
@@ -20,13 +20,12 @@ from kbcrm.demo.generator import read_csv, read_jsonl
 from kbcrm.graph import GraphStore, cypher
 from ontology.terms import Label, Rel
 
-T = TypeVar("T")
 BATCH = 5000
 
 COUNT_CUSTOMERS = cypher("demo.count_customers", "MATCH (c:Customer) RETURN count(c) AS customers")
 
 
-def _batched(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
+def _batched[T](items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
@@ -59,61 +58,146 @@ def load_demo(store: GraphStore, directory: Path, *, progress: Callable[[str], N
 
     say("catalog")
     cat = directory / "catalog"
-    store.upsert_nodes(Label.Component, [
-        {"id": r["component_id"], "name": r["name"], "aliases": _split(r["aliases"]), "name_zh": r["name_zh"], **stamp}
-        for r in read_csv(cat / "components.csv")])
+    store.upsert_nodes(
+        Label.Component,
+        [
+            {
+                "id": r["component_id"],
+                "name": r["name"],
+                "aliases": _split(r["aliases"]),
+                "name_zh": r["name_zh"],
+                **stamp,
+            }
+            for r in read_csv(cat / "components.csv")
+        ],
+    )
     products = list(read_csv(cat / "products.csv"))
     sku_to_product = {r["sku"]: r["product_id"] for r in products}
-    store.upsert_nodes(Label.Product, [
-        {"id": r["product_id"], "sku": r["sku"], "name": r["name"], "aliases": _split(r["aliases"]),
-         "name_zh": r["name_zh"], "category": r["category"], "list_price": float(r["list_price"]),
-         "launched_on": r["launched_on"], **stamp} for r in products])
-    store.upsert_relationships(Rel.HAS_COMPONENT, [
-        {"start": r["product_id"], "end": c} for r in products for c in _split(r["components"])],
-        start_label=Label.Product, end_label=Label.Component)
+    store.upsert_nodes(
+        Label.Product,
+        [
+            {
+                "id": r["product_id"],
+                "sku": r["sku"],
+                "name": r["name"],
+                "aliases": _split(r["aliases"]),
+                "name_zh": r["name_zh"],
+                "category": r["category"],
+                "list_price": float(r["list_price"]),
+                "launched_on": r["launched_on"],
+                **stamp,
+            }
+            for r in products
+        ],
+    )
+    store.upsert_relationships(
+        Rel.HAS_COMPONENT,
+        [{"start": r["product_id"], "end": c} for r in products for c in _split(r["components"])],
+        start_label=Label.Product,
+        end_label=Label.Component,
+    )
     symptoms = list(read_csv(cat / "symptoms.csv"))
-    store.upsert_nodes(Label.Symptom, [
-        {"id": r["symptom_id"], "name": r["name"], "aliases": _split(r["aliases"]), "name_zh": r["name_zh"], **stamp}
-        for r in symptoms])
-    store.upsert_relationships(Rel.HAS_SYMPTOM, [
-        {"start": c, "end": r["symptom_id"]} for r in symptoms for c in _split(r["components"])],
-        start_label=Label.Component, end_label=Label.Symptom)
+    store.upsert_nodes(
+        Label.Symptom,
+        [
+            {
+                "id": r["symptom_id"],
+                "name": r["name"],
+                "aliases": _split(r["aliases"]),
+                "name_zh": r["name_zh"],
+                **stamp,
+            }
+            for r in symptoms
+        ],
+    )
+    store.upsert_relationships(
+        Rel.HAS_SYMPTOM,
+        [{"start": c, "end": r["symptom_id"]} for r in symptoms for c in _split(r["components"])],
+        start_label=Label.Component,
+        end_label=Label.Symptom,
+    )
     codes = list(read_csv(cat / "error_codes.csv"))
-    store.upsert_nodes(Label.ErrorCode, [
-        {"id": r["code"], "code": r["code"], "description": r["description"], **stamp} for r in codes])
-    store.upsert_relationships(Rel.INDICATES, [{"start": r["code"], "end": r["symptom_id"]} for r in codes],
-                               start_label=Label.ErrorCode, end_label=Label.Symptom)
-    store.upsert_nodes(Label.Topic, [
-        {"id": r["topic_id"], "name": r["name"], "name_zh": r["name_zh"], **stamp}
-        for r in read_csv(cat / "topics.csv")])
+    store.upsert_nodes(
+        Label.ErrorCode, [{"id": r["code"], "code": r["code"], "description": r["description"], **stamp} for r in codes]
+    )
+    store.upsert_relationships(
+        Rel.INDICATES,
+        [{"start": r["code"], "end": r["symptom_id"]} for r in codes],
+        start_label=Label.ErrorCode,
+        end_label=Label.Symptom,
+    )
+    store.upsert_nodes(
+        Label.Topic,
+        [
+            {"id": r["topic_id"], "name": r["name"], "name_zh": r["name_zh"], **stamp}
+            for r in read_csv(cat / "topics.csv")
+        ],
+    )
 
     say("employees")
     employees = list(read_csv(directory / "employees.csv"))
-    store.upsert_nodes(Label.Employee, [
-        {"id": r["employee_id"], "name": r["name"], "email": r["email"], "department": r["department"],
-         "job_title": r["job_title"], **stamp} for r in employees])
+    store.upsert_nodes(
+        Label.Employee,
+        [
+            {
+                "id": r["employee_id"],
+                "name": r["name"],
+                "email": r["email"],
+                "department": r["department"],
+                "job_title": r["job_title"],
+                **stamp,
+            }
+            for r in employees
+        ],
+    )
     experts = [r for r in employees if r["expert"] == "yes"]
-    store.upsert_nodes(Label.Employee, [
-        {"id": r["employee_id"], "expertise": _split(r["expertise"])} for r in experts], extra_labels=[Label.Expert])
-    store.upsert_relationships(Rel.HAS_EXPERTISE, [
-        {"start": r["employee_id"], "end": t} for r in experts for t in _split(r["expertise"])],
-        start_label=Label.Employee, end_label=Label.Topic)
+    store.upsert_nodes(
+        Label.Employee,
+        [{"id": r["employee_id"], "expertise": _split(r["expertise"])} for r in experts],
+        extra_labels=[Label.Expert],
+    )
+    store.upsert_relationships(
+        Rel.HAS_EXPERTISE,
+        [{"start": r["employee_id"], "end": t} for r in experts for t in _split(r["expertise"])],
+        start_label=Label.Employee,
+        end_label=Label.Topic,
+    )
 
     say("customers")
     record_to_customer: dict[str, str] = {}
     for batch in _batched(read_csv(directory / "truth" / "source_records.csv")):
         record_to_customer.update({r["source_key"]: r["customer_id"] for r in batch})
-        store.upsert_nodes(Label.SourceRecord, [
-            {"id": f"{r['source_system']}:{r['source_key']}", "source_system": r["source_system"],
-             "source_key": r["source_key"], "true_customer": r["customer_id"], **stamp} for r in batch])
+        store.upsert_nodes(
+            Label.SourceRecord,
+            [
+                {
+                    "id": f"{r['source_system']}:{r['source_key']}",
+                    "source_system": r["source_system"],
+                    "source_key": r["source_key"],
+                    "true_customer": r["customer_id"],
+                    **stamp,
+                }
+                for r in batch
+            ],
+        )
     for kind, extra in (("organization", Label.Organization), ("person", Label.Person)):
         for batch in _batched(r for r in read_csv(directory / "truth" / "customers.csv") if r["kind"] == kind):
             rows = []
             for r in batch:
                 row: dict[str, Any] = {
-                    "id": r["customer_id"], "customer_kind": kind, "name": r["name"], "email": r["email"],
-                    "phone": r["phone"], "street": r["street"], "city": r["city"], "postal_code": r["postal_code"],
-                    "country": r["country"], "customer_since": r["customer_since"], "status": "active", **stamp}
+                    "id": r["customer_id"],
+                    "customer_kind": kind,
+                    "name": r["name"],
+                    "email": r["email"],
+                    "phone": r["phone"],
+                    "street": r["street"],
+                    "city": r["city"],
+                    "postal_code": r["postal_code"],
+                    "country": r["country"],
+                    "customer_since": r["customer_since"],
+                    "status": "active",
+                    **stamp,
+                }
                 if kind == "organization":
                     row["registration_id"] = r["registration_id"]
                 else:
@@ -121,102 +205,267 @@ def load_demo(store: GraphStore, directory: Path, *, progress: Callable[[str], N
                 rows.append(row)
             store.upsert_nodes(Label.Customer, rows, extra_labels=[extra])
     for batch in _batched(read_csv(directory / "billing_accounts.csv")):
-        store.upsert_nodes(Label.Account, [
-            {"id": r["account_number"], "account_number": r["account_number"],
-             "payment_terms_days": int(r["payment_terms_days"]), "credit_limit": float(r["credit_limit"]),
-             "status": "open", **stamp} for r in batch])
-        store.upsert_relationships(Rel.HAS_ACCOUNT, [
-            {"start": record_to_customer[r["account_number"]], "end": r["account_number"]} for r in batch],
-            start_label=Label.Customer, end_label=Label.Account)
+        store.upsert_nodes(
+            Label.Account,
+            [
+                {
+                    "id": r["account_number"],
+                    "account_number": r["account_number"],
+                    "payment_terms_days": int(r["payment_terms_days"]),
+                    "credit_limit": float(r["credit_limit"]),
+                    "status": "open",
+                    **stamp,
+                }
+                for r in batch
+            ],
+        )
+        store.upsert_relationships(
+            Rel.HAS_ACCOUNT,
+            [{"start": record_to_customer[r["account_number"]], "end": r["account_number"]} for r in batch],
+            start_label=Label.Customer,
+            end_label=Label.Account,
+        )
     for batch in _batched(read_csv(directory / "truth" / "source_records.csv")):
-        store.upsert_relationships(Rel.RESOLVED_FROM, [
-            {"start": r["customer_id"], "end": f"{r['source_system']}:{r['source_key']}", "score": 1.0,
-             "rule": "demo-truth"} for r in batch], start_label=Label.Customer, end_label=Label.SourceRecord)
+        store.upsert_relationships(
+            Rel.RESOLVED_FROM,
+            [
+                {
+                    "start": r["customer_id"],
+                    "end": f"{r['source_system']}:{r['source_key']}",
+                    "score": 1.0,
+                    "rule": "demo-truth",
+                }
+                for r in batch
+            ],
+            start_label=Label.Customer,
+            end_label=Label.SourceRecord,
+        )
     for batch in _batched(read_csv(directory / "contacts.csv")):
-        store.upsert_nodes(Label.Contact, [
-            {"id": r["contact_id"], "name": r["name"], "email": r["email"], "role": r["role"], **stamp} for r in batch])
-        store.upsert_relationships(Rel.HAS_CONTACT, [
-            {"start": record_to_customer[r["sales_id"]], "end": r["contact_id"], "role": r["role"]} for r in batch],
-            start_label=Label.Customer, end_label=Label.Contact)
+        store.upsert_nodes(
+            Label.Contact,
+            [
+                {"id": r["contact_id"], "name": r["name"], "email": r["email"], "role": r["role"], **stamp}
+                for r in batch
+            ],
+        )
+        store.upsert_relationships(
+            Rel.HAS_CONTACT,
+            [{"start": record_to_customer[r["sales_id"]], "end": r["contact_id"], "role": r["role"]} for r in batch],
+            start_label=Label.Customer,
+            end_label=Label.Contact,
+        )
     for batch in _batched(read_csv(directory / "account_managers.csv")):
-        store.upsert_relationships(Rel.ACCOUNT_MANAGER, [
-            {"start": record_to_customer[r["sales_id"]], "end": r["employee_id"]} for r in batch],
-            start_label=Label.Customer, end_label=Label.Employee)
+        store.upsert_relationships(
+            Rel.ACCOUNT_MANAGER,
+            [{"start": record_to_customer[r["sales_id"]], "end": r["employee_id"]} for r in batch],
+            start_label=Label.Customer,
+            end_label=Label.Employee,
+        )
 
     say("orders")
     for batch in _batched(read_csv(directory / "orders.csv")):
-        store.upsert_nodes(Label.Order, [
-            {"id": r["order_number"], "order_number": r["order_number"], "order_date": r["order_date"],
-             "status": r["status"], "currency": r["currency"], "total_amount": float(r["total_amount"]), **stamp}
-            for r in batch])
-        store.upsert_relationships(Rel.PLACED, [
-            {"start": record_to_customer[r["account_number"]], "end": r["order_number"]} for r in batch],
-            start_label=Label.Customer, end_label=Label.Order)
+        store.upsert_nodes(
+            Label.Order,
+            [
+                {
+                    "id": r["order_number"],
+                    "order_number": r["order_number"],
+                    "order_date": r["order_date"],
+                    "status": r["status"],
+                    "currency": r["currency"],
+                    "total_amount": float(r["total_amount"]),
+                    **stamp,
+                }
+                for r in batch
+            ],
+        )
+        store.upsert_relationships(
+            Rel.PLACED,
+            [{"start": record_to_customer[r["account_number"]], "end": r["order_number"]} for r in batch],
+            start_label=Label.Customer,
+            end_label=Label.Order,
+        )
     for batch in _batched(read_csv(directory / "order_lines.csv")):
-        store.upsert_nodes(Label.OrderLine, [
-            {"id": f"{r['order_number']}-{r['line_number']}", "line_number": int(r["line_number"]),
-             "quantity": int(r["quantity"]), "unit_price": float(r["unit_price"]), **stamp} for r in batch])
-        store.upsert_relationships(Rel.CONTAINS, [
-            {"start": r["order_number"], "end": f"{r['order_number']}-{r['line_number']}"} for r in batch],
-            start_label=Label.Order, end_label=Label.OrderLine)
-        store.upsert_relationships(Rel.FOR_PRODUCT, [
-            {"start": f"{r['order_number']}-{r['line_number']}", "end": sku_to_product[r["sku"]]} for r in batch],
-            start_label=Label.OrderLine, end_label=Label.Product)
+        store.upsert_nodes(
+            Label.OrderLine,
+            [
+                {
+                    "id": f"{r['order_number']}-{r['line_number']}",
+                    "line_number": int(r["line_number"]),
+                    "quantity": int(r["quantity"]),
+                    "unit_price": float(r["unit_price"]),
+                    **stamp,
+                }
+                for r in batch
+            ],
+        )
+        store.upsert_relationships(
+            Rel.CONTAINS,
+            [{"start": r["order_number"], "end": f"{r['order_number']}-{r['line_number']}"} for r in batch],
+            start_label=Label.Order,
+            end_label=Label.OrderLine,
+        )
+        store.upsert_relationships(
+            Rel.FOR_PRODUCT,
+            [{"start": f"{r['order_number']}-{r['line_number']}", "end": sku_to_product[r["sku"]]} for r in batch],
+            start_label=Label.OrderLine,
+            end_label=Label.Product,
+        )
     for batch in _batched(read_csv(directory / "installed_base.csv")):
-        store.upsert_relationships(Rel.OWNS, [
-            {"start": record_to_customer[r["sales_id"]], "end": r["product_id"], "serial_number": r["serial_number"],
-             "installed_at": r["installed_at"]} for r in batch], start_label=Label.Customer, end_label=Label.Product)
+        store.upsert_relationships(
+            Rel.OWNS,
+            [
+                {
+                    "start": record_to_customer[r["sales_id"]],
+                    "end": r["product_id"],
+                    "serial_number": r["serial_number"],
+                    "installed_at": r["installed_at"],
+                }
+                for r in batch
+            ],
+            start_label=Label.Customer,
+            end_label=Label.Product,
+        )
 
     say("service cases")
     for batch in _batched(read_csv(directory / "cases.csv")):
-        store.upsert_nodes(Label.ServiceCase, [
-            {"id": r["case_number"], "case_number": r["case_number"], "subject": r["subject"],
-             "priority": r["priority"], "channel": r["channel"], "status": r["status"], "opened_at": r["opened_at"],
-             "first_response_at": r["first_response_at"] or None, "closed_at": r["closed_at"] or None, **stamp}
-            for r in batch])
-        store.upsert_relationships(Rel.RAISED, [
-            {"start": record_to_customer[r["sales_id"]], "end": r["case_number"]} for r in batch],
-            start_label=Label.Customer, end_label=Label.ServiceCase)
-        store.upsert_relationships(Rel.ABOUT_PRODUCT, [{"start": r["case_number"], "end": r["product_id"]} for r in batch],
-                                   start_label=Label.ServiceCase, end_label=Label.Product)
-        store.upsert_relationships(Rel.HANDLED_BY, [{"start": r["case_number"], "end": r["handled_by"]} for r in batch],
-                                   start_label=Label.ServiceCase, end_label=Label.Employee)
+        store.upsert_nodes(
+            Label.ServiceCase,
+            [
+                {
+                    "id": r["case_number"],
+                    "case_number": r["case_number"],
+                    "subject": r["subject"],
+                    "priority": r["priority"],
+                    "channel": r["channel"],
+                    "status": r["status"],
+                    "opened_at": r["opened_at"],
+                    "first_response_at": r["first_response_at"] or None,
+                    "closed_at": r["closed_at"] or None,
+                    **stamp,
+                }
+                for r in batch
+            ],
+        )
+        store.upsert_relationships(
+            Rel.RAISED,
+            [{"start": record_to_customer[r["sales_id"]], "end": r["case_number"]} for r in batch],
+            start_label=Label.Customer,
+            end_label=Label.ServiceCase,
+        )
+        store.upsert_relationships(
+            Rel.ABOUT_PRODUCT,
+            [{"start": r["case_number"], "end": r["product_id"]} for r in batch],
+            start_label=Label.ServiceCase,
+            end_label=Label.Product,
+        )
+        store.upsert_relationships(
+            Rel.HANDLED_BY,
+            [{"start": r["case_number"], "end": r["handled_by"]} for r in batch],
+            start_label=Label.ServiceCase,
+            end_label=Label.Employee,
+        )
     for batch in _batched(read_jsonl(directory / "case_notes.jsonl")):
-        store.upsert_nodes(Label.ServiceNote, [
-            {"id": r["note_id"], "text": r["text"], "written_at": r["written_at"], "visibility": r["visibility"],
-             "language": r["language"], **stamp} for r in batch])
-        store.upsert_relationships(Rel.HAS_NOTE, [{"start": r["case_number"], "end": r["note_id"]} for r in batch],
-                                   start_label=Label.ServiceCase, end_label=Label.ServiceNote)
-        store.upsert_relationships(Rel.WROTE, [{"start": r["author"], "end": r["note_id"]} for r in batch],
-                                   start_label=Label.Employee, end_label=Label.ServiceNote)
+        store.upsert_nodes(
+            Label.ServiceNote,
+            [
+                {
+                    "id": r["note_id"],
+                    "text": r["text"],
+                    "written_at": r["written_at"],
+                    "visibility": r["visibility"],
+                    "language": r["language"],
+                    **stamp,
+                }
+                for r in batch
+            ],
+        )
+        store.upsert_relationships(
+            Rel.HAS_NOTE,
+            [{"start": r["case_number"], "end": r["note_id"]} for r in batch],
+            start_label=Label.ServiceCase,
+            end_label=Label.ServiceNote,
+        )
+        store.upsert_relationships(
+            Rel.WROTE,
+            [{"start": r["author"], "end": r["note_id"]} for r in batch],
+            start_label=Label.Employee,
+            end_label=Label.ServiceNote,
+        )
 
     say("interactions")
     for number, batch in enumerate(_batched(read_csv(directory / "interactions.csv"))):
         rows = [dict(r, id=f"int-{number * BATCH + i:09d}") for i, r in enumerate(batch)]
-        store.upsert_nodes(Label.Interaction, [
-            {"id": r["id"], "channel": r["channel"], "direction": r["direction"], "occurred_at": r["occurred_at"],
-             "subject": r["subject"], "outcome": r["outcome"], "next_step": r["next_step"] or None, **stamp}
-            for r in rows])
-        store.upsert_relationships(Rel.HAD_INTERACTION, [
-            {"start": record_to_customer[r["sales_id"]], "end": r["id"]} for r in rows],
-            start_label=Label.Customer, end_label=Label.Interaction)
-        store.upsert_relationships(Rel.WITH_CONTACT, [
-            {"start": r["id"], "end": r["contact_id"]} for r in rows if r["contact_id"]],
-            start_label=Label.Interaction, end_label=Label.Contact)
+        store.upsert_nodes(
+            Label.Interaction,
+            [
+                {
+                    "id": r["id"],
+                    "channel": r["channel"],
+                    "direction": r["direction"],
+                    "occurred_at": r["occurred_at"],
+                    "subject": r["subject"],
+                    "outcome": r["outcome"],
+                    "next_step": r["next_step"] or None,
+                    **stamp,
+                }
+                for r in rows
+            ],
+        )
+        store.upsert_relationships(
+            Rel.HAD_INTERACTION,
+            [{"start": record_to_customer[r["sales_id"]], "end": r["id"]} for r in rows],
+            start_label=Label.Customer,
+            end_label=Label.Interaction,
+        )
+        store.upsert_relationships(
+            Rel.WITH_CONTACT,
+            [{"start": r["id"], "end": r["contact_id"]} for r in rows if r["contact_id"]],
+            start_label=Label.Interaction,
+            end_label=Label.Contact,
+        )
 
     say("knowledge articles")
     articles = [read_article(p) for p in sorted((directory / "articles").glob("*.md"))]
-    store.upsert_nodes(Label.KnowledgeArticle, [
-        {"id": m["id"], "title": m["title"], "body": body, "audience": m["audience"], "language": m["language"],
-         "confidence": m["confidence"], "version": 1, "view_count": 0, "helpful_count": 0,
-         "not_helpful_count": 0, **stamp} for m, body in articles])
-    store.upsert_relationships(Rel.AUTHORED, [{"start": m["author"], "end": m["id"]} for m, _ in articles],
-                               start_label=Label.Employee, end_label=Label.KnowledgeArticle)
-    store.upsert_relationships(Rel.APPLIES_TO, [
-        {"start": m["id"], "end": p} for m, _ in articles for p in m.get("products", [])],
-        start_label=Label.KnowledgeArticle, end_label=Label.Product)
-    store.upsert_relationships(Rel.ON_TOPIC, [
-        {"start": m["id"], "end": t} for m, _ in articles for t in m.get("topics", [])],
-        start_label=Label.KnowledgeArticle, end_label=Label.Topic)
-    return {"nodes": store.count_nodes(), "relationships": store.count_relationships(),
-            "customers": int(store.read(COUNT_CUSTOMERS)[0]["customers"])}
+    store.upsert_nodes(
+        Label.KnowledgeArticle,
+        [
+            {
+                "id": m["id"],
+                "title": m["title"],
+                "body": body,
+                "audience": m["audience"],
+                "language": m["language"],
+                "confidence": m["confidence"],
+                "version": 1,
+                "view_count": 0,
+                "helpful_count": 0,
+                "not_helpful_count": 0,
+                **stamp,
+            }
+            for m, body in articles
+        ],
+    )
+    store.upsert_relationships(
+        Rel.AUTHORED,
+        [{"start": m["author"], "end": m["id"]} for m, _ in articles],
+        start_label=Label.Employee,
+        end_label=Label.KnowledgeArticle,
+    )
+    store.upsert_relationships(
+        Rel.APPLIES_TO,
+        [{"start": m["id"], "end": p} for m, _ in articles for p in m.get("products", [])],
+        start_label=Label.KnowledgeArticle,
+        end_label=Label.Product,
+    )
+    store.upsert_relationships(
+        Rel.ON_TOPIC,
+        [{"start": m["id"], "end": t} for m, _ in articles for t in m.get("topics", [])],
+        start_label=Label.KnowledgeArticle,
+        end_label=Label.Topic,
+    )
+    return {
+        "nodes": store.count_nodes(),
+        "relationships": store.count_relationships(),
+        "customers": int(store.read(COUNT_CUSTOMERS)[0]["customers"]),
+    }

@@ -23,7 +23,10 @@ _FORBIDDEN: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"=~"), "regular-expression match =~"),
     (re.compile(r"\bdatetime\s*\(", re.I), "datetime(); pass timestamps as parameters"),
     (re.compile(r"\bexists\s*\(\s*\w+\.\w+\s*\)", re.I), "exists(n.prop); use n.prop IS NOT NULL"),
-    (re.compile(r"\bCALL\s+(db|dbms|gds|apoc)\.", re.I), "procedure calls (backend-specific, keep them in the backend)"),
+    (
+        re.compile(r"\bCALL\s+(db|dbms|gds|apoc)\.", re.I),
+        "procedure calls (backend-specific, keep them in the backend)",
+    ),
     (re.compile(r"\bvecf32\s*\(", re.I), "vecf32(); vectors are written by the backend"),
     (re.compile(r"\{\s*\w+\s*:\s*\{", re.I), "map-valued properties"),
 )

@@ -48,17 +48,21 @@ def bundled_binaries() -> tuple[Path, Path]:
     return server, module
 
 
-def _pid_is_our_server(pid: int, config_path: Path) -> bool:
-    """True when `pid` is alive and is a redis-server started with our config file."""
+def _pid_is_our_server(pid: int, socket_path: Path) -> bool:
+    """True when `pid` is alive and is the redis-server listening on our socket.
+
+    redis-server rewrites its process title to `redis-server unixsocket:<path>`, and the
+    socket path is unique per data directory, so it identifies our server.
+    """
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return any(b"redis-server" in part for part in cmdline) and str(config_path).encode() in cmdline
+    return b"redis-server" in cmdline and f"unixsocket:{socket_path}".encode() in cmdline
 
 
 @dataclass
@@ -93,7 +97,7 @@ class EmbeddedServer:
             pid = int(self.pid_path.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _pid_is_our_server(pid, self.config_path) else None
+        return pid if _pid_is_our_server(pid, self.socket_path) else None
 
     def _ping(self) -> bool:
         try:
@@ -147,16 +151,15 @@ class EmbeddedServer:
                 self._remove_stale_files()
                 server, module = bundled_binaries()
                 self._write_config(module)
-                log = open(self.directory / LOG_NAME, "ab")
-                process = subprocess.Popen(
-                    [str(server), str(self.config_path)],
-                    cwd=self.directory,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,  # survives the starting process; others reattach
-                )
-                log.close()
+                with open(self.directory / LOG_NAME, "ab") as log:
+                    process = subprocess.Popen(
+                        [str(server), str(self.config_path)],
+                        cwd=self.directory,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=log,
+                        start_new_session=True,  # survives the starting process; others reattach
+                    )
                 self._wait_until_ready(process.pid, process)
                 return self.socket_path
             finally:
@@ -171,7 +174,7 @@ class EmbeddedServer:
                 raise StoreUnavailable(
                     f"embedded FalkorDB exited with code {process.returncode}; see {self.directory / LOG_NAME}"
                 )
-            if process is None and not _pid_is_our_server(pid, self.config_path):
+            if process is None and not _pid_is_our_server(pid, self.socket_path):
                 raise StoreUnavailable(f"embedded FalkorDB (pid {pid}) died while starting")
             time.sleep(0.05)
         raise StoreUnavailable(
@@ -190,9 +193,9 @@ class EmbeddedServer:
         except (redis.ConnectionError, redis.ResponseError, OSError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _pid_is_our_server(pid, self.config_path):
+        while time.monotonic() < deadline and _pid_is_our_server(pid, self.socket_path):
             time.sleep(0.05)
-        if _pid_is_our_server(pid, self.config_path):
+        if _pid_is_our_server(pid, self.socket_path):
             os.kill(pid, signal.SIGKILL)
         self._remove_stale_files()
         return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -81,9 +83,7 @@ class FalkorDBStore(GraphStore):
         """The underlying redis connection (for server commands such as INFO)."""
         return self._db.connection  # type: ignore[no-any-return]
 
-    def _execute(
-        self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None
-    ) -> QueryResult:
+    def _execute(self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None) -> QueryResult:
         try:
             if read_only:
                 result = self._graph.ro_query(text, dict(params), timeout=timeout_ms or self.query_timeout_ms)
@@ -138,11 +138,26 @@ class FalkorDBStore(GraphStore):
             except redis.ResponseError as exc:
                 if "already exists" not in str(exc).lower():
                     raise _translate(exc, "GRAPH.CONSTRAINT CREATE") from exc
+        self.wait_for_indexes()
+
+    def wait_for_indexes(self, timeout_s: float = 120.0) -> None:
+        """Block until every index is OPERATIONAL (FalkorDB rebuilds them after an AOF reload)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            result = self._graph.query("CALL db.indexes() YIELD status RETURN status")
+            pending = [row[0] for row in result.result_set if row[0] != "OPERATIONAL"]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"{len(pending)} indexes still building after {timeout_s:.0f}s")
+            time.sleep(0.05)
 
     def _fulltext_indexed(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
         try:
-            result = self._graph.query("CALL db.indexes() YIELD label, properties, types RETURN label, properties, types")
+            result = self._graph.query(
+                "CALL db.indexes() YIELD label, properties, types RETURN label, properties, types"
+            )
         except redis.ResponseError:
             return found
         for label, properties, types in result.result_set:
@@ -202,7 +217,5 @@ class FalkorDBStore(GraphStore):
 
     def close(self) -> None:
         """Close the client's connection pool."""
-        try:
+        with contextlib.suppress(redis.RedisError):
             self.connection.close()
-        except redis.RedisError:
-            pass

@@ -42,7 +42,7 @@ def _translate(exc: Exception, text: str) -> Exception:
         return QueryTimeout(f"query ran past its time limit: {message}")
     if isinstance(exc, neo4j_errors.ConstraintError) or "ConstraintValidationFailed" in code:
         return ConstraintViolation(message)
-    if "AccessMode" in code or "write" in message.lower() and "read" in message.lower():
+    if "AccessMode" in code or ("write" in message.lower() and "read" in message.lower()):
         return ReadOnlyViolation(message)
     return QueryError(f"{message} (query: {text[:200]})")
 
@@ -72,9 +72,7 @@ class Neo4jStore(GraphStore):
             max_transaction_retry_time=5.0,
         )
 
-    def _execute(
-        self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None
-    ) -> QueryResult:
+    def _execute(self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None) -> QueryResult:
         timeout = (timeout_ms or self.query_timeout_ms) / 1000 if read_only or timeout_ms else None
 
         @unit_of_work(timeout=timeout)

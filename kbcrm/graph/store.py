@@ -74,9 +74,7 @@ class GraphStore(ABC):
 
     # ------------------------------------------------------------ backend hooks
     @abstractmethod
-    def _execute(
-        self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None
-    ) -> QueryResult:
+    def _execute(self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None) -> QueryResult:
         """Run one statement as one atomic unit of work."""
 
     @abstractmethod
@@ -156,8 +154,7 @@ class GraphStore(ABC):
         text = (
             f"UNWIND $rows AS row MERGE (n:{label} {{id: row.id}}) "
             f"ON CREATE SET n.created_at = $now "
-            f"SET n += row.props, n.updated_at = $now"
-            + (f", n:{':'.join(extra_labels)}" if extra_labels else "")
+            f"SET n += row.props, n.updated_at = $now" + (f", n:{':'.join(extra_labels)}" if extra_labels else "")
         )
         total = WriteCounts()
         now = utc_now()
@@ -191,7 +188,11 @@ class GraphStore(ABC):
         total = WriteCounts()
         for start in range(0, len(rows), batch_size):
             batch = [
-                {"start": row["start"], "end": row["end"], "props": {k: v for k, v in row.items() if k not in ("start", "end")}}
+                {
+                    "start": row["start"],
+                    "end": row["end"],
+                    "props": {k: v for k, v in row.items() if k not in ("start", "end")},
+                }
                 for row in rows[start : start + batch_size]
             ]
             total.add(self.execute(text, {"rows": batch}).counts)
@@ -206,7 +207,9 @@ class GraphStore(ABC):
     def delete_nodes(self, label: str, ids: Sequence[str]) -> WriteCounts:
         """Delete nodes (and their relationships) by id."""
         self.check_label(label)
-        return self.execute(f"UNWIND $ids AS id MATCH (n:{label} {{id: id}}) DETACH DELETE n", {"ids": list(ids)}).counts
+        return self.execute(
+            f"UNWIND $ids AS id MATCH (n:{label} {{id: id}}) DETACH DELETE n", {"ids": list(ids)}
+        ).counts
 
     def count_nodes(self, label: str | None = None) -> int:
         """Number of nodes, optionally of one label."""

@@ -1,0 +1,59 @@
+"""The web app over real HTTP (in-process ASGI client) against the real embedded graph."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.app import create_app
+from kbcrm.graph.falkordb_backend import FalkorDBStore
+from kbcrm.settings import Settings
+
+
+@pytest.fixture
+def app(demo_store: FalkorDBStore) -> Iterator[FastAPI]:
+    yield create_app(Settings(), store=demo_store)
+
+
+async def _get(app: FastAPI, path: str) -> httpx.Response:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kbcrm.test") as client:
+            return await client.get(path)
+
+
+@pytest.mark.anyio
+async def test_health_reports_the_backend(app: FastAPI) -> None:
+    response = await _get(app, "/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "backend": "falkordb"}
+
+
+@pytest.mark.anyio
+async def test_openapi_docs_are_served(app: FastAPI) -> None:
+    docs = await _get(app, "/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    schema = (await _get(app, "/openapi.json")).json()
+    assert {"/health", "/api/v1/graph/summary", "/api/v1/ontology"} <= set(schema["paths"])
+
+
+@pytest.mark.anyio
+async def test_graph_summary_matches_the_store(app: FastAPI, demo_store: FalkorDBStore) -> None:
+    body = (await _get(app, "/api/v1/graph/summary")).json()
+    assert body["nodes"]["Customer"] == demo_store.count_nodes("Customer") == 40
+    assert body["relationships"]["PLACED"] == demo_store.count_relationships("PLACED")
+
+
+@pytest.mark.anyio
+async def test_ontology_endpoint_lists_the_vocabulary(app: FastAPI) -> None:
+    body = (await _get(app, "/api/v1/ontology")).json()
+    assert "email" in body["labels"]["Customer"]
+    assert body["relationships"]["OWNS"]["from"] == ["Customer"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
