@@ -7,7 +7,7 @@ BOLT_DIR := .cache/falkordb-4.18
 BOLT_SO := $(BOLT_DIR)/falkordb.so
 
 # A Python >= 3.12: python3.12/3.13 on PATH, else a pyenv version, else stop with a message.
-PYTHON ?= $(shell for p in python3.13 python3.12 $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+PYTHON ?= $(shell for p in python3.12 python3.13 $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V); do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
 
 .PHONY: run test lint bench setup clean stop

@@ -43,7 +43,9 @@ def make_data(nodes: int, relationships: int, seed: int) -> tuple[list[dict], li
     return node_rows, rel_rows
 
 
-def load_through_store(store: FalkorDBStore, nodes: list[dict], rels: list[dict], batch: int, progress: Progress) -> float:
+def load_through_store(
+    store: FalkorDBStore, nodes: list[dict], rels: list[dict], batch: int, progress: Progress
+) -> float:
     task = progress.add_task("store interface", total=len(nodes) + len(rels))
     started = time.perf_counter()
     for i in range(0, len(nodes), batch):
@@ -57,7 +59,9 @@ def load_through_store(store: FalkorDBStore, nodes: list[dict], rels: list[dict]
     return time.perf_counter() - started
 
 
-def load_raw(socket: Path, graph_name: str, nodes: list[dict], rels: list[dict], batch: int, progress: Progress) -> float:
+def load_raw(
+    socket: Path, graph_name: str, nodes: list[dict], rels: list[dict], batch: int, progress: Progress
+) -> float:
     graph = FalkorDB(unix_socket_path=str(socket)).select_graph(graph_name)
     graph.query("CREATE INDEX FOR (n:Customer) ON (n.id)")
     task = progress.add_task("raw UNWIND", total=len(nodes) + len(rels))
@@ -111,7 +115,9 @@ def main() -> None:
             server.destroy()
     items = args.nodes + args.relationships
     quantiles = statistics.quantiles(latencies, n=100)
-    table = Table(title=f"store load: {args.nodes:,} nodes + {args.relationships:,} relationships, batch {args.batch:,}")
+    table = Table(
+        title=f"store load: {args.nodes:,} nodes + {args.relationships:,} relationships, batch {args.batch:,}"
+    )
     table.add_column("path")
     table.add_column("seconds", justify="right")
     table.add_column("items/s", justify="right")
@@ -119,7 +125,9 @@ def main() -> None:
     table.add_row("raw FalkorDB UNWIND MERGE (baseline)", f"{raw_s:.1f}", f"{items / raw_s:,.0f}")
     console.print(table)
     ratio = raw_s / store_s
-    console.print(f"ratio store/raw throughput: [bold]{ratio:.2f}[/bold] (goal ≥ 0.80) {'OK' if ratio >= 0.8 else 'BELOW GOAL'}")
+    console.print(
+        f"ratio store/raw throughput: [bold]{ratio:.2f}[/bold] (goal ≥ 0.80) {'OK' if ratio >= 0.8 else 'BELOW GOAL'}"
+    )
     console.print(
         f"2-hop neighbourhood query over {args.queries} random customers: "
         f"p50 {quantiles[49]:.2f} ms, p95 {quantiles[94]:.2f} ms"

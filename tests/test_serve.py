@@ -1,0 +1,57 @@
+"""`kbcrm serve --demo` (what `make run` runs): demo generated and loaded, API served over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from kbcrm.graph import EmbeddedServer
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_demo_answers_health_and_docs_then_stops_cleanly(tmp_path: Path) -> None:
+    port = _free_port()
+    env = dict(os.environ, KBCRM_DATA_DIR=str(tmp_path / "var"), KBCRM_DEMO_CUSTOMERS="20", KBCRM_PORT=str(port))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kbcrm.cli", "serve", "--demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"{base}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the server did not answer within 120 s")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert httpx.get(f"{base}/docs", timeout=5).status_code == 200
+        summary = httpx.get(f"{base}/api/v1/graph/summary", timeout=5).json()
+        assert summary["nodes"]["Customer"] == 20
+        assert summary["nodes"]["KnowledgeArticle"] >= 50
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert f"http://127.0.0.1:{port}" in output
+    assert (tmp_path / "var" / "demo" / "manifest.json").exists()
+    assert EmbeddedServer(tmp_path / "var" / "graph").running_pid() is None  # Ctrl-C stopped the graph server too
