@@ -69,7 +69,7 @@ def serve(
     """Serve the API and web pages (uvicorn)."""
     import uvicorn
 
-    from kbcrm.demo.setup import ensure_demo
+    from ingest.demo import ensure_demo
     from kbcrm.graph import embedded_server
 
     settings = get_settings()
@@ -83,6 +83,80 @@ def serve(
     finally:
         if settings.is_embedded:
             embedded_server(settings).stop()
+
+
+INGEST_KINDS = {"customers": "SourceRecord"}
+
+
+@app.command()
+def ingest(
+    source_kind: Annotated[str, typer.Argument(help=f"What the file holds: {', '.join(INGEST_KINDS)}.")],
+    path: Annotated[Path, typer.Argument(help="The source file (CSV, JSON array or JSON lines).")],
+    mapping: Annotated[str, typer.Option(help="Mapping YAML file, or a bundled one: sales, service, billing.")],
+    dry_run: Annotated[bool, typer.Option(help="Validate and count, write nothing to the graph.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per write statement.")] = 1000,
+) -> None:
+    """Validate a source file against its mapping and the ontology, and load it (idempotent, resumable)."""
+    from ingest.mapping import MappingError, load_mapping
+    from ingest.readers import SourceFileError
+    from ingest.runner import ingest_file
+    from kbcrm.graph import StoreError, open_store
+
+    if source_kind not in INGEST_KINDS:
+        _fail(f"unknown source kind {source_kind!r}; supported so far: {', '.join(INGEST_KINDS)}")
+    settings = get_settings()
+    try:
+        parsed = load_mapping(mapping)
+        if parsed.label != INGEST_KINDS[source_kind]:
+            _fail(f"{parsed.path}: maps to {parsed.label}, but {source_kind} files become {INGEST_KINDS[source_kind]}")
+        with open_store(settings) as store, _progress() as progress:
+            store.ensure_schema(vector_dimension=settings.embedding_dim)
+            task = progress.add_task(f"ingest {path.name}", total=None)
+            report = ingest_file(
+                store,
+                path=path,
+                mapping=parsed,
+                source_kind=source_kind,
+                data_dir=settings.data_dir,
+                dry_run=dry_run,
+                batch_size=batch_size,
+                on_rows=lambda n: progress.update(task, completed=n),
+            )
+    except (MappingError, SourceFileError, StoreError) as exc:
+        _fail(str(exc))
+        return
+    table = Table(
+        "read",
+        "created",
+        "updated",
+        "unchanged",
+        "rejected",
+        title=f"run {report.run_id}" + (" (dry run: nothing written)" if dry_run else ""),
+    )
+    table.add_row(*(str(v) for v in report.counts().values()))
+    console.print(table)
+    if report.resumed_after_line:
+        console.print(f"resumed an interrupted run after line {report.resumed_after_line}")
+    if report.rejected:
+        console.print(f"{report.rejected} rejected rows, with reasons, in {report.quarantine_file}")
+        for r in report.rejections[:5]:
+            console.print(f"  {r.file}:{r.line}: {r.field or '(row)'}={r.value!r}: {r.message}", soft_wrap=True)
+
+
+@app.command()
+def why(node_id: Annotated[str, typer.Argument(help="The id of a node in the graph.")]) -> None:
+    """Show where a fact came from: source file, line, ingest run and time."""
+    from ingest.runner import why as provenance
+    from kbcrm.graph import open_store
+
+    with open_store() as store:
+        rows = provenance(store, node_id)
+    if not rows:
+        _fail(f"no provenance recorded for {node_id!r} (unknown id, or loaded without ingest)")
+    table = Table("file", "line", "run", "ingested at", "kind")
+    for r in rows:
+        table.add_row(str(r["file"]), str(r["line"]), str(r["run_id"]), str(r["ingested_at"]), str(r["source_kind"]))
+    console.print(table)
 
 
 @store_app.command("status")

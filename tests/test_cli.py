@@ -49,6 +49,15 @@ def test_demo_load_export_sparql_stop(data_dir: Path, tmp_path: Path) -> None:
     refused = CliRunner().invoke(app, ["sparql", "DELETE WHERE { ?s ?p ?o }", "--rdf-file", str(ttl)])
     assert refused.exit_code == 1 and "refused" in refused.output
 
+    first = _ok("ingest", "customers", str(demo / "sales_customers.csv"), "--mapping", "sales")
+    assert "15" in first and "run " in first
+    again = _ok("ingest", "customers", str(demo / "sales_customers.csv"), "--mapping", "sales")
+    assert "│ 15   │ 0       │ 0       │ 15        │ 0        │" in again
+    origin = _ok("why", "sales:S0000001")
+    assert "customers" in origin and "│ 2 " in origin
+    bad_kind = CliRunner().invoke(app, ["ingest", "spaceships", str(ttl), "--mapping", "sales"])
+    assert bad_kind.exit_code == 1 and "unknown source kind" in bad_kind.output
+
     assert "stopped" in _ok("store", "stop")
     assert embedded_server().running_pid() is None
 

@@ -48,6 +48,8 @@ def test_serve_demo_answers_health_and_docs_then_stops_cleanly(tmp_path: Path) -
         summary = httpx.get(f"{base}/api/v1/graph/summary", timeout=5).json()
         assert summary["nodes"]["Customer"] == 20
         assert summary["nodes"]["KnowledgeArticle"] >= 50
+        assert summary["nodes"]["IngestRun"] == 3  # the three department exports went through ingest
+        assert summary["relationships"]["DERIVED_FROM"] == summary["nodes"]["SourceRecord"]
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)

@@ -1,4 +1,4 @@
-"""What `make run` does before serving: make sure the demo data set exists and is loaded."""
+"""What `make run` does before serving: generate the demo set if absent, load it, ingest its department exports."""
 
 from __future__ import annotations
 
@@ -6,10 +6,19 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from ingest.mapping import load_mapping
+from ingest.runner import ingest_file
 from kbcrm.demo.generator import generate
 from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
 from kbcrm.graph import open_store
 from kbcrm.settings import Settings
+
+
+DEPARTMENT_EXPORTS = (
+    ("sales", "sales_customers.csv"),
+    ("service", "service_customers.jsonl"),
+    ("billing", "billing_accounts.csv"),
+)
 
 
 def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dict[str, int]:
@@ -26,5 +35,14 @@ def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dic
         customers = int(store.read(COUNT_CUSTOMERS)[0]["customers"])
         if customers == 0:
             say("loading demo data into the graph")
-            return load_demo(store, directory, progress=lambda step: say(f"  {step}"))
+            load_demo(store, directory, progress=lambda step: say(f"  {step}"))
+            for mapping, name in DEPARTMENT_EXPORTS:
+                report = ingest_file(
+                    store,
+                    path=directory / name,
+                    mapping=load_mapping(mapping),
+                    source_kind="customers",
+                    data_dir=settings.data_dir,
+                )
+                say(f"  ingested {name}: {report.counts()}")
         return {"nodes": store.count_nodes(), "relationships": store.count_relationships(), "customers": customers}
