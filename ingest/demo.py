@@ -13,7 +13,6 @@ from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
 from kbcrm.graph import open_store
 from kbcrm.settings import Settings
 
-
 DEPARTMENT_EXPORTS = (
     ("sales", "sales_customers.csv"),
     ("service", "service_customers.jsonl"),

@@ -159,6 +159,54 @@ def why(node_id: Annotated[str, typer.Argument(help="The id of a node in the gra
     console.print(table)
 
 
+identity_app = typer.Typer(help="Identity resolution: one customer across departments.", no_args_is_help=True)
+app.add_typer(identity_app, name="identity")
+
+
+@identity_app.command("evaluate")
+def identity_evaluate(
+    path: Annotated[Path, typer.Argument(help="A labelled CSV (people or companies, one record a row).")],
+    truth_column: Annotated[str, typer.Option(help="Column holding the true entity of each record.")],
+    truth_pattern: Annotated[
+        str | None, typer.Option(help="Regex whose first group is the entity, e.g. 'rec-(\\d+)' for Febrl.")
+    ] = None,
+    id_column: Annotated[str | None, typer.Option(help="Record id column (default: rec_id, unique_id or id).")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Link threshold (default: the resolver's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Resolve a labelled file and report pairwise precision, recall, F1 and blocking pair completeness."""
+    from ingest.identity.evaluate import evaluate_file
+    from ingest.identity.resolver import Weights
+    from ingest.readers import SourceFileError
+
+    weights = Weights(threshold=threshold) if threshold is not None else Weights()
+    try:
+        quality = evaluate_file(
+            path, truth_column=truth_column, truth_pattern=truth_pattern, id_column=id_column, weights=weights
+        )
+    except SourceFileError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        console.print_json(json.dumps(quality))
+        return
+    table = Table("measure", "value", title=f"identity resolution on {path.name} (threshold {weights.threshold})")
+    for key in (
+        "records",
+        "true_entities",
+        "clusters",
+        "candidate_pairs",
+        "pair_completeness",
+        "precision",
+        "recall",
+        "f1",
+        "seconds",
+    ):
+        value = quality[key]
+        table.add_row(key, f"{value:.4f}" if value < 1.5 and key not in ("records",) else f"{value:,.0f}")
+    console.print(table)
+
+
 @store_app.command("status")
 def store_status() -> None:
     """Show the backend, the embedded server's pid and the graph's size."""
