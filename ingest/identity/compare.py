@@ -21,6 +21,29 @@ def fold(text: str | None) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", plain).split())
 
 
+_FORMS = {
+    "gmbh": "gmbh", "g m b h": "gmbh", "ag": "ag", "kg": "kg", "inc": "inc", "incorporated": "inc",
+    "llc": "llc", "l l c": "llc", "ltd": "ltd", "limited": "ltd", "plc": "plc", "corp": "corp",
+    "corporation": "corp", "sa": "sa", "sarl": "sarl", "b v": "bv", "bv": "bv", "ab": "ab", "k k": "kk",
+}
+
+
+def legal_form(name: str | None) -> str:
+    """Canonical legal form at the end of a company name ('gmbh', 'ltd', …), '' when none."""
+    text = str(name or "")
+    if text.endswith("有限公司"):
+        return "youxian"
+    folded = fold(text)
+    for size in (4, 3, 2, 1):
+        tail = " ".join(folded.split()[-size:]) if len(folded.split()) > size else ""
+        if tail in _FORMS:
+            return _FORMS[tail]
+        joined = tail.replace(" ", "")
+        if size > 1 and joined in _FORMS and len(joined) <= 4:
+            return _FORMS[joined]
+    return ""
+
+
 def company_core(name: str | None) -> str:
     """An organization's name without legal form (GmbH, Ltd, 有限公司 …)."""
     folded = LEGAL_FORMS.sub(" ", str(name or "").casefold())

@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-from ingest.identity.compare import company_core, date_similarity, fold, jaro_winkler, soundex, within_one_edit
+from ingest.identity.compare import (
+    company_core,
+    digits,
+    date_similarity,
+    fold,
+    jaro_winkler,
+    legal_form,
+    soundex,
+    within_one_edit,
+)
 
 Record = dict[str, Any]
 
@@ -34,7 +43,7 @@ class Weights:
     reg_id: tuple[float, float, float] = (9.0, 4.0, -4.0)
     street: tuple[float, float, float] = (3.0, 1.0, -1.0)
     street_number: tuple[float, float, float] = (1.0, 0.0, -0.5)
-    city: tuple[float, float, float] = (2.0, 1.0, -1.0)
+    city: tuple[float, float, float] = (2.0, 1.0, -2.0)
     postcode: tuple[float, float, float] = (3.0, 1.0, -1.5)
     threshold: float = 6.0
 
@@ -82,14 +91,20 @@ def compare(a: Record, b: Record, weights: Weights) -> tuple[float, tuple[str, .
     grades["given"], grades["family"] = _grade(straight[0]), _grade(straight[1], 0.95, 0.88)
     if not (given_a or family_a) or not (given_b or family_b):
         grades["name"] = _grade(_text_sim(company_core(a.get("name")), company_core(b.get("name"))), 0.95, 0.88)
+        form_a, form_b = legal_form(a.get("name")), legal_form(b.get("name"))
+        if form_a and form_b and form_a != form_b and grades["name"] > 0:
+            grades["name"] = 0  # "Atlas Foods GmbH" and "Atlas Foods AG" are different companies
     dob = date_similarity(str(a.get("dob") or ""), str(b.get("dob") or ""))
     grades["dob"] = -1 if not a.get("dob") or not b.get("dob") else (2 if dob == 1 else 1 if dob > 0 else 0)
     email_a, email_b = str(a.get("email") or "").lower(), str(b.get("email") or "").lower()
-    grades["email"] = (
-        -1
-        if not email_a or not email_b
-        else (2 if email_a == email_b else _grade(jaro_winkler(email_a, email_b), 2.0, 0.9))
-    )
+    if not email_a or not email_b:
+        grades["email"] = -1
+    elif email_a == email_b:
+        grades["email"] = 2
+    elif digits(email_a) == digits(email_b):  # typos, but not another person's numbered address (x12 vs x40)
+        grades["email"] = _grade(jaro_winkler(email_a, email_b), 2.0, 0.9)
+    else:
+        grades["email"] = 0
     phone_a, phone_b = str(a.get("phone") or "")[-8:], str(b.get("phone") or "")[-8:]
     grades["phone"] = (
         -1
