@@ -22,9 +22,25 @@ def fold(text: str | None) -> str:
 
 
 _FORMS = {
-    "gmbh": "gmbh", "g m b h": "gmbh", "ag": "ag", "kg": "kg", "inc": "inc", "incorporated": "inc",
-    "llc": "llc", "l l c": "llc", "ltd": "ltd", "limited": "ltd", "plc": "plc", "corp": "corp",
-    "corporation": "corp", "sa": "sa", "sarl": "sarl", "b v": "bv", "bv": "bv", "ab": "ab", "k k": "kk",
+    "gmbh": "gmbh",
+    "g m b h": "gmbh",
+    "ag": "ag",
+    "kg": "kg",
+    "inc": "inc",
+    "incorporated": "inc",
+    "llc": "llc",
+    "l l c": "llc",
+    "ltd": "ltd",
+    "limited": "ltd",
+    "plc": "plc",
+    "corp": "corp",
+    "corporation": "corp",
+    "sa": "sa",
+    "sarl": "sarl",
+    "b v": "bv",
+    "bv": "bv",
+    "ab": "ab",
+    "k k": "kk",
 }
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from ingest.identity.compare import (
     company_core,
-    digits,
     date_similarity,
+    digits,
     fold,
     jaro_winkler,
     legal_form,
