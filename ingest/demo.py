@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from ingest.identity.graph import customer_of_source_key, quality_against_truth, resolve_customers
 from ingest.mapping import load_mapping
 from ingest.runner import ingest_file
 from kbcrm.demo.generator import generate
@@ -33,8 +34,6 @@ def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dic
         store.ensure_schema(vector_dimension=settings.embedding_dim)
         customers = int(store.read(COUNT_CUSTOMERS)[0]["customers"])
         if customers == 0:
-            say("loading demo data into the graph")
-            load_demo(store, directory, progress=lambda step: say(f"  {step}"))
             for mapping, name in DEPARTMENT_EXPORTS:
                 report = ingest_file(
                     store,
@@ -44,4 +43,14 @@ def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dic
                     data_dir=settings.data_dir,
                 )
                 say(f"  ingested {name}: {report.counts()}")
+            resolved = resolve_customers(store, actor="demo-setup")
+            say(f"  identity resolution: {resolved['records']} department records -> {resolved['customers']} customers")
+            load_demo(store, directory, customer_of=customer_of_source_key(store), progress=lambda s: say(f"  {s}"))
+            quality = quality_against_truth(store)
+            if quality is not None:
+                say(
+                    f"  identity resolution vs the generator's truth ({settings.demo_customers} customers): "
+                    f"precision {quality['precision']:.3f}, recall {quality['recall']:.3f}, F1 {quality['f1']:.3f}"
+                )
+        customers = int(store.read(COUNT_CUSTOMERS)[0]["customers"])
         return {"nodes": store.count_nodes(), "relationships": store.count_relationships(), "customers": customers}

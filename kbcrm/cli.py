@@ -207,6 +207,30 @@ def identity_evaluate(
     console.print(table)
 
 
+@identity_app.command("resolve")
+def identity_resolve(
+    threshold: Annotated[float | None, typer.Option(help="Link threshold (default: the resolver's).")] = None,
+) -> None:
+    """Cluster all ingested department records (SourceRecord) into one Customer each; audited, idempotent."""
+    from ingest.identity.graph import quality_against_truth, resolve_customers
+    from ingest.identity.resolver import Weights
+    from kbcrm.graph import open_store
+
+    weights = Weights(threshold=threshold) if threshold is not None else Weights()
+    with open_store() as store:
+        summary = resolve_customers(store, weights=weights, actor="cli")
+        quality = quality_against_truth(store)
+    console.print(
+        f"{summary['records']} records -> {summary['customers']} customers "
+        f"({summary['merged']} merges audited, {summary['candidate_pairs']} candidate pairs compared)"
+    )
+    if quality is not None:
+        console.print(
+            f"against the demo's ground truth: precision {quality['precision']:.3f}, "
+            f"recall {quality['recall']:.3f}, F1 {quality['f1']:.3f}"
+        )
+
+
 @store_app.command("status")
 def store_status() -> None:
     """Show the backend, the embedded server's pid and the graph's size."""

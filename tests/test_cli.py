@@ -55,6 +55,10 @@ def test_demo_load_export_sparql_stop(data_dir: Path, tmp_path: Path) -> None:
     assert "│ 15   │ 0       │ 0       │ 15        │ 0        │" in again
     origin = _ok("why", "sales:S0000001")
     assert "customers" in origin and "│ 2 " in origin
+    _ok("ingest", "customers", str(demo / "service_customers.jsonl"), "--mapping", "service")
+    _ok("ingest", "customers", str(demo / "billing_accounts.csv"), "--mapping", "billing")
+    resolved = _ok("identity", "resolve")
+    assert "-> 15 customers" in resolved and "F1 1.000" in resolved
     bad_kind = CliRunner().invoke(app, ["ingest", "spaceships", str(ttl), "--mapping", "sales"])
     assert bad_kind.exit_code == 1 and "unknown source kind" in bad_kind.output
 

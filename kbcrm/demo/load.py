@@ -49,8 +49,19 @@ def read_article(path: Path) -> tuple[dict[str, Any], str]:
     return meta, body.strip()
 
 
-def load_demo(store: GraphStore, directory: Path, *, progress: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Load a generated demo directory; returns node/relationship counts. Idempotent (MERGE by id)."""
+def load_demo(
+    store: GraphStore,
+    directory: Path,
+    *,
+    customer_of: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """Load a generated demo directory; returns node/relationship counts. Idempotent (MERGE by id).
+
+    `customer_of` maps department source keys (sales id, service id, account number) to the
+    customer ids identity resolution produced; without it the generator's ground truth
+    decides which records are one customer, and Customer nodes are created from it.
+    """
     say = progress or (lambda _step: None)
     source_id = f"source-demo-{json.loads((directory / 'manifest.json').read_text())['seed']}"
     store.upsert_nodes(Label.Source, [{"id": source_id, "source_kind": "demo", "file": str(directory)}])
@@ -164,9 +175,10 @@ def load_demo(store: GraphStore, directory: Path, *, progress: Callable[[str], N
     )
 
     say("customers")
-    record_to_customer: dict[str, str] = {}
+    record_to_customer: dict[str, str] = dict(customer_of or {})
     for batch in _batched(read_csv(directory / "truth" / "source_records.csv")):
-        record_to_customer.update({r["source_key"]: r["customer_id"] for r in batch})
+        if customer_of is None:
+            record_to_customer.update({r["source_key"]: r["customer_id"] for r in batch})
         store.upsert_nodes(
             Label.SourceRecord,
             [
@@ -180,30 +192,8 @@ def load_demo(store: GraphStore, directory: Path, *, progress: Callable[[str], N
                 for r in batch
             ],
         )
-    for kind, extra in (("organization", Label.Organization), ("person", Label.Person)):
-        for batch in _batched(r for r in read_csv(directory / "truth" / "customers.csv") if r["kind"] == kind):
-            rows = []
-            for r in batch:
-                row: dict[str, Any] = {
-                    "id": r["customer_id"],
-                    "customer_kind": kind,
-                    "name": r["name"],
-                    "email": r["email"],
-                    "phone": r["phone"],
-                    "street": r["street"],
-                    "city": r["city"],
-                    "postal_code": r["postal_code"],
-                    "country": r["country"],
-                    "customer_since": r["customer_since"],
-                    "status": "active",
-                    **stamp,
-                }
-                if kind == "organization":
-                    row["registration_id"] = r["registration_id"]
-                else:
-                    row["birth_date"] = r["birth_date"]
-                rows.append(row)
-            store.upsert_nodes(Label.Customer, rows, extra_labels=[extra])
+    if customer_of is None:
+        _customers_from_truth(store, directory, stamp)
     for batch in _batched(read_csv(directory / "billing_accounts.csv")):
         store.upsert_nodes(
             Label.Account,
@@ -224,21 +214,6 @@ def load_demo(store: GraphStore, directory: Path, *, progress: Callable[[str], N
             [{"start": record_to_customer[r["account_number"]], "end": r["account_number"]} for r in batch],
             start_label=Label.Customer,
             end_label=Label.Account,
-        )
-    for batch in _batched(read_csv(directory / "truth" / "source_records.csv")):
-        store.upsert_relationships(
-            Rel.RESOLVED_FROM,
-            [
-                {
-                    "start": r["customer_id"],
-                    "end": f"{r['source_system']}:{r['source_key']}",
-                    "score": 1.0,
-                    "rule": "demo-truth",
-                }
-                for r in batch
-            ],
-            start_label=Label.Customer,
-            end_label=Label.SourceRecord,
         )
     for batch in _batched(read_csv(directory / "contacts.csv")):
         store.upsert_nodes(
@@ -469,3 +444,46 @@ def load_demo(store: GraphStore, directory: Path, *, progress: Callable[[str], N
         "relationships": store.count_relationships(),
         "customers": int(store.read(COUNT_CUSTOMERS)[0]["customers"]),
     }
+
+
+def _customers_from_truth(store: GraphStore, directory: Path, stamp: dict[str, Any]) -> None:
+    """Customer nodes and RESOLVED_FROM edges straight from the generator's ground truth."""
+    for kind, extra in (("organization", Label.Organization), ("person", Label.Person)):
+        for batch in _batched(r for r in read_csv(directory / "truth" / "customers.csv") if r["kind"] == kind):
+            rows = []
+            for r in batch:
+                row: dict[str, Any] = {
+                    "id": r["customer_id"],
+                    "customer_kind": kind,
+                    "name": r["name"],
+                    "email": r["email"],
+                    "phone": r["phone"],
+                    "street": r["street"],
+                    "city": r["city"],
+                    "postal_code": r["postal_code"],
+                    "country": r["country"],
+                    "customer_since": r["customer_since"],
+                    "status": "active",
+                    **stamp,
+                }
+                if kind == "organization":
+                    row["registration_id"] = r["registration_id"]
+                else:
+                    row["birth_date"] = r["birth_date"]
+                rows.append(row)
+            store.upsert_nodes(Label.Customer, rows, extra_labels=[extra])
+    for batch in _batched(read_csv(directory / "truth" / "source_records.csv")):
+        store.upsert_relationships(
+            Rel.RESOLVED_FROM,
+            [
+                {
+                    "start": r["customer_id"],
+                    "end": f"{r['source_system']}:{r['source_key']}",
+                    "score": 1.0,
+                    "rule": "demo-truth",
+                }
+                for r in batch
+            ],
+            start_label=Label.Customer,
+            end_label=Label.SourceRecord,
+        )

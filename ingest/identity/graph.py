@@ -1,0 +1,165 @@
+"""Identity resolution on the graph: department SourceRecords become one Customer each.
+
+A customer's id is `cust:` + the smallest id among its records, so ids stay stable across
+runs while the cluster keeps that record. Each cluster of two or more records leaves an
+audit event (who, which rule, the scores and agreeing fields, when).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from typing import Any
+
+from ingest.identity.compare import digits
+from ingest.identity.resolver import Record, Weights, pairwise_quality, resolve
+from kbcrm.graph import GraphStore, cypher
+from kbcrm.graph.store import utc_now
+from ontology.terms import Label, Rel
+
+PAGE = 5000
+SOURCE_PRIORITY = {"sales": 0, "billing": 1, "service": 2}
+CUSTOMER_FIELDS = (
+    "name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "postal_code",
+    "country",
+    "registration_id",
+    "birth_date",
+)
+
+SOURCE_RECORDS_PAGE = cypher(
+    "identity.source_records_page",
+    "MATCH (r:SourceRecord) WHERE r.id > $after WITH r ORDER BY r.id LIMIT $limit "
+    "RETURN r {.id, .source_system, .source_key, .customer_kind, .name, .email, .phone, .street, .city, "
+    ".postal_code, .country, .registration_id, .birth_date, .true_customer} AS record ORDER BY record.id",
+    example={"after": "", "limit": 10},
+    ordered=True,
+)
+DETACH_MOVED_RECORDS = cypher(
+    "identity.detach_moved_records",
+    "UNWIND $rows AS row MATCH (c:Customer)-[r:RESOLVED_FROM]->(s:SourceRecord {id: row.record}) "
+    "WHERE c.id <> row.customer DELETE r",
+    example={"rows": []},
+)
+RESOLVED_PAIRS = cypher(
+    "identity.resolved_records",
+    "MATCH (c:Customer)-[:RESOLVED_FROM]->(s:SourceRecord) "
+    "RETURN c.id AS customer, s.id AS record, s.true_customer AS truth ORDER BY record",
+    ordered=True,
+)
+
+
+def source_records(store: GraphStore) -> list[dict[str, Any]]:
+    """Every SourceRecord's fields, paged by id."""
+    out: list[dict[str, Any]] = []
+    after = ""
+    while rows := store.read(SOURCE_RECORDS_PAGE, after=after, limit=PAGE):
+        out.extend(r["record"] for r in rows)
+        after = rows[-1]["record"]["id"]
+    return out
+
+
+def _canonical(record: dict[str, Any]) -> Record:
+    return {
+        k: v
+        for k, v in {
+            "id": record["id"],
+            "name": record.get("name"),
+            "email": record.get("email"),
+            "phone": digits(record.get("phone")),
+            "street": record.get("street"),
+            "city": record.get("city"),
+            "postcode": record.get("postal_code"),
+            "reg_id": record.get("registration_id"),
+            "dob": digits(record.get("birth_date")),
+        }.items()
+        if v
+    }
+
+
+def resolve_customers(store: GraphStore, *, weights: Weights | None = None, actor: str = "system") -> dict[str, Any]:
+    """Cluster all SourceRecords into Customers; idempotent for the same records and weights."""
+    weights = weights or Weights()
+    rule = f"identity-v1 threshold={weights.threshold}"
+    records = source_records(store)
+    by_id = {r["id"]: r for r in records}
+    result = resolve([_canonical(r) for r in records], weights=weights)
+    best: dict[str, float] = defaultdict(float)
+    links_by_cluster: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    member_of: dict[str, str] = {}
+    for cluster in result.clusters:
+        for member in cluster:
+            member_of[member] = f"cust:{cluster[0]}"
+    for link in result.links:
+        best[link.left] = max(best[link.left], link.score)
+        best[link.right] = max(best[link.right], link.score)
+        links_by_cluster[member_of[link.left]].append(
+            {"records": [link.left, link.right], "score": link.score, "agreed": list(link.agreed)}
+        )
+    customers: dict[str, list[dict[str, Any]]] = {"organization": [], "person": []}
+    edges, moves, audits = [], [], []
+    now = utc_now()
+    for cluster in result.clusters:
+        customer_id = f"cust:{cluster[0]}"
+        members = sorted(
+            (by_id[m] for m in cluster), key=lambda r: (SOURCE_PRIORITY.get(r["source_system"], 9), r["id"])
+        )
+        row: dict[str, Any] = {"id": customer_id, "status": "active"}
+        for name in CUSTOMER_FIELDS:
+            row[name] = next((m[name] for m in members if m.get(name)), None)
+        kind = next((m["customer_kind"] for m in members if m.get("customer_kind")), None) or (
+            "organization" if row.get("registration_id") else "person"
+        )
+        row["customer_kind"] = kind
+        row.pop("birth_date" if kind == "organization" else "registration_id")  # what the ontology allows per kind
+        customers[kind].append(row)
+        for member in cluster:
+            edges.append({"start": customer_id, "end": member, "score": best.get(member, 1.0), "rule": rule})
+            moves.append({"record": member, "customer": customer_id})
+        if len(cluster) > 1:
+            digest = hashlib.sha1("|".join(cluster).encode()).hexdigest()[:12]
+            audits.append(
+                {
+                    "id": f"audit:merge:{digest}",
+                    "action": "merge",
+                    "actor": actor,
+                    "target_id": customer_id,
+                    "recorded_at": now,
+                    "detail": json.dumps({"rule": rule, "records": cluster, "links": links_by_cluster[customer_id]}),
+                }
+            )
+    store.execute(DETACH_MOVED_RECORDS, {"rows": moves})
+    store.upsert_nodes(Label.Customer, customers["organization"], extra_labels=[Label.Organization])
+    store.upsert_nodes(Label.Customer, customers["person"], extra_labels=[Label.Person])
+    store.upsert_relationships(Rel.RESOLVED_FROM, edges, start_label=Label.Customer, end_label=Label.SourceRecord)
+    store.upsert_nodes(Label.AuditEvent, audits)
+    return {
+        "records": len(records),
+        "customers": len(result.clusters),
+        "merged": len(audits),
+        "links": len(result.links),
+        "candidate_pairs": result.candidate_pairs,
+    }
+
+
+def customer_of_source_key(store: GraphStore) -> dict[str, str]:
+    """Source key (sales id, service id, account number) → resolved customer id."""
+    return {row["record"].split(":", 1)[1]: row["customer"] for row in store.read(RESOLVED_PAIRS)}
+
+
+def quality_against_truth(store: GraphStore) -> dict[str, float] | None:
+    """Pairwise quality of the graph's resolution where records carry ground truth (demo data)."""
+    rows = store.read(RESOLVED_PAIRS)
+    truth = {r["record"]: r["truth"] for r in rows if r["truth"]}
+    if not truth:
+        return None
+    clusters: dict[str, list[str]] = defaultdict(list)
+    for r in rows:
+        if r["record"] in truth:
+            clusters[r["customer"]].append(r["record"])
+    return pairwise_quality(clusters.values(), truth)
