@@ -8,6 +8,7 @@ from typing import Any
 
 from ingest.identity.graph import customer_of_source_key, quality_against_truth, resolve_customers
 from ingest.mapping import load_mapping
+from ingest.notes import evaluate_demo_linking, link_notes
 from ingest.runner import ingest_file
 from kbcrm.demo.generator import generate
 from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
@@ -46,6 +47,13 @@ def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dic
             resolved = resolve_customers(store, actor="demo-setup")
             say(f"  identity resolution: {resolved['records']} department records -> {resolved['customers']} customers")
             load_demo(store, directory, customer_of=customer_of_source_key(store), progress=lambda s: say(f"  {s}"))
+            linked = link_notes(store)
+            linking = evaluate_demo_linking(store, directory)
+            say(
+                f"  note linking: {linked['mentions']} mentions in {linked['notes']} notes, {linked['causes']} causes; "
+                f"vs the generator's labels: precision {linking['span_precision']:.3f}, "
+                f"recall {linking['span_recall']:.3f} (exact spans)"
+            )
             quality = quality_against_truth(store)
             if quality is not None:
                 say(

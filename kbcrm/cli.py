@@ -231,6 +231,29 @@ def identity_resolve(
         )
 
 
+@app.command("link-notes")
+def link_notes_command(
+    evaluate: Annotated[
+        Path | None, typer.Option(help="A demo data directory: also report precision/recall against its labels.")
+    ] = None,
+) -> None:
+    """Link every service note to the products, components, error codes and symptoms it mentions."""
+    from ingest.notes import evaluate_demo_linking, link_notes
+    from kbcrm.graph import open_store
+
+    with open_store() as store:
+        counts = link_notes(store)
+        console.print(f"{counts['mentions']} mentions in {counts['notes']} notes; {counts['causes']} stated causes")
+        if evaluate is not None:
+            quality = evaluate_demo_linking(store, evaluate)
+            table = Table(
+                "measure", "precision", "recall", "F1", title=f"note linking on {int(quality['notes'])} notes"
+            )
+            for level in ("span", "entity"):
+                table.add_row(level, *(f"{quality[f'{level}_{m}']:.3f}" for m in ("precision", "recall", "f1")))
+            console.print(table)
+
+
 @store_app.command("status")
 def store_status() -> None:
     """Show the backend, the embedded server's pid and the graph's size."""

@@ -607,6 +607,21 @@ def _note_texts(
         else:
             text = f"Root cause: {fault.cause}. Resolution: {fault.resolution}."
             outcome = {"cause": fault.cause, "resolution": fault.resolution}
+        # The catalogue's cause and fix texts name the fault's component: label every such span.
+        surfaces = [component.name_zh] if zh else sorted([component.name, *component.aliases], key=len, reverse=True)
+        taken: list[tuple[int, int]] = []
+        for surface in surfaces:
+            start = text.lower().find(surface.lower())
+            while start >= 0:
+                end = start + len(surface)
+                whole_word = zh or not (end < len(text) and text[end].isalnum())
+                if whole_word and not any(start < e and s < end for s, e in taken):
+                    taken.append((start, end))
+                    spans.append(
+                        {"type": "Component", "id": component.id, "start": start, "end": end, "text": text[start:end]}
+                    )
+                start = text.lower().find(surface.lower(), end)
+        spans.sort(key=lambda m: m["start"])
         notes.append((text, spans, outcome))
     return notes
 
