@@ -231,6 +231,26 @@ def identity_resolve(
         )
 
 
+@identity_app.command("unmerge")
+def identity_unmerge(
+    audit_id: Annotated[str, typer.Argument(help="The id of a merge audit event (audit:merge:…).")],
+) -> None:
+    """Undo a customer merge: restore the absorbed customer with everything that was moved, keep them apart."""
+    from ingest.identity.merge import unmerge
+    from kbcrm.graph import open_store
+
+    with open_store() as store:
+        try:
+            result = unmerge(store, audit_id, actor="cli")
+        except ValueError as exc:
+            _fail(str(exc))
+            return
+    console.print(
+        f"restored {result['restored']} ({result['moved_back']} relationships moved back from "
+        f"{result['survivor']}); recorded as {result['audit']}"
+    )
+
+
 @app.command("link-notes")
 def link_notes_command(
     evaluate: Annotated[

@@ -43,7 +43,7 @@ def test_department_exports_collapse_to_the_true_customers(
     assert per_record and all(r["owners"] == 1 for r in per_record)
     orphans = falkordb_store.read("MATCH (o:Order) WHERE NOT (:Customer)-[:PLACED]->(o) RETURN count(o) AS n")
     assert orphans[0]["n"] == 0  # every order hangs off its resolved customer
-    audits = falkordb_store.read("MATCH (a:AuditEvent {action: 'merge'}) RETURN a.detail AS detail, a.actor AS actor")
+    audits = falkordb_store.read("MATCH (a:AuditEvent {action: 'resolve'}) RETURN a.detail AS detail, a.actor AS actor")
     assert len(audits) == summary["merged"] > 0
     detail = json.loads(audits[0]["detail"])
     assert (
@@ -54,3 +54,59 @@ def test_department_exports_collapse_to_the_true_customers(
     assert again["customers"] == 40
     assert falkordb_store.count_relationships("RESOLVED_FROM") == len(per_record)  # idempotent: no extra edges
     assert falkordb_store.count_nodes("Customer") == 40
+
+
+def test_merge_keeps_related_records_and_unmerge_restores_the_previous_state(
+    falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
+) -> None:
+    from ingest.identity.merge import unmerge
+
+    store = falkordb_store
+    ingest_file(
+        store,
+        path=demo_dir / "sales_customers.csv",
+        mapping=load_mapping("sales"),
+        source_kind="customers",
+        data_dir=tmp_path,
+    )
+    assert resolve_customers(store, actor="test")["customers"] == 40
+    before = "cust:sales:S0000001"
+    store.upsert_nodes("Order", [{"id": "SO-T1", "order_number": "SO-T1", "total_amount": 99.0}])
+    store.upsert_nodes("ServiceCase", [{"id": "CS-T1", "case_number": "CS-T1", "subject": "pump leaks"}])
+    store.upsert_relationships("PLACED", [{"start": before, "end": "SO-T1"}], start_label="Customer", end_label="Order")
+    store.upsert_relationships(
+        "RAISED",
+        [{"start": before, "end": "CS-T1", "source_id": "crm"}],
+        start_label="Customer",
+        end_label="ServiceCase",
+    )
+
+    for mapping, name in EXPORTS[1:]:
+        ingest_file(
+            store, path=demo_dir / name, mapping=load_mapping(mapping), source_kind="customers", data_dir=tmp_path
+        )
+    summary = resolve_customers(store, actor="test")
+    assert summary["customers"] == 40 and summary["customer_merges"] == 40
+    survivor = store.read("MATCH (c:Customer)-[:PLACED]->(:Order {id: 'SO-T1'}) RETURN c.id AS id")
+    assert survivor == [{"id": "cust:billing:ACC-0000001"}]  # the order followed the merge
+    assert store.get_node("Customer", before) is None
+    raised = store.read(
+        "MATCH (c:Customer)-[r:RAISED]->(:ServiceCase {id: 'CS-T1'}) RETURN c.id AS id, r.source_id AS s"
+    )
+    assert raised == [{"id": "cust:billing:ACC-0000001", "s": "crm"}]  # relationship properties kept
+
+    audit = store.read(
+        "MATCH (a:AuditEvent {action: 'merge', target_id: 'cust:billing:ACC-0000001'}) RETURN a.id AS id"
+    )
+    assert len(audit) == 1
+    result = unmerge(store, audit[0]["id"], actor="test")
+    assert result["restored"] == before
+    assert store.read("MATCH (c:Customer)-[:PLACED]->(:Order {id: 'SO-T1'}) RETURN c.id AS id") == [{"id": before}]
+    assert store.read(
+        "MATCH (c:Customer)-[:RESOLVED_FROM]->(:SourceRecord {id: 'sales:S0000001'}) RETURN c.id AS id"
+    ) == [{"id": before}]
+    assert store.get_node("Customer", before)["name"] == store.get_node("SourceRecord", "sales:S0000001")["name"]  # type: ignore[index]
+
+    again = resolve_customers(store, actor="test")  # the resolver now keeps the unmerged records apart
+    assert again["customers"] == 41 and again["customer_merges"] == 0
+    assert store.read("MATCH (c:Customer)-[:PLACED]->(:Order {id: 'SO-T1'}) RETURN c.id AS id") == [{"id": before}]

@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from ingest.identity.compare import digits
+from ingest.identity.merge import keep_apart, merge_customers
 from ingest.identity.resolver import Record, Weights, pairwise_quality, resolve
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
@@ -88,7 +89,8 @@ def resolve_customers(store: GraphStore, *, weights: Weights | None = None, acto
     rule = f"identity-v1 threshold={weights.threshold}"
     records = source_records(store)
     by_id = {r["id"]: r for r in records}
-    result = resolve([_canonical(r) for r in records], weights=weights)
+    result = resolve([_canonical(r) for r in records], weights=weights, keep_apart=keep_apart(store))
+    owner = {r["record"]: r["customer"] for r in store.read(RESOLVED_PAIRS)}
     best: dict[str, float] = defaultdict(float)
     links_by_cluster: dict[str, list[dict[str, Any]]] = defaultdict(list)
     member_of: dict[str, str] = {}
@@ -125,20 +127,36 @@ def resolve_customers(store: GraphStore, *, weights: Weights | None = None, acto
             digest = hashlib.sha1("|".join(cluster).encode()).hexdigest()[:12]
             audits.append(
                 {
-                    "id": f"audit:merge:{digest}",
-                    "action": "merge",
+                    "id": f"audit:resolve:{digest}",
+                    "action": "resolve",
                     "actor": actor,
                     "target_id": customer_id,
                     "recorded_at": now,
                     "detail": json.dumps({"rule": rule, "records": cluster, "links": links_by_cluster[customer_id]}),
                 }
             )
-    store.execute(DETACH_MOVED_RECORDS, {"rows": moves})
     store.upsert_nodes(Label.Customer, customers["organization"], extra_labels=[Label.Organization])
     store.upsert_nodes(Label.Customer, customers["person"], extra_labels=[Label.Person])
+    merges = []
+    for cluster in result.clusters:  # existing customers now found to be one: merge, keeping everything
+        survivor = f"cust:{cluster[0]}"
+        for absorbed in sorted({owner[m] for m in cluster if m in owner} - {survivor}):
+            if store.get_node(Label.Customer, absorbed) is not None:
+                merges.append(
+                    merge_customers(
+                        store,
+                        survivor=survivor,
+                        absorbed=absorbed,
+                        actor=actor,
+                        rule=rule,
+                        links=links_by_cluster[survivor],
+                    )
+                )
+    store.execute(DETACH_MOVED_RECORDS, {"rows": moves})
     store.upsert_relationships(Rel.RESOLVED_FROM, edges, start_label=Label.Customer, end_label=Label.SourceRecord)
     store.upsert_nodes(Label.AuditEvent, audits)
     return {
+        "customer_merges": len(merges),
         "records": len(records),
         "customers": len(result.clusters),
         "merged": len(audits),

@@ -192,8 +192,13 @@ def resolve(
     *,
     weights: Weights | None = None,
     progress: Callable[[int], None] | None = None,
+    keep_apart: Sequence[tuple[Sequence[str], Sequence[str]]] = (),
 ) -> Resolution:
-    """Cluster records that describe the same customer."""
+    """Cluster records that describe the same customer.
+
+    `keep_apart` lists pairs of record groups a person separated (unmerge): no link may
+    put a record of one group in the same cluster as a record of the other.
+    """
     weights = weights or Weights()
     by_id = {str(r["id"]): r for r in records}
     pairs = candidate_pairs(records)
@@ -205,6 +210,13 @@ def resolve(
         if progress is not None and number % 10_000 == 0:
             progress(number)
     parent = {rid: rid for rid in by_id}
+    # component root -> {constraint index: sides present}
+    sides: dict[str, dict[int, set[int]]] = defaultdict(dict)
+    for index, apart in enumerate(keep_apart):
+        for side, group in enumerate(apart):
+            for rid in group:
+                if rid in parent:
+                    sides[rid].setdefault(index, set()).add(side)
 
     def find(x: str) -> str:
         while parent[x] != x:
@@ -212,10 +224,20 @@ def resolve(
             x = parent[x]
         return x
 
-    for link in links:
+    kept: list[Link] = []
+    for link in sorted(links, key=lambda lk: (-lk.score, lk.left, lk.right)):  # strongest evidence first
         a, b = find(link.left), find(link.right)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
+        if a == b:
+            kept.append(link)
+            continue
+        if any(sides[a].get(i, set()) | sides[b].get(i, set()) == {0, 1} for i in set(sides[a]) & set(sides[b])):
+            continue  # would join records a person kept apart
+        root, child = min(a, b), max(a, b)
+        parent[child] = root
+        for i, present in sides.pop(child, {}).items():
+            sides[root].setdefault(i, set()).update(present)
+        kept.append(link)
+    links = sorted(kept, key=lambda lk: (lk.left, lk.right))
     groups: dict[str, list[str]] = defaultdict(list)
     for rid in sorted(by_id):
         groups[find(rid)].append(rid)
