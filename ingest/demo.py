@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from ingest.articles import ingest_articles
 from ingest.identity.graph import customer_of_source_key, quality_against_truth, resolve_customers
 from ingest.mapping import load_mapping
 from ingest.notes import evaluate_demo_linking, link_notes
@@ -47,6 +48,8 @@ def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dic
             resolved = resolve_customers(store, actor="demo-setup")
             say(f"  identity resolution: {resolved['records']} department records -> {resolved['customers']} customers")
             load_demo(store, directory, customer_of=customer_of_source_key(store), progress=lambda s: say(f"  {s}"))
+            articles = ingest_articles(store, directory / "articles", data_dir=settings.data_dir)
+            say(f"  ingested articles: {articles.counts()}")
             linked = link_notes(store)
             linking = evaluate_demo_linking(store, directory)
             say(

@@ -85,14 +85,16 @@ def serve(
             embedded_server(settings).stop()
 
 
-INGEST_KINDS = {"customers": "SourceRecord"}
+INGEST_KINDS = {"customers": "SourceRecord", "articles": "KnowledgeArticle"}
 
 
 @app.command()
 def ingest(
     source_kind: Annotated[str, typer.Argument(help=f"What the file holds: {', '.join(INGEST_KINDS)}.")],
     path: Annotated[Path, typer.Argument(help="The source file (CSV, JSON array or JSON lines).")],
-    mapping: Annotated[str, typer.Option(help="Mapping YAML file, or a bundled one: sales, service, billing.")],
+    mapping: Annotated[
+        str | None, typer.Option(help="Mapping YAML file, or a bundled one: sales, service, billing (customers).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Validate and count, write nothing to the graph.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Rows per write statement.")] = 1000,
 ) -> None:
@@ -105,6 +107,12 @@ def ingest(
     if source_kind not in INGEST_KINDS:
         _fail(f"unknown source kind {source_kind!r}; supported so far: {', '.join(INGEST_KINDS)}")
     settings = get_settings()
+    if source_kind == "articles":
+        _ingest_articles(path, settings)
+        return
+    if mapping is None:
+        _fail(f"{source_kind} files need --mapping (a YAML file, or sales, service, billing)")
+        return
     try:
         parsed = load_mapping(mapping)
         if parsed.label != INGEST_KINDS[source_kind]:
@@ -141,6 +149,29 @@ def ingest(
         console.print(f"{report.rejected} rejected rows, with reasons, in {report.quarantine_file}")
         for r in report.rejections[:5]:
             console.print(f"  {r.file}:{r.line}: {r.field or '(row)'}={r.value!r}: {r.message}", soft_wrap=True)
+
+
+def _ingest_articles(directory: Path, settings: Settings) -> None:
+    from ingest.articles import ingest_articles
+    from ingest.readers import SourceFileError
+    from kbcrm.graph import open_store
+
+    try:
+        with open_store(settings) as store:
+            store.ensure_schema(vector_dimension=settings.embedding_dim)
+            report = ingest_articles(store, directory, data_dir=settings.data_dir)
+    except SourceFileError as exc:
+        _fail(str(exc))
+        return
+    table = Table("read", "created", "updated", "unchanged", "rejected", title=f"articles run {report.run_id}")
+    table.add_row(*(str(v) for v in report.counts().values()))
+    console.print(table)
+    if report.rejected:
+        console.print(f"{report.rejected} rejected files, with reasons, in {report.quarantine_file}")
+        for p in report.problems[:5]:
+            console.print(
+                f"  {p['file']}:{p['line']}: {p['field'] or '(file)'}={p['value']!r}: {p['message']}", soft_wrap=True
+            )
 
 
 @app.command()

@@ -49,7 +49,10 @@ def test_serve_demo_answers_health_and_docs_then_stops_cleanly(tmp_path: Path) -
         assert summary["nodes"]["Customer"] == 20
         assert summary["nodes"]["KnowledgeArticle"] >= 50
         assert summary["nodes"]["IngestRun"] == 3  # the three department exports went through ingest
-        assert summary["relationships"]["DERIVED_FROM"] == summary["nodes"]["SourceRecord"]
+        articles = summary["nodes"]["KnowledgeArticle"]
+        # provenance: every department record and every article points to the file it came from
+        assert summary["relationships"]["DERIVED_FROM"] == summary["nodes"]["SourceRecord"] + articles
+        assert summary["nodes"]["ArticleVersion"] == articles and summary["relationships"]["MENTIONS"] > 100
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)

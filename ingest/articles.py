@@ -1,0 +1,245 @@
+"""Expert know-how: Markdown files with YAML front matter → KnowledgeArticle, Expert, Topic, links.
+
+Front matter (`---` … `---`): `id`, `title`, `author` (an Employee id), `audience`
+(internal | customer | public), `language`, `confidence` (work-in-progress | not-validated
+| validated | archived), optional `products` (Product ids) and `topics` (Topic ids; new
+topics are created). The text is linked with the same span rulers as service notes:
+symptoms and error codes it names become `RESOLVES`, products and components
+`APPLIES_TO`, every span a `MENTIONS` edge with offsets. An edit of an existing article
+(changed content) keeps the previous text as an `ArticleVersion`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ingest.notes import NoteLinker
+from ingest.readers import SourceFileError
+from kbcrm.graph import GraphStore, cypher
+from kbcrm.graph.store import utc_now
+from ontology import load_vocabulary
+from ontology.terms import Label, Rel
+
+REQUIRED = ("id", "title", "author", "audience", "language", "confidence")
+EXISTING = cypher(
+    "articles.existing",
+    "UNWIND $ids AS id OPTIONAL MATCH (a:KnowledgeArticle {id: id}) "
+    "RETURN id, a.content_hash AS hash, a.version AS version, a.title AS title, a.body AS body",
+    example={"ids": ["kb-1"]},
+)
+KNOWN_IDS = cypher(
+    "articles.known_ids",
+    "MATCH (e:Employee) RETURN 'Employee' AS label, e.id AS id "
+    "UNION MATCH (p:Product) RETURN 'Product' AS label, p.id AS id",
+)
+
+
+@dataclass
+class ArticleReport:
+    """What one articles run did."""
+
+    run_id: str
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    quarantine_file: str = ""
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """The summary numbers."""
+        return {k: getattr(self, k) for k in ("read", "created", "updated", "unchanged", "rejected")}
+
+
+def parse_article(path: Path) -> tuple[dict[str, Any], str, int]:
+    """Front matter, body and the line the body starts on; SourceFileError with the line for bad files."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise SourceFileError(f"{path}: not UTF-8 text") from None
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        raise SourceFileError(f"{path}: line 1: no YAML front matter (the file must start with '---')")
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        raise SourceFileError(f"{path}: front matter is not closed by a '---' line") from None
+    try:
+        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 2}: " if mark is not None else ""
+        raise SourceFileError(f"{path}: {where}front matter is not valid YAML") from None
+    if not isinstance(meta, dict):
+        raise SourceFileError(f"{path}: front matter must be a mapping of fields")
+    return meta, "\n".join(lines[end + 1 :]).strip(), end + 2
+
+
+def _problems(path: Path, meta: dict[str, Any], known: dict[str, set[str]]) -> list[dict[str, Any]]:
+    vocabulary = load_vocabulary()
+    found = []
+
+    def bad(field_name: str, value: Any, message: str) -> None:
+        found.append({"file": str(path), "line": 1, "field": field_name, "value": str(value), "message": message})
+
+    for name in REQUIRED:
+        if not str(meta.get(name) or "").strip():
+            bad(name, "", f"required field '{name}' is missing")
+    for name in ("audience", "confidence"):
+        allowed = vocabulary.properties[name].allowed_values
+        if meta.get(name) and meta[name] not in allowed:
+            bad(name, meta[name], f"must be one of {', '.join(allowed)}")
+    if meta.get("author") and meta["author"] not in known["Employee"]:
+        bad("author", meta["author"], "no employee with this id in the graph")
+    for product in meta.get("products") or []:
+        if product not in known["Product"]:
+            bad("products", product, "no product with this id in the graph")
+    return found
+
+
+def ingest_articles(store: GraphStore, directory: Path, *, data_dir: Path, actor: str = "ingest") -> ArticleReport:
+    """Load every `*.md` under `directory`; idempotent, with quarantine, provenance and version history."""
+    if not directory.is_dir():
+        raise SourceFileError(f"{directory}: not a directory of Markdown files")
+    run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    report = ArticleReport(run_id=run_id, quarantine_file=str(data_dir / "quarantine" / f"{run_id}.csv"))
+    known: dict[str, set[str]] = {"Employee": set(), "Product": set()}
+    for row in store.read(KNOWN_IDS):
+        known[row["label"]].add(row["id"])
+    articles = []
+    for path in sorted(directory.rglob("*.md")):
+        report.read += 1
+        try:
+            meta, body, _ = parse_article(path)
+        except SourceFileError as exc:
+            report.problems.append({"file": str(path), "line": 1, "field": "", "value": "", "message": str(exc)})
+            report.rejected += 1
+            continue
+        problems = _problems(path, meta, known)
+        if problems:
+            report.problems.extend(problems)
+            report.rejected += 1
+            continue
+        articles.append((path, meta, body))
+    if report.problems:
+        _quarantine(Path(report.quarantine_file), report.problems)
+    if not articles:
+        return report
+    now = utc_now()
+    existing = {r["id"]: r for r in store.read(EXISTING, ids=[str(m["id"]) for _, m, _ in articles])}
+    linker = NoteLinker.from_graph(store)
+    found = list(linker.link_many((f"{m['title']}\n\n{body}", str(m["language"])) for _, m, body in articles))
+    rows, versions, sources, provenance = [], [], [], []
+    authored, expertise, applies, resolves, on_topic, mentions = [], [], [], [], [], []
+    topics: dict[str, dict[str, Any]] = {}
+    for (path, meta, body), spans in zip(articles, found, strict=True):
+        article_id = str(meta["id"])
+        content = {
+            "title": str(meta["title"]),
+            "body": body,
+            "audience": meta["audience"],
+            "language": str(meta["language"]),
+            "confidence": meta["confidence"],
+        }
+        digest = hashlib.sha256(
+            json.dumps({**content, "meta": meta}, sort_keys=True, default=str).encode()
+        ).hexdigest()[:32]
+        old = existing.get(article_id) or {}
+        if old.get("hash") == digest:
+            report.unchanged += 1
+            continue
+        version = int(old.get("version") or 0) + 1
+        if old.get("hash") is None:
+            report.created += 1
+        else:
+            report.updated += 1
+        rows.append({"id": article_id, **content, "version": version, "content_hash": digest})
+        versions.append(
+            {
+                "id": f"{article_id}@v{version}",
+                "version": version,
+                "title": content["title"],
+                "body": body,
+                "audience": content["audience"],
+                "language": content["language"],
+                "confidence": content["confidence"],
+                "edited_by": str(meta["author"]),
+            }
+        )
+        source_id = f"source:{run_id}:{path.name}"
+        sources.append(
+            {
+                "id": source_id,
+                "source_kind": "articles",
+                "file": str(path.resolve()),
+                "run_id": run_id,
+                "ingested_at": now,
+            }
+        )
+        provenance.append({"start": article_id, "end": source_id, "line": 1})
+        authored.append({"start": str(meta["author"]), "end": article_id})
+        for topic in meta.get("topics") or []:
+            topics.setdefault(
+                str(topic), {"id": str(topic), "name": str(topic).removeprefix("topic-").replace("-", " ")}
+            )
+            on_topic.append({"start": article_id, "end": str(topic)})
+            expertise.append({"start": str(meta["author"]), "end": str(topic)})
+        for product in meta.get("products") or []:
+            applies.append(({"start": article_id, "end": str(product)}, Label.Product))
+        for m in spans:
+            mentions.append(
+                (
+                    {
+                        "start": article_id,
+                        "end": m.node_id,
+                        "start_char": m.start,
+                        "end_char": m.end,
+                        "matched_text": m.text,
+                    },
+                    m.label,
+                )
+            )
+            if m.label in (Label.Symptom, Label.ErrorCode):
+                resolves.append(({"start": article_id, "end": m.node_id}, m.label))
+            else:
+                applies.append(({"start": article_id, "end": m.node_id}, m.label))
+    store.upsert_nodes(Label.Source, sources)
+    store.upsert_nodes(Label.KnowledgeArticle, rows)
+    store.upsert_nodes(Label.ArticleVersion, versions)
+    store.upsert_relationships(
+        Rel.HAS_VERSION,
+        [{"start": v["id"].split("@v")[0], "end": v["id"]} for v in versions],
+        start_label=Label.KnowledgeArticle,
+        end_label=Label.ArticleVersion,
+    )
+    store.upsert_relationships(Rel.DERIVED_FROM, provenance, start_label=Label.KnowledgeArticle, end_label=Label.Source)
+    store.upsert_nodes(Label.Topic, [t for t in topics.values()])
+    store.upsert_nodes(Label.Employee, [{"id": a["start"]} for a in authored], extra_labels=[Label.Expert])
+    store.upsert_relationships(Rel.AUTHORED, authored, start_label=Label.Employee, end_label=Label.KnowledgeArticle)
+    store.upsert_relationships(Rel.HAS_EXPERTISE, expertise, start_label=Label.Employee, end_label=Label.Topic)
+    store.upsert_relationships(Rel.ON_TOPIC, on_topic, start_label=Label.KnowledgeArticle, end_label=Label.Topic)
+    for rel, items in ((Rel.APPLIES_TO, applies), (Rel.RESOLVES, resolves), (Rel.MENTIONS, mentions)):
+        by_label: dict[str, list[dict[str, Any]]] = {}
+        for edge, label in items:
+            by_label.setdefault(label, []).append(edge)
+        for label, edges in by_label.items():
+            store.upsert_relationships(rel, edges, start_label=Label.KnowledgeArticle, end_label=label)
+    return report
+
+
+def _quarantine(path: Path, problems: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["file", "line", "field", "value", "message"])
+        writer.writeheader()
+        writer.writerows(problems)
