@@ -85,38 +85,30 @@ def serve(
             embedded_server(settings).stop()
 
 
-INGEST_KINDS = {"customers": "SourceRecord", "articles": "KnowledgeArticle"}
+ingest_app = typer.Typer(
+    help="Load source files into the graph: validated, idempotent, resumable, with provenance.", no_args_is_help=True
+)
+app.add_typer(ingest_app, name="ingest")
 
 
-@app.command()
-def ingest(
-    source_kind: Annotated[str, typer.Argument(help=f"What the file holds: {', '.join(INGEST_KINDS)}.")],
-    path: Annotated[Path, typer.Argument(help="The source file (CSV, JSON array or JSON lines).")],
-    mapping: Annotated[
-        str | None, typer.Option(help="Mapping YAML file, or a bundled one: sales, service, billing (customers).")
-    ] = None,
+@ingest_app.command("customers")
+def ingest_customers(
+    path: Annotated[Path, typer.Argument(help="The export (CSV, JSON array or JSON lines).")],
+    mapping: Annotated[str, typer.Option(help="Mapping YAML file, or a bundled one: sales, service, billing.")],
     dry_run: Annotated[bool, typer.Option(help="Validate and count, write nothing to the graph.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Rows per write statement.")] = 1000,
 ) -> None:
-    """Validate a source file against its mapping and the ontology, and load it (idempotent, resumable)."""
+    """Validate a customer export against its mapping and the ontology, and load it as SourceRecords."""
     from ingest.mapping import MappingError, load_mapping
     from ingest.readers import SourceFileError
     from ingest.runner import ingest_file
     from kbcrm.graph import StoreError, open_store
 
-    if source_kind not in INGEST_KINDS:
-        _fail(f"unknown source kind {source_kind!r}; supported so far: {', '.join(INGEST_KINDS)}")
     settings = get_settings()
-    if source_kind == "articles":
-        _ingest_articles(path, settings)
-        return
-    if mapping is None:
-        _fail(f"{source_kind} files need --mapping (a YAML file, or sales, service, billing)")
-        return
     try:
         parsed = load_mapping(mapping)
-        if parsed.label != INGEST_KINDS[source_kind]:
-            _fail(f"{parsed.path}: maps to {parsed.label}, but {source_kind} files become {INGEST_KINDS[source_kind]}")
+        if parsed.label != "SourceRecord":
+            _fail(f"{parsed.path}: maps to {parsed.label}, but customer exports become SourceRecord")
         with open_store(settings) as store, _progress() as progress:
             store.ensure_schema(vector_dimension=settings.embedding_dim)
             task = progress.add_task(f"ingest {path.name}", total=None)
@@ -124,7 +116,7 @@ def ingest(
                 store,
                 path=path,
                 mapping=parsed,
-                source_kind=source_kind,
+                source_kind="customers",
                 data_dir=settings.data_dir,
                 dry_run=dry_run,
                 batch_size=batch_size,
@@ -151,11 +143,16 @@ def ingest(
             console.print(f"  {r.file}:{r.line}: {r.field or '(row)'}={r.value!r}: {r.message}", soft_wrap=True)
 
 
-def _ingest_articles(directory: Path, settings: Settings) -> None:
+@ingest_app.command("articles")
+def ingest_articles_command(
+    directory: Annotated[Path, typer.Argument(help="A folder of Markdown files with YAML front matter.")],
+) -> None:
+    """Load expert know-how articles: validated front matter, links found in the text, versions kept."""
     from ingest.articles import ingest_articles
     from ingest.readers import SourceFileError
     from kbcrm.graph import open_store
 
+    settings = get_settings()
     try:
         with open_store(settings) as store:
             store.ensure_schema(vector_dimension=settings.embedding_dim)
@@ -172,6 +169,43 @@ def _ingest_articles(directory: Path, settings: Settings) -> None:
             console.print(
                 f"  {p['file']}:{p['line']}: {p['field'] or '(file)'}={p['value']!r}: {p['message']}", soft_wrap=True
             )
+
+
+@ingest_app.command("evaluate-vendor")
+def ingest_evaluate_vendor(
+    path: Annotated[Path, typer.Argument(help="The purchased data file (CSV).")],
+    key: Annotated[str, typer.Option(help="How rows match customers: email, phone or name+dob.")],
+    requested: Annotated[
+        list[str] | None, typer.Option(help="Attributes you bought (default: every non-key column).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Before loading a purchased file: match rate, fill rate and accuracy against the graph's customers."""
+    from ingest.readers import SourceFileError
+    from ingest.vendor import evaluate_vendor
+    from kbcrm.graph import open_store
+
+    try:
+        with open_store() as store:
+            result = evaluate_vendor(store, path, key=key, requested=requested)
+    except SourceFileError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    console.print(
+        f"{result['rows']} vendor rows; {result['matched']} match a known customer by {key}: "
+        f"match rate {result['match_rate']:.1%}; mean fill rate {result['mean_fill_rate']:.1%}"
+    )
+    fill = Table("attribute", "fill rate", title="fill rate per requested attribute")
+    for attribute, rate in result["fill_rate_by_attribute"].items():
+        fill.add_row(attribute, f"{rate:.1%}")
+    console.print(fill)
+    accuracy = Table("attribute", "compared", "agree", "accuracy", title="accuracy where the graph knows the truth")
+    for attribute, numbers in result["accuracy"].items():
+        accuracy.add_row(attribute, str(numbers["compared"]), str(numbers["agree"]), f"{numbers['accuracy']:.1%}")
+    console.print(accuracy)
 
 
 @app.command()

@@ -60,7 +60,7 @@ def test_demo_load_export_sparql_stop(data_dir: Path, tmp_path: Path) -> None:
     resolved = _ok("identity", "resolve")
     assert "-> 15 customers" in resolved and "F1 1.000" in resolved
     bad_kind = CliRunner().invoke(app, ["ingest", "spaceships", str(ttl), "--mapping", "sales"])
-    assert bad_kind.exit_code == 1 and "unknown source kind" in bad_kind.output
+    assert bad_kind.exit_code == 2 and "No such command" in bad_kind.output
 
     assert "stopped" in _ok("store", "stop")
     assert embedded_server().running_pid() is None
