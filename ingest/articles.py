@@ -24,6 +24,7 @@ import yaml
 
 from ingest.notes import NoteLinker
 from ingest.readers import SourceFileError
+from ingest.runner import RunCounts
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from ontology import load_vocabulary
@@ -44,21 +45,12 @@ KNOWN_IDS = cypher(
 
 
 @dataclass
-class ArticleReport:
+class ArticleReport(RunCounts):
     """What one articles run did."""
 
-    run_id: str
-    read: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
+    run_id: str = ""
     quarantine_file: str = ""
     problems: list[dict[str, Any]] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        """The summary numbers."""
-        return {k: getattr(self, k) for k in ("read", "created", "updated", "unchanged", "rejected")}
 
 
 def parse_article(path: Path) -> tuple[dict[str, Any], str, int]:

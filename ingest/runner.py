@@ -49,21 +49,14 @@ RUN_REPORT = cypher(
 
 
 @dataclass
-class IngestReport:
-    """What one ingest run did."""
+class RunCounts:
+    """The numbers every ingest run reports; read = created + updated + unchanged + rejected."""
 
-    run_id: str
-    source_kind: str
-    file: str
-    dry_run: bool
     read: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
-    quarantine_file: str = ""
-    resumed_after_line: int = 0
-    rejections: list[Rejection] = field(default_factory=list)
 
     @property
     def stored(self) -> int:
@@ -73,6 +66,19 @@ class IngestReport:
     def counts(self) -> dict[str, int]:
         """The summary numbers."""
         return {k: getattr(self, k) for k in ("read", "created", "updated", "unchanged", "rejected")}
+
+
+@dataclass
+class IngestReport(RunCounts):
+    """What one ingest run of a row-oriented file did."""
+
+    run_id: str = ""
+    source_kind: str = ""
+    file: str = ""
+    dry_run: bool = False
+    quarantine_file: str = ""
+    resumed_after_line: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
 
 
 def _rows(path: Path, mapping: Mapping) -> Iterator[SourceRow]:
