@@ -41,6 +41,7 @@ test: $(STAMP) $(BOLT_SO) lint
 	KBCRM_BOLT_MODULE=$(abspath $(BOLT_SO)) $(PY) -m pytest -q
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 stop: $(STAMP)
