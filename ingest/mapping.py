@@ -44,25 +44,42 @@ class FieldMapping:
 
 
 @dataclass(frozen=True)
+class LinkMapping:
+    """A relationship each row gets: to the customer a department record resolved to, or to a matched node."""
+
+    rel: str
+    source: str
+    label: str
+    match: str
+    direction: str  # "in": (target)-[rel]->(row's node); "out": (row's node)-[rel]->(target)
+    customer_of: str | None = None
+
+
+@dataclass(frozen=True)
 class Mapping:
     """A parsed, ontology-checked mapping file."""
 
     path: Path
     source_system: str
     label: str
-    key: str
+    key: tuple[str, ...]
     fields: tuple[FieldMapping, ...]
     format: str | None = None
     delimiter: str | None = None
+    links: tuple[LinkMapping, ...] = ()
+    id_prefix: str | None = None
+    key_separator: str = "|"
 
     @property
     def columns(self) -> list[str]:
         """Top-level source columns the mapping reads (for header checks)."""
-        return sorted({self.key.split(".")[0], *(f.source.split(".")[0] for f in self.fields)})
+        used = [*self.key, *(f.source for f in self.fields), *(link.source for link in self.links)]
+        return sorted({c.split(".")[0] for c in used})
 
     def node_id(self, key: str) -> str:
-        """The graph id of a record with this source key."""
-        return f"{self.source_system}:{key}"
+        """The graph id of a record with this source key (default prefix: the source system)."""
+        prefix = f"{self.source_system}:" if self.id_prefix is None else self.id_prefix
+        return f"{prefix}{key}"
 
 
 def resolve(name_or_path: str | Path) -> Path:
@@ -103,12 +120,42 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
         if "from" not in spec:
             raise MappingError(f"{path}: field {prop!r} needs 'from' (the source column)")
         fields.append(FieldMapping(prop, str(spec["from"]), kind, bool(spec.get("required", False))))
+    links = tuple(_link(path, label, spec) for spec in raw.get("links") or [])
+    keys = raw["key"] if isinstance(raw["key"], list) else [raw["key"]]
     return Mapping(
         path=path,
         source_system=str(raw["source_system"]),
         label=label,
-        key=str(raw["key"]),
+        key=tuple(str(k) for k in keys),
+        links=links,
+        id_prefix=None if raw.get("id_prefix") is None else str(raw["id_prefix"]),
+        key_separator=str(raw.get("key_separator", "|")),
         fields=tuple(fields),
         format=raw.get("format"),
         delimiter=raw.get("delimiter"),
     )
+
+
+def _link(path: Path, label: str, spec: dict[str, Any]) -> LinkMapping:
+    """Check one `links:` entry against the ontology (type, direction, domain and range)."""
+    vocabulary = load_vocabulary()
+    rel = str(spec.get("rel", ""))
+    if rel not in vocabulary.relationships:
+        raise MappingError(f"{path}: link {rel!r} is not a relationship type of the ontology")
+    if "from" not in spec:
+        raise MappingError(f"{path}: link {rel}: needs 'from' (the source column)")
+    customer_of = spec.get("customer_of")
+    target = "Customer" if customer_of else str(spec.get("label", ""))
+    if target not in vocabulary.labels:
+        raise MappingError(f"{path}: link {rel}: label {target!r} is not declared in the ontology")
+    match = "id" if customer_of else str(spec.get("match", "id"))
+    if match not in vocabulary.properties_of(target):
+        raise MappingError(f"{path}: link {rel}: {match!r} is not a property of {target}")
+    direction = str(spec.get("direction", "in" if customer_of else "out"))
+    if direction not in ("in", "out"):
+        raise MappingError(f"{path}: link {rel}: direction must be 'in' or 'out'")
+    start, end = (target, label) if direction == "in" else (label, target)
+    info = vocabulary.relationships[rel]
+    if not (vocabulary.ancestors(start) & info.domain and vocabulary.ancestors(end) & info.range):
+        raise MappingError(f"{path}: link {rel}: the ontology has no {rel} from {start} to {end}")
+    return LinkMapping(rel, str(spec["from"]), target, match, direction, str(customer_of) if customer_of else None)

@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.mapping import Mapping
-from ingest.readers import SourceFileError, SourceRow, read_csv, read_json
+from ingest.mapping import LinkMapping, Mapping
+from ingest.readers import SourceFileError, SourceRow, lookup, read_csv, read_json
 from ingest.validate import Rejection, validate_row
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
@@ -132,14 +132,37 @@ def _classify_query(label: str) -> str:
     )
 
 
-def _write_query(label: str) -> str:
-    # One statement: a node is never stored without its provenance edge.
-    return (
-        f"UNWIND $rows AS row MERGE (n:{label} {{id: row.id}}) ON CREATE SET n.created_at = $now "
+def _write_query(mapping: Mapping) -> str:
+    # One statement: a node is never stored without its provenance edge and its links.
+    text = (
+        f"UNWIND $rows AS row MERGE (n:{mapping.label} {{id: row.id}}) ON CREATE SET n.created_at = $now "
         "SET n += row.props, n.updated_at = $now "
         f"WITH n, row MATCH (s:{Label.Source} {{id: $source}}) "
         f"MERGE (n)-[d:{Rel.DERIVED_FROM}]->(s) SET d.line = row.line"
     )
+    for i, link in enumerate(mapping.links):
+        edge = f"(t{i})-[e{i}:{link.rel}]->(n)" if link.direction == "in" else f"(n)-[e{i}:{link.rel}]->(t{i})"
+        text += (
+            f" WITH n, row MATCH (t{i}:{link.label} {{id: row.targets[{i}]}}) MERGE {edge} SET e{i}.source_id = $source"
+        )
+    return text
+
+
+def _link_targets(store: GraphStore, link: LinkMapping, values: list[str]) -> dict[str, str]:
+    """Source value -> id of the node the link points to (missing when there is none)."""
+    if link.customer_of:
+        keys = [f"{link.customer_of}:{v}" for v in values]
+        rows = store.read(
+            f"UNWIND $keys AS k MATCH (s:{Label.SourceRecord} {{id: k}})<-[:{Rel.RESOLVED_FROM}]-(c:{Label.Customer}) "
+            "RETURN k AS key, c.id AS target",
+            keys=keys,
+        )
+        return {r["key"].split(":", 1)[1]: r["target"] for r in rows}
+    store.check_node_properties([link.label], [link.match])
+    rows = store.read(
+        f"UNWIND $keys AS k MATCH (t:{link.label} {{{link.match}: k}}) RETURN k AS key, t.id AS target", keys=values
+    )
+    return {r["key"]: r["target"] for r in rows}
 
 
 def ingest_file(
@@ -228,10 +251,11 @@ class _Pending:
     node_id: str
     key: str
     props: dict[str, Any]
+    targets: list[str] = field(default_factory=list)
 
 
 def _duplicate(report: IngestReport, mapping: Mapping, quarantine: Path, row: SourceRow, key: str, first: int) -> None:
-    problem = Rejection(report.file, row.line, mapping.key, key, f"duplicate key; first on line {first}")
+    problem = Rejection(report.file, row.line, "+".join(mapping.key), key, f"duplicate key; first on line {first}")
     _reject(report, quarantine, [problem], row)
 
 
@@ -246,14 +270,42 @@ def _commit(
 ) -> None:
     pending: list[_Pending] = []
     first_line: dict[str, int] = {}
+    provenance_fields = {"source_system", "source_key"} <= store.vocabulary.properties_of(mapping.label)
     for row, key, props in batch:
         node_id = mapping.node_id(key)
         if node_id in first_line:  # the same key twice in this batch
             _duplicate(report, mapping, quarantine, row, key, first_line[node_id])
             continue
         first_line[node_id] = row.line
-        content = {**props, "source_system": mapping.source_system, "source_key": key}
-        pending.append(_Pending(row, node_id, key, {**content, "content_hash": _content_hash(content)}))
+        content = {**props, "source_system": mapping.source_system, "source_key": key} if provenance_fields else props
+        pending.append(_Pending(row, node_id, key, content))
+    for link in mapping.links:
+        values = {p.node_id: str(lookup(p.source.data, link.source)).strip() for p in pending}
+        found = _link_targets(store, link, sorted(set(values.values())))
+        linked = []
+        for item in pending:
+            target = found.get(values[item.node_id])
+            if target is None:
+                what = (
+                    (
+                        f"no customer resolved from {link.customer_of} record {values[item.node_id]!r} "
+                        f"(ingest and resolve that export first)"
+                    )
+                    if link.customer_of
+                    else (f"no {link.label} with {link.match} {values[item.node_id]!r}")
+                )
+                _reject(
+                    report,
+                    quarantine,
+                    [Rejection(report.file, item.source.line, link.source, values[item.node_id], what)],
+                    item.source,
+                )
+                continue
+            item.targets.append(target)
+            linked.append(item)
+        pending = linked
+    for item in pending:
+        item.props["content_hash"] = _content_hash({**item.props, "_links": item.targets})
     existing = {
         r["id"]: r
         for r in store.read(_classify_query(mapping.label), rows=[{"id": p.node_id} for p in pending], source=source_id)
@@ -272,8 +324,8 @@ def _commit(
         else:
             report.unchanged += 1
     if to_write and not dry_run:
-        rows = [{"id": p.node_id, "line": p.source.line, "props": p.props} for p in to_write]
-        store.execute(_write_query(mapping.label), {"rows": rows, "source": source_id, "now": utc_now()})
+        rows = [{"id": p.node_id, "line": p.source.line, "props": p.props, "targets": p.targets} for p in to_write]
+        store.execute(_write_query(mapping), {"rows": rows, "source": source_id, "now": utc_now()})
 
 
 def _reject(report: IngestReport, quarantine: Path, problems: list[Rejection], row: SourceRow) -> None:

@@ -83,10 +83,15 @@ def validate_row(
     problems: list[Rejection] = []
     if "_invalid_json" in record:
         return "", {}, [Rejection(file, line, "", "", f"invalid JSON: {record['_invalid_json']}")]
-    raw_key = lookup(record, mapping.key)
-    key = "" if raw_key is None else str(raw_key).strip()
-    if not key:
-        problems.append(Rejection(file, line, mapping.key, "", "the key column is empty"))
+    parts = [lookup(record, column) for column in mapping.key]
+    key = mapping.key_separator.join("" if p is None else str(p).strip() for p in parts)
+    for column, part in zip(mapping.key, parts, strict=True):
+        if part is None or not str(part).strip():
+            problems.append(Rejection(file, line, column, "", "the key column is empty"))
+    for link in mapping.links:
+        value = lookup(record, link.source)
+        if value is None or not str(value).strip():
+            problems.append(Rejection(file, line, link.source, "", f"the {link.rel} link column is empty"))
     vocabulary = load_vocabulary()
     props: dict[str, Any] = {}
     for field in mapping.fields:

@@ -91,14 +91,7 @@ ingest_app = typer.Typer(
 app.add_typer(ingest_app, name="ingest")
 
 
-@ingest_app.command("customers")
-def ingest_customers(
-    path: Annotated[Path, typer.Argument(help="The export (CSV, JSON array or JSON lines).")],
-    mapping: Annotated[str, typer.Option(help="Mapping YAML file, or a bundled one: sales, service, billing.")],
-    dry_run: Annotated[bool, typer.Option(help="Validate and count, write nothing to the graph.")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, help="Rows per write statement.")] = 1000,
-) -> None:
-    """Validate a customer export against its mapping and the ontology, and load it as SourceRecords."""
+def _ingest_rows(kind: str, label: str, path: Path, mapping: str, dry_run: bool, batch_size: int) -> None:
     from ingest.mapping import MappingError, load_mapping
     from ingest.readers import SourceFileError
     from ingest.runner import ingest_file
@@ -107,8 +100,8 @@ def ingest_customers(
     settings = get_settings()
     try:
         parsed = load_mapping(mapping)
-        if parsed.label != "SourceRecord":
-            _fail(f"{parsed.path}: maps to {parsed.label}, but customer exports become SourceRecord")
+        if parsed.label != label:
+            _fail(f"{parsed.path}: maps to {parsed.label}, but {kind} files become {label}")
         with open_store(settings) as store, _progress() as progress:
             store.ensure_schema(vector_dimension=settings.embedding_dim)
             task = progress.add_task(f"ingest {path.name}", total=None)
@@ -116,7 +109,7 @@ def ingest_customers(
                 store,
                 path=path,
                 mapping=parsed,
-                source_kind="customers",
+                source_kind=kind,
                 data_dir=settings.data_dir,
                 dry_run=dry_run,
                 batch_size=batch_size,
@@ -141,6 +134,55 @@ def ingest_customers(
         console.print(f"{report.rejected} rejected rows, with reasons, in {report.quarantine_file}")
         for r in report.rejections[:5]:
             console.print(f"  {r.file}:{r.line}: {r.field or '(row)'}={r.value!r}: {r.message}", soft_wrap=True)
+
+
+PathArg = Annotated[Path, typer.Argument(help="The source file (CSV, JSON array or JSON lines).")]
+DryRun = Annotated[bool, typer.Option(help="Validate and count, write nothing to the graph.")]
+BatchSize = Annotated[int, typer.Option(min=1, help="Rows per write statement.")]
+
+
+@ingest_app.command("customers")
+def ingest_customers(
+    path: PathArg,
+    mapping: Annotated[str, typer.Option(help="Mapping YAML file, or a bundled one: sales, service, billing.")],
+    dry_run: DryRun = False,
+    batch_size: BatchSize = 1000,
+) -> None:
+    """Validate a customer export against its mapping and the ontology, and load it as SourceRecords."""
+    _ingest_rows("customers", "SourceRecord", path, mapping, dry_run, batch_size)
+
+
+@ingest_app.command("orders")
+def ingest_orders(
+    path: PathArg,
+    mapping: Annotated[str, typer.Option(help="Mapping YAML file (default: the bundled orders mapping).")] = "orders",
+    dry_run: DryRun = False,
+    batch_size: BatchSize = 1000,
+) -> None:
+    """Load orders, each linked to the customer its account resolved to (run identity resolve first)."""
+    _ingest_rows("orders", "Order", path, mapping, dry_run, batch_size)
+
+
+@ingest_app.command("order-lines")
+def ingest_order_lines(
+    path: PathArg,
+    mapping: Annotated[str, typer.Option(help="Mapping YAML file (default: bundled order_lines).")] = "order_lines",
+    dry_run: DryRun = False,
+    batch_size: BatchSize = 1000,
+) -> None:
+    """Load order lines, linked to their order and to the product by SKU."""
+    _ingest_rows("order-lines", "OrderLine", path, mapping, dry_run, batch_size)
+
+
+@ingest_app.command("interactions")
+def ingest_interactions(
+    path: PathArg,
+    mapping: Annotated[str, typer.Option(help="Mapping YAML file (default: bundled interactions).")] = "interactions",
+    dry_run: DryRun = False,
+    batch_size: BatchSize = 1000,
+) -> None:
+    """Load touches on any channel onto the timeline of the resolved customer."""
+    _ingest_rows("interactions", "Interaction", path, mapping, dry_run, batch_size)
 
 
 @ingest_app.command("articles")

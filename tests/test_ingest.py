@@ -181,7 +181,9 @@ def test_mapping_files_are_checked_against_the_ontology(tmp_path: Path) -> None:
     bad.write_text("source_system: x\nlabel: SourceRecord\nkey: id\nfields:\n  shoe_size: {from: shoe}\n")
     with pytest.raises(MappingError, match="'shoe_size' is not a property of SourceRecord"):
         load_mapping(bad)
-    with pytest.raises(MappingError, match="bundled mappings: billing, sales, service"):
+    with pytest.raises(
+        MappingError, match="bundled mappings: billing, interactions, order_lines, orders, sales, service"
+    ):
         load_mapping("nonexistent")
 
 

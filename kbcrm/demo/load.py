@@ -68,82 +68,7 @@ def load_demo(
     stamp = {"source_ids": [source_id]}
 
     say("catalog")
-    cat = directory / "catalog"
-    store.upsert_nodes(
-        Label.Component,
-        [
-            {
-                "id": r["component_id"],
-                "name": r["name"],
-                "aliases": _split(r["aliases"]),
-                "name_zh": r["name_zh"],
-                **stamp,
-            }
-            for r in read_csv(cat / "components.csv")
-        ],
-    )
-    products = list(read_csv(cat / "products.csv"))
-    sku_to_product = {r["sku"]: r["product_id"] for r in products}
-    store.upsert_nodes(
-        Label.Product,
-        [
-            {
-                "id": r["product_id"],
-                "sku": r["sku"],
-                "name": r["name"],
-                "aliases": _split(r["aliases"]),
-                "name_zh": r["name_zh"],
-                "category": r["category"],
-                "list_price": float(r["list_price"]),
-                "launched_on": r["launched_on"],
-                **stamp,
-            }
-            for r in products
-        ],
-    )
-    store.upsert_relationships(
-        Rel.HAS_COMPONENT,
-        [{"start": r["product_id"], "end": c} for r in products for c in _split(r["components"])],
-        start_label=Label.Product,
-        end_label=Label.Component,
-    )
-    symptoms = list(read_csv(cat / "symptoms.csv"))
-    store.upsert_nodes(
-        Label.Symptom,
-        [
-            {
-                "id": r["symptom_id"],
-                "name": r["name"],
-                "aliases": _split(r["aliases"]),
-                "name_zh": r["name_zh"],
-                **stamp,
-            }
-            for r in symptoms
-        ],
-    )
-    store.upsert_relationships(
-        Rel.HAS_SYMPTOM,
-        [{"start": c, "end": r["symptom_id"]} for r in symptoms for c in _split(r["components"])],
-        start_label=Label.Component,
-        end_label=Label.Symptom,
-    )
-    codes = list(read_csv(cat / "error_codes.csv"))
-    store.upsert_nodes(
-        Label.ErrorCode, [{"id": r["code"], "code": r["code"], "description": r["description"], **stamp} for r in codes]
-    )
-    store.upsert_relationships(
-        Rel.INDICATES,
-        [{"start": r["code"], "end": r["symptom_id"]} for r in codes],
-        start_label=Label.ErrorCode,
-        end_label=Label.Symptom,
-    )
-    store.upsert_nodes(
-        Label.Topic,
-        [
-            {"id": r["topic_id"], "name": r["name"], "name_zh": r["name_zh"], **stamp}
-            for r in read_csv(cat / "topics.csv")
-        ],
-    )
+    sku_to_product = load_catalog(store, directory, stamp)
 
     say("employees")
     employees = list(read_csv(directory / "employees.csv"))
@@ -487,3 +412,84 @@ def _customers_from_truth(store: GraphStore, directory: Path, stamp: dict[str, A
             start_label=Label.Customer,
             end_label=Label.SourceRecord,
         )
+
+
+def load_catalog(store: GraphStore, directory: Path, stamp: dict[str, Any]) -> dict[str, str]:
+    """Products, components, symptoms, error codes and topics; returns SKU -> product id."""
+    cat = directory / "catalog"
+    store.upsert_nodes(
+        Label.Component,
+        [
+            {
+                "id": r["component_id"],
+                "name": r["name"],
+                "aliases": _split(r["aliases"]),
+                "name_zh": r["name_zh"],
+                **stamp,
+            }
+            for r in read_csv(cat / "components.csv")
+        ],
+    )
+    products = list(read_csv(cat / "products.csv"))
+    sku_to_product = {r["sku"]: r["product_id"] for r in products}
+    store.upsert_nodes(
+        Label.Product,
+        [
+            {
+                "id": r["product_id"],
+                "sku": r["sku"],
+                "name": r["name"],
+                "aliases": _split(r["aliases"]),
+                "name_zh": r["name_zh"],
+                "category": r["category"],
+                "list_price": float(r["list_price"]),
+                "launched_on": r["launched_on"],
+                **stamp,
+            }
+            for r in products
+        ],
+    )
+    store.upsert_relationships(
+        Rel.HAS_COMPONENT,
+        [{"start": r["product_id"], "end": c} for r in products for c in _split(r["components"])],
+        start_label=Label.Product,
+        end_label=Label.Component,
+    )
+    symptoms = list(read_csv(cat / "symptoms.csv"))
+    store.upsert_nodes(
+        Label.Symptom,
+        [
+            {
+                "id": r["symptom_id"],
+                "name": r["name"],
+                "aliases": _split(r["aliases"]),
+                "name_zh": r["name_zh"],
+                **stamp,
+            }
+            for r in symptoms
+        ],
+    )
+    store.upsert_relationships(
+        Rel.HAS_SYMPTOM,
+        [{"start": c, "end": r["symptom_id"]} for r in symptoms for c in _split(r["components"])],
+        start_label=Label.Component,
+        end_label=Label.Symptom,
+    )
+    codes = list(read_csv(cat / "error_codes.csv"))
+    store.upsert_nodes(
+        Label.ErrorCode, [{"id": r["code"], "code": r["code"], "description": r["description"], **stamp} for r in codes]
+    )
+    store.upsert_relationships(
+        Rel.INDICATES,
+        [{"start": r["code"], "end": r["symptom_id"]} for r in codes],
+        start_label=Label.ErrorCode,
+        end_label=Label.Symptom,
+    )
+    store.upsert_nodes(
+        Label.Topic,
+        [
+            {"id": r["topic_id"], "name": r["name"], "name_zh": r["name_zh"], **stamp}
+            for r in read_csv(cat / "topics.csv")
+        ],
+    )
+    return sku_to_product
