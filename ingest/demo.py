@@ -8,6 +8,7 @@ from typing import Any
 
 from ingest.articles import ingest_articles
 from ingest.identity.graph import customer_of_source_key, quality_against_truth, resolve_customers
+from ingest.identity.resolver import Weights
 from ingest.mapping import load_mapping
 from ingest.notes import evaluate_demo_linking, link_notes
 from ingest.runner import ingest_file
@@ -45,7 +46,9 @@ def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dic
                     data_dir=settings.data_dir,
                 )
                 say(f"  ingested {name}: {report.counts()}")
-            resolved = resolve_customers(store, actor="demo-setup")
+            resolved = resolve_customers(
+                store, weights=Weights(threshold=settings.identity_threshold), actor="demo-setup"
+            )
             say(f"  identity resolution: {resolved['records']} department records -> {resolved['customers']} customers")
             load_demo(store, directory, customer_of=customer_of_source_key(store), progress=lambda s: say(f"  {s}"))
             articles = ingest_articles(store, directory / "articles", data_dir=settings.data_dir)

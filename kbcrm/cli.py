@@ -278,7 +278,7 @@ def identity_evaluate(
         str | None, typer.Option(help="Regex whose first group is the entity, e.g. 'rec-(\\d+)' for Febrl.")
     ] = None,
     id_column: Annotated[str | None, typer.Option(help="Record id column (default: rec_id, unique_id or id).")] = None,
-    threshold: Annotated[float | None, typer.Option(help="Link threshold (default: the resolver's).")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Link threshold (default: KBCRM_IDENTITY_THRESHOLD).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Resolve a labelled file and report pairwise precision, recall, F1 and blocking pair completeness."""
@@ -286,7 +286,7 @@ def identity_evaluate(
     from ingest.identity.resolver import Weights
     from ingest.readers import SourceFileError
 
-    weights = Weights(threshold=threshold) if threshold is not None else Weights()
+    weights = Weights(threshold=threshold if threshold is not None else get_settings().identity_threshold)
     try:
         quality = evaluate_file(
             path, truth_column=truth_column, truth_pattern=truth_pattern, id_column=id_column, weights=weights
@@ -316,15 +316,16 @@ def identity_evaluate(
 
 @identity_app.command("resolve")
 def identity_resolve(
-    threshold: Annotated[float | None, typer.Option(help="Link threshold (default: the resolver's).")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Link threshold (default: KBCRM_IDENTITY_THRESHOLD).")] = None,
 ) -> None:
     """Cluster all ingested department records (SourceRecord) into one Customer each; audited, idempotent."""
     from ingest.identity.graph import quality_against_truth, resolve_customers
     from ingest.identity.resolver import Weights
     from kbcrm.graph import open_store
 
-    weights = Weights(threshold=threshold) if threshold is not None else Weights()
-    with open_store() as store:
+    settings = get_settings()
+    weights = Weights(threshold=threshold if threshold is not None else settings.identity_threshold)
+    with open_store(settings) as store:
         summary = resolve_customers(store, weights=weights, actor="cli")
         quality = quality_against_truth(store)
     console.print(

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     server_start_timeout_s: float = Field(
         default=30.0, gt=0, description="How long to wait for the embedded server to answer."
     )
+    identity_threshold: float = Field(
+        default=6.0, description="Identity resolution's link threshold (higher: fewer, surer merges)."
+    )
     embedding_dim: int = Field(
         default=384, ge=1, description="Dimension of the vector index on knowledge articles (MiniLM: 384)."
     )
