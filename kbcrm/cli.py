@@ -73,12 +73,12 @@ def serve(
     from kbcrm.graph import embedded_server
 
     settings = get_settings()
-    if demo:
-        summary = ensure_demo(settings, say=console.print)
-        console.print(f"demo graph: {summary}")
-    url = f"http://{host or settings.host}:{port or settings.port}"
-    console.print(f"KBCRM on [bold]{url}[/bold]  (API docs: {url}/docs, health: {url}/health)")
-    try:
+    try:  # the embedded graph server is stopped however this ends, a failed demo set-up included
+        if demo:
+            summary = ensure_demo(settings, say=console.print)
+            console.print(f"demo graph: {summary}")
+        url = f"http://{host or settings.host}:{port or settings.port}"
+        console.print(f"KBCRM on [bold]{url}[/bold]  (API docs: {url}/docs, health: {url}/health)")
         uvicorn.run("api.app:create_app", factory=True, host=host or settings.host, port=port or settings.port)
     finally:
         if settings.is_embedded:

@@ -60,3 +60,15 @@ def test_serve_demo_answers_health_and_docs_then_stops_cleanly(tmp_path: Path) -
     assert f"http://127.0.0.1:{port}" in output
     assert (tmp_path / "var" / "demo" / "manifest.json").exists()
     assert EmbeddedServer(tmp_path / "var" / "graph").running_pid() is None  # Ctrl-C stopped the graph server too
+
+
+def test_a_failed_demo_setup_stops_the_graph_server(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    (var / "demo").mkdir(parents=True)
+    (var / "demo" / "manifest.json").write_text('{"customers": 20, "seed": 7}')  # claims a demo set that is not there
+    env = dict(os.environ, KBCRM_DATA_DIR=str(var), KBCRM_DEMO_CUSTOMERS="20", KBCRM_PORT=str(_free_port()))
+    result = subprocess.run(
+        [sys.executable, "-m", "kbcrm.cli", "serve", "--demo"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert EmbeddedServer(var / "graph").running_pid() is None  # no orphaned server left behind
