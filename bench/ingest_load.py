@@ -32,6 +32,7 @@ from rich.table import Table
 
 from ingest.mapping import load_mapping
 from ingest.runner import ingest_file
+from kbcrm.demo.generator import SALES_COLUMNS
 from kbcrm.graph import EmbeddedServer
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 
@@ -43,21 +44,7 @@ def write_files(folder: Path, customers: int, interactions: int, seed: int) -> t
     sales = folder / "sales_customers.csv"
     with sales.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            [
-                "sales_id",
-                "customer_type",
-                "name",
-                "email",
-                "phone",
-                "street",
-                "city",
-                "postal_code",
-                "country",
-                "registration_id",
-                "birth_date",
-            ]
-        )
+        writer.writerow(SALES_COLUMNS)
         for i in range(customers):
             writer.writerow(
                 [

@@ -11,7 +11,6 @@ symptoms and error codes it names become `RESOLVES`, products and components
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import uuid
@@ -25,6 +24,7 @@ import yaml
 from ingest.notes import NoteLinker
 from ingest.readers import SourceFileError
 from ingest.runner import RunCounts
+from ingest.validate import Rejection, write_quarantine
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from ontology import load_vocabulary
@@ -50,11 +50,11 @@ class ArticleReport(RunCounts):
 
     run_id: str = ""
     quarantine_file: str = ""
-    problems: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
 
 
-def parse_article(path: Path) -> tuple[dict[str, Any], str, int]:
-    """Front matter, body and the line the body starts on; SourceFileError with the line for bad files."""
+def parse_article(path: Path) -> tuple[dict[str, Any], str]:
+    """Front matter and body; SourceFileError naming the file (and line) for bad files."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -74,15 +74,15 @@ def parse_article(path: Path) -> tuple[dict[str, Any], str, int]:
         raise SourceFileError(f"{path}: {where}front matter is not valid YAML") from None
     if not isinstance(meta, dict):
         raise SourceFileError(f"{path}: front matter must be a mapping of fields")
-    return meta, "\n".join(lines[end + 1 :]).strip(), end + 2
+    return meta, "\n".join(lines[end + 1 :]).strip()
 
 
-def _problems(path: Path, meta: dict[str, Any], known: dict[str, set[str]]) -> list[dict[str, Any]]:
+def _problems(path: Path, meta: dict[str, Any], known: dict[str, set[str]]) -> list[Rejection]:
     vocabulary = load_vocabulary()
-    found = []
+    found: list[Rejection] = []
 
     def bad(field_name: str, value: Any, message: str) -> None:
-        found.append({"file": str(path), "line": 1, "field": field_name, "value": str(value), "message": message})
+        found.append(Rejection(str(path), 1, field_name, str(value), message))
 
     for name in REQUIRED:
         if not str(meta.get(name) or "").strip():
@@ -99,7 +99,9 @@ def _problems(path: Path, meta: dict[str, Any], known: dict[str, set[str]]) -> l
     return found
 
 
-def ingest_articles(store: GraphStore, directory: Path, *, data_dir: Path, actor: str = "ingest") -> ArticleReport:
+def ingest_articles(
+    store: GraphStore, directory: Path, *, data_dir: Path, linker: NoteLinker | None = None
+) -> ArticleReport:
     """Load every `*.md` under `directory`; idempotent, with quarantine, provenance and version history."""
     if not directory.is_dir():
         raise SourceFileError(f"{directory}: not a directory of Markdown files")
@@ -112,24 +114,21 @@ def ingest_articles(store: GraphStore, directory: Path, *, data_dir: Path, actor
     for path in sorted(directory.rglob("*.md")):
         report.read += 1
         try:
-            meta, body, _ = parse_article(path)
+            meta, body = parse_article(path)
+            problems = _problems(path, meta, known)
         except SourceFileError as exc:
-            report.problems.append({"file": str(path), "line": 1, "field": "", "value": "", "message": str(exc)})
-            report.rejected += 1
-            continue
-        problems = _problems(path, meta, known)
+            problems = [Rejection(str(path), 1, "", "", str(exc))]
         if problems:
-            report.problems.extend(problems)
+            report.rejections.extend(problems)
             report.rejected += 1
+            write_quarantine(Path(report.quarantine_file), problems)
             continue
         articles.append((path, meta, body))
-    if report.problems:
-        _quarantine(Path(report.quarantine_file), report.problems)
     if not articles:
         return report
     now = utc_now()
     existing = {r["id"]: r for r in store.read(EXISTING, ids=[str(m["id"]) for _, m, _ in articles])}
-    linker = NoteLinker.from_graph(store)
+    linker = linker or NoteLinker.from_graph(store)
     found = list(linker.link_many((f"{m['title']}\n\n{body}", str(m["language"])) for _, m, body in articles))
     rows, versions, sources, provenance = [], [], [], []
     authored, expertise, applies, resolves, on_topic, mentions = [], [], [], [], [], []
@@ -227,11 +226,3 @@ def ingest_articles(store: GraphStore, directory: Path, *, data_dir: Path, actor
         for label, edges in by_label.items():
             store.upsert_relationships(rel, edges, start_label=Label.KnowledgeArticle, end_label=label)
     return report
-
-
-def _quarantine(path: Path, problems: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["file", "line", "field", "value", "message"])
-        writer.writeheader()
-        writer.writerows(problems)

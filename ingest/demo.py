@@ -10,7 +10,7 @@ from ingest.articles import ingest_articles
 from ingest.identity.graph import customer_of_source_key, quality_against_truth, resolve_customers
 from ingest.identity.resolver import Weights
 from ingest.mapping import load_mapping
-from ingest.notes import evaluate_demo_linking, link_notes
+from ingest.notes import NoteLinker, evaluate_demo_linking, link_notes
 from ingest.runner import ingest_file
 from kbcrm.demo.generator import generate
 from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
@@ -50,11 +50,18 @@ def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dic
                 store, weights=Weights(threshold=settings.identity_threshold), actor="demo-setup"
             )
             say(f"  identity resolution: {resolved['records']} department records -> {resolved['customers']} customers")
-            load_demo(store, directory, customer_of=customer_of_source_key(store), progress=lambda s: say(f"  {s}"))
-            articles = ingest_articles(store, directory / "articles", data_dir=settings.data_dir)
+            load_demo(
+                store,
+                directory,
+                customer_of=customer_of_source_key(store),
+                include_articles=False,
+                progress=lambda s: say(f"  {s}"),
+            )
+            linker = NoteLinker.from_graph(store)  # one set of span rulers for articles, notes and the evaluation
+            articles = ingest_articles(store, directory / "articles", data_dir=settings.data_dir, linker=linker)
             say(f"  ingested articles: {articles.counts()}")
-            linked = link_notes(store)
-            linking = evaluate_demo_linking(store, directory)
+            linked = link_notes(store, linker)
+            linking = evaluate_demo_linking(store, directory, linker)
             say(
                 f"  note linking: {linked['mentions']} mentions in {linked['notes']} notes, {linked['causes']} causes; "
                 f"vs the generator's labels: precision {linking['span_precision']:.3f}, "

@@ -207,9 +207,9 @@ def linking_quality(predicted: dict[str, list[Mention]], truth: dict[str, list[d
     return result
 
 
-def evaluate_demo_linking(store: GraphStore, directory: Path) -> dict[str, float]:
+def evaluate_demo_linking(store: GraphStore, directory: Path, linker: NoteLinker | None = None) -> dict[str, float]:
     """Precision / recall of linking on a generated demo set's notes against the generator's labels."""
-    linker = NoteLinker.from_graph(store)
+    linker = linker or NoteLinker.from_graph(store)
     notes = list(read_jsonl(directory / "case_notes.jsonl"))
     truth = {r["note_id"]: r["mentions"] for r in read_jsonl(directory / "truth" / "note_mentions.jsonl")}
     found = linker.link_many((n["text"], n["language"]) for n in notes)

@@ -15,7 +15,6 @@ Guarantees (tested in tests/test_ingest.py):
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -28,7 +27,7 @@ from typing import Any
 
 from ingest.mapping import LinkMapping, Mapping
 from ingest.readers import SourceFileError, SourceRow, lookup, read_csv, read_json
-from ingest.validate import Rejection, validate_row
+from ingest.validate import Rejection, validate_row, write_quarantine
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from ontology.terms import Label, Rel
@@ -332,23 +331,7 @@ def _reject(report: IngestReport, quarantine: Path, problems: list[Rejection], r
     report.rejected += 1
     if len(report.rejections) < 1000:
         report.rejections.extend(problems)
-    quarantine.parent.mkdir(parents=True, exist_ok=True)
-    new = not quarantine.exists()
-    with quarantine.open("a", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        if new:
-            writer.writerow(["file", "line", "field", "value", "message", "record"])
-        for problem in problems:
-            writer.writerow(
-                [
-                    problem.file,
-                    problem.line,
-                    problem.field,
-                    problem.value,
-                    problem.message,
-                    json.dumps(row.data, ensure_ascii=False, default=str),
-                ]
-            )
+    write_quarantine(quarantine, problems, row.data)
 
 
 def _save_run(store: GraphStore, report: IngestReport, started_at: str, *, status: str) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from ingest.mapping import Mapping
@@ -25,6 +28,21 @@ class Rejection:
     field: str
     value: str
     message: str
+
+
+QUARANTINE_COLUMNS = ["file", "line", "field", "value", "message", "record"]
+
+
+def write_quarantine(path: Path, problems: list[Rejection], record: dict[str, Any] | None = None) -> None:
+    """Append rejected input, with the reasons, to a quarantine CSV (header written on first use)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    raw = json.dumps(record, ensure_ascii=False, default=str) if record is not None else ""
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(QUARANTINE_COLUMNS)
+        writer.writerows([p.file, p.line, p.field, p.value, p.message, raw] for p in problems)
 
 
 class InvalidValue(ValueError):

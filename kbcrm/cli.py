@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kbcrm.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the ingest package is imported lazily by the commands that use it
+    from ingest.articles import ArticleReport
+    from ingest.runner import IngestReport
 
 app = typer.Typer(help="KBCRM: a knowledge-based CRM on a customer knowledge graph.", no_args_is_help=True)
 store_app = typer.Typer(help="The graph store: status, start, stop, schema.", no_args_is_help=True)
@@ -118,20 +122,18 @@ def _ingest_rows(kind: str, label: str, path: Path, mapping: str, dry_run: bool,
     except (MappingError, SourceFileError, StoreError) as exc:
         _fail(str(exc))
         return
-    table = Table(
-        "read",
-        "created",
-        "updated",
-        "unchanged",
-        "rejected",
-        title=f"run {report.run_id}" + (" (dry run: nothing written)" if dry_run else ""),
-    )
-    table.add_row(*(str(v) for v in report.counts().values()))
-    console.print(table)
+    _print_run(report, f"run {report.run_id}" + (" (dry run: nothing written)" if dry_run else ""))
     if report.resumed_after_line:
         console.print(f"resumed an interrupted run after line {report.resumed_after_line}")
+
+
+def _print_run(report: IngestReport | ArticleReport, title: str) -> None:
+    """The read / created / updated / unchanged / rejected table and the first reasons for rejections."""
+    table = Table("read", "created", "updated", "unchanged", "rejected", title=title)
+    table.add_row(*(str(v) for v in report.counts().values()))
+    console.print(table)
     if report.rejected:
-        console.print(f"{report.rejected} rejected rows, with reasons, in {report.quarantine_file}")
+        console.print(f"{report.rejected} rejected, with reasons, in {report.quarantine_file}")
         for r in report.rejections[:5]:
             console.print(f"  {r.file}:{r.line}: {r.field or '(row)'}={r.value!r}: {r.message}", soft_wrap=True)
 
@@ -202,15 +204,7 @@ def ingest_articles_command(
     except SourceFileError as exc:
         _fail(str(exc))
         return
-    table = Table("read", "created", "updated", "unchanged", "rejected", title=f"articles run {report.run_id}")
-    table.add_row(*(str(v) for v in report.counts().values()))
-    console.print(table)
-    if report.rejected:
-        console.print(f"{report.rejected} rejected files, with reasons, in {report.quarantine_file}")
-        for p in report.problems[:5]:
-            console.print(
-                f"  {p['file']}:{p['line']}: {p['field'] or '(file)'}={p['value']!r}: {p['message']}", soft_wrap=True
-            )
+    _print_run(report, f"articles run {report.run_id}")
 
 
 @ingest_app.command("evaluate-vendor")

@@ -50,6 +50,20 @@ COUNTRIES: dict[str, dict[str, Any]] = {
     "SE": {"w": 5, "cities": ["Göteborg", "Malmö", "Västerås"], "suffix": ["AB"], "cc": "+46"},
     "JP": {"w": 5, "cities": ["Osaka", "Nagoya", "Yokohama"], "suffix": ["K.K."], "cc": "+81"},
 }
+# The sales CRM export's header (the bundled `sales` mapping reads these columns).
+SALES_COLUMNS = [
+    "sales_id",
+    "customer_type",
+    "name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "postal_code",
+    "country",
+    "registration_id",
+    "birth_date",
+]
 STREETS = {
     "DE": ["Industriestr.", "Hafenweg", "Bahnhofstr."],
     "CN": ["工业路", "滨江大道", "科技园路"],
@@ -310,19 +324,7 @@ def _write_department_records(rng: random.Random, w: Writers, t: Truth, index: i
     """The same customer as sales, service and billing each keep it."""
     w.csv(
         "sales_customers.csv",
-        [
-            "sales_id",
-            "customer_type",
-            "name",
-            "email",
-            "phone",
-            "street",
-            "city",
-            "postal_code",
-            "country",
-            "registration_id",
-            "birth_date",
-        ],
+        SALES_COLUMNS,
     ).writerow(
         {
             "sales_id": f"S{index:07d}",

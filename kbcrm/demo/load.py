@@ -54,6 +54,7 @@ def load_demo(
     directory: Path,
     *,
     customer_of: dict[str, str] | None = None,
+    include_articles: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """Load a generated demo directory; returns node/relationship counts. Idempotent (MERGE by id).
@@ -61,6 +62,7 @@ def load_demo(
     `customer_of` maps department source keys (sales id, service id, account number) to the
     customer ids identity resolution produced; without it the generator's ground truth
     decides which records are one customer, and Customer nodes are created from it.
+    `include_articles=False` leaves the know-how articles to the articles connector.
     """
     say = progress or (lambda _step: None)
     source_id = f"source-demo-{json.loads((directory / 'manifest.json').read_text())['seed']}"
@@ -325,45 +327,46 @@ def load_demo(
             end_label=Label.Contact,
         )
 
-    say("knowledge articles")
-    articles = [read_article(p) for p in sorted((directory / "articles").glob("*.md"))]
-    store.upsert_nodes(
-        Label.KnowledgeArticle,
-        [
-            {
-                "id": m["id"],
-                "title": m["title"],
-                "body": body,
-                "audience": m["audience"],
-                "language": m["language"],
-                "confidence": m["confidence"],
-                "version": 1,
-                "view_count": 0,
-                "helpful_count": 0,
-                "not_helpful_count": 0,
-                **stamp,
-            }
-            for m, body in articles
-        ],
-    )
-    store.upsert_relationships(
-        Rel.AUTHORED,
-        [{"start": m["author"], "end": m["id"]} for m, _ in articles],
-        start_label=Label.Employee,
-        end_label=Label.KnowledgeArticle,
-    )
-    store.upsert_relationships(
-        Rel.APPLIES_TO,
-        [{"start": m["id"], "end": p} for m, _ in articles for p in m.get("products", [])],
-        start_label=Label.KnowledgeArticle,
-        end_label=Label.Product,
-    )
-    store.upsert_relationships(
-        Rel.ON_TOPIC,
-        [{"start": m["id"], "end": t} for m, _ in articles for t in m.get("topics", [])],
-        start_label=Label.KnowledgeArticle,
-        end_label=Label.Topic,
-    )
+    if include_articles:
+        say("knowledge articles")
+        articles = [read_article(p) for p in sorted((directory / "articles").glob("*.md"))]
+        store.upsert_nodes(
+            Label.KnowledgeArticle,
+            [
+                {
+                    "id": m["id"],
+                    "title": m["title"],
+                    "body": body,
+                    "audience": m["audience"],
+                    "language": m["language"],
+                    "confidence": m["confidence"],
+                    "version": 1,
+                    "view_count": 0,
+                    "helpful_count": 0,
+                    "not_helpful_count": 0,
+                    **stamp,
+                }
+                for m, body in articles
+            ],
+        )
+        store.upsert_relationships(
+            Rel.AUTHORED,
+            [{"start": m["author"], "end": m["id"]} for m, _ in articles],
+            start_label=Label.Employee,
+            end_label=Label.KnowledgeArticle,
+        )
+        store.upsert_relationships(
+            Rel.APPLIES_TO,
+            [{"start": m["id"], "end": p} for m, _ in articles for p in m.get("products", [])],
+            start_label=Label.KnowledgeArticle,
+            end_label=Label.Product,
+        )
+        store.upsert_relationships(
+            Rel.ON_TOPIC,
+            [{"start": m["id"], "end": t} for m, _ in articles for t in m.get("topics", [])],
+            start_label=Label.KnowledgeArticle,
+            end_label=Label.Topic,
+        )
     return {
         "nodes": store.count_nodes(),
         "relationships": store.count_relationships(),
