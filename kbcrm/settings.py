@@ -51,9 +51,33 @@ class Settings(BaseSettings):
     identity_threshold: float = Field(
         default=6.0, description="Identity resolution's link threshold (higher: fewer, surer merges)."
     )
-    embedding_dim: int = Field(
-        default=384, ge=1, description="Dimension of the vector index on knowledge articles (MiniLM: 384)."
+    embedder: Literal["minilm", "use"] = Field(
+        default="minilm",
+        description="Dense retriever for English text: minilm (all-MiniLM-L6-v2, 384-d) or use (USE multilingual, 512-d).",
     )
+    multilingual_embedder: Literal["use", "none"] = Field(
+        default="use",
+        description="Dense retriever for questions with Chinese text (USE multilingual v3), or none.",
+    )
+    fusion_lexical_weight: float = Field(
+        default=0.05, ge=0, description="Weight of the standardised BM25 score next to the dense score (1.0)."
+    )
+    fusion_lexical_weight_multilingual: float = Field(
+        default=0.5, ge=0, description="Lexical weight when the multilingual embedder ranks (Chinese questions)."
+    )
+    boost_linked_entity: float = Field(
+        default=0.5,
+        ge=0,
+        description="Boost (z units) for a document linked to a product/symptom/code the question names.",
+    )
+    boost_installed_base: float = Field(
+        default=0.4, ge=0, description="Boost for a document about a product the customer owns or the case is about."
+    )
+    boost_validated: float = Field(default=0.2, ge=0, description="Boost for a validated article.")
+    boost_feedback: float = Field(
+        default=0.6, ge=0, description="Boost per unit of smoothed helpful-minus-not-helpful rate ((h-n)/(h+n+2))."
+    )
+    boost_reuse: float = Field(default=0.1, ge=0, description="Boost per log(1 + times linked to a case).")
     auth_secret: SecretStr = Field(
         default=SecretStr("change-me-in-production"),
         description="Secret for signing session cookies and CSRF tokens.",
@@ -63,6 +87,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="Port the web server binds.")
     demo_customers: int = Field(default=300, ge=10, description="Customers in the demo data set `make run` generates.")
     demo_seed: int = Field(default=7, description="Random seed of the demo data set.")
+
+    @property
+    def embedding_dim(self) -> int:
+        """Dimension of the English embedder's vectors (the graph's vector index uses it)."""
+        return {"minilm": 384, "use": 512}[self.embedder]
 
     @property
     def graph_dir(self) -> Path:

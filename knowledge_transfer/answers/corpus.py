@@ -1,0 +1,187 @@
+"""What answer assist searches: knowledge articles and resolved service cases, read from the graph.
+
+Every link kept here (article → product/symptom/error code, case → product/symptom/cause/
+resolution, employee → article/case) is an edge that exists in the graph: explanations are
+built from these and nothing else, so every node and edge they show resolves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbcrm.graph import GraphStore, cypher
+
+PAGE = 5000
+
+ARTICLES = cypher(
+    "kt.articles_page",
+    "MATCH (a:KnowledgeArticle) WHERE a.id > $after "
+    "RETURN a.id AS id, a.title AS title, a.body AS body, a.audience AS audience, a.confidence AS confidence, "
+    "a.language AS language, a.view_count AS views, a.helpful_count AS helpful, "
+    "a.not_helpful_count AS not_helpful, a.updated_at AS updated_at, a.version AS version "
+    "ORDER BY a.id LIMIT $limit",
+    example={"after": "", "limit": 10},
+    ordered=True,
+)
+ARTICLE_LINKS = cypher(
+    "kt.article_links_page",
+    "MATCH (a:KnowledgeArticle)-[r:APPLIES_TO|RESOLVES]->(n) WHERE a.id > $after AND a.id <= $until "
+    "RETURN a.id AS doc, type(r) AS rel, n.id AS node, labels(n)[0] AS label, "
+    "coalesce(n.name, n.code, n.id) AS name",
+    example={"after": "", "until": "zzz"},
+)
+ARTICLE_PEOPLE = cypher(
+    "kt.article_people",
+    "MATCH (e:Employee)-[r:AUTHORED|VALIDATED]->(a:KnowledgeArticle) WHERE a.id > $after AND a.id <= $until "
+    "RETURN a.id AS doc, type(r) AS rel, e.id AS person, e.name AS name",
+    example={"after": "", "until": "zzz"},
+)
+ARTICLE_REUSE = cypher(
+    "kt.article_reuse",
+    "MATCH (a:KnowledgeArticle)-[r:LINKED_TO_CASE]->(c:ServiceCase) WHERE a.id > $after AND a.id <= $until "
+    "RETURN a.id AS doc, count(c) AS reused",
+    example={"after": "", "until": "zzz"},
+)
+RESOLVED_CASES = cypher(
+    "kt.resolved_cases_page",
+    "MATCH (c:ServiceCase)-[:RESOLVED_BY]->(r:Resolution) WHERE c.id > $after "
+    "RETURN c.id AS id, c.subject AS subject, c.closed_at AS closed_at, r.id AS resolution_id, "
+    "r.text AS resolution ORDER BY c.id LIMIT $limit",
+    example={"after": "", "limit": 10},
+    ordered=True,
+)
+CASE_LINKS = cypher(
+    "kt.case_links",
+    "MATCH (c:ServiceCase)-[r:ABOUT_PRODUCT|HAS_SYMPTOM|REPORTED_ERROR|HAS_CAUSE]->(n) "
+    "WHERE c.id > $after AND c.id <= $until "
+    "RETURN c.id AS doc, type(r) AS rel, n.id AS node, labels(n)[0] AS label, "
+    "coalesce(n.name, n.code, n.text, n.id) AS name",
+    example={"after": "", "until": "zzz"},
+)
+CASE_NOTES = cypher(
+    "kt.case_notes",
+    "MATCH (c:ServiceCase)-[:HAS_NOTE]->(n:ServiceNote) WHERE c.id > $after AND c.id <= $until "
+    "RETURN c.id AS doc, n.text AS text, n.written_at AS written_at ORDER BY c.id, n.written_at",
+    example={"after": "", "until": "zzz"},
+    ordered=True,
+)
+CASE_PEOPLE = cypher(
+    "kt.case_people",
+    "MATCH (c:ServiceCase)-[:HANDLED_BY]->(e:Employee) WHERE c.id > $after AND c.id <= $until "
+    "RETURN c.id AS doc, 'HANDLED_BY' AS rel, e.id AS person, e.name AS name",
+    example={"after": "", "until": "zzz"},
+)
+
+
+@dataclass(frozen=True)
+class Link:
+    """An edge from the document's node to a catalogue node, as stored in the graph."""
+
+    rel: str
+    node: str
+    label: str
+    name: str
+
+
+@dataclass
+class KnowledgeDoc:
+    """One searchable item: a knowledge article or a resolved service case."""
+
+    kind: str  # "article" | "case"
+    id: str
+    title: str
+    text: str
+    audience: str  # articles: internal | customer | public; cases are always internal
+    confidence: str | None
+    language: str
+    updated_at: str | None = None
+    version: int | None = None
+    views: int = 0
+    helpful: int = 0
+    not_helpful: int = 0
+    reused: int = 0
+    resolution_id: str | None = None
+    links: list[Link] = field(default_factory=list)
+    people: list[tuple[str, str, str]] = field(default_factory=list)  # (rel, employee id, name)
+
+    @property
+    def label(self) -> str:
+        """The document node's graph label."""
+        return "KnowledgeArticle" if self.kind == "article" else "ServiceCase"
+
+    @property
+    def search_text(self) -> str:
+        """What the retrievers index."""
+        return f"{self.title}\n{self.text}"
+
+
+def _pages(store: GraphStore, query: Any) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(id the page starts after, rows) for every page of an id-ordered query."""
+    after = ""
+    while rows := store.read(query, after=after, limit=PAGE):
+        yield after, rows
+        after = rows[-1]["id"]
+
+
+def _attach(store: GraphStore, docs: dict[str, KnowledgeDoc], after: str, until: str, *queries: Any) -> None:
+    for query in queries:
+        for row in store.read(query, after=after, until=until):
+            doc = docs.get(row["doc"])
+            if doc is None:
+                continue
+            if "node" in row:
+                doc.links.append(Link(row["rel"], row["node"], row["label"], str(row["name"])))
+            elif "person" in row:
+                doc.people.append((row["rel"], row["person"], row["name"] or row["person"]))
+            elif "reused" in row:
+                doc.reused = int(row["reused"])
+            elif row.get("text"):
+                doc.text = f"{doc.text}\n{row['text']}".strip()
+
+
+def load_documents(store: GraphStore) -> list[KnowledgeDoc]:
+    """Every knowledge article and every resolved case, with the links the explanations use."""
+    out: list[KnowledgeDoc] = []
+    for after, rows in _pages(store, ARTICLES):
+        docs = {
+            r["id"]: KnowledgeDoc(
+                kind="article",
+                id=r["id"],
+                title=r["title"] or r["id"],
+                text=r["body"] or "",
+                audience=r["audience"] or "internal",
+                confidence=r["confidence"],
+                language=r["language"] or "en",
+                updated_at=r["updated_at"],
+                version=r["version"],
+                views=int(r["views"] or 0),
+                helpful=int(r["helpful"] or 0),
+                not_helpful=int(r["not_helpful"] or 0),
+            )
+            for r in rows
+        }
+        _attach(store, docs, after, rows[-1]["id"], ARTICLE_LINKS, ARTICLE_PEOPLE, ARTICLE_REUSE)
+        out.extend(docs.values())
+    for after, rows in _pages(store, RESOLVED_CASES):
+        cases: dict[str, KnowledgeDoc] = {}
+        for r in rows:
+            cases[r["id"]] = KnowledgeDoc(
+                kind="case",
+                id=r["id"],
+                title=r["subject"] or r["id"],
+                text="",
+                audience="internal",
+                confidence=None,
+                language="en",
+                updated_at=r["closed_at"],
+                resolution_id=r["resolution_id"],
+            )
+            cases[r["id"]].links.append(Link("RESOLVED_BY", r["resolution_id"], "Resolution", r["resolution"] or ""))
+        _attach(store, cases, after, rows[-1]["id"], CASE_LINKS, CASE_NOTES, CASE_PEOPLE)
+        for case in cases.values():
+            if any("\u4e00" <= ch <= "\u9fff" for ch in case.title + case.text):
+                case.language = "zh"
+        out.extend(cases.values())
+    return out

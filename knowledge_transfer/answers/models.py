@@ -1,0 +1,97 @@
+"""What answer assist returns: suggestions with their evidence, as plain data (JSON-ready)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PathNode:
+    """A node on an evidence path."""
+
+    id: str
+    label: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PathEdge:
+    """A directed edge on an evidence path, as stored in the graph (start -[type]-> end)."""
+
+    type: str
+    start: str
+    end: str
+
+
+@dataclass
+class EvidencePath:
+    """A chain of graph nodes and edges that connects the question's context to a suggestion."""
+
+    nodes: list[PathNode]
+    edges: list[PathEdge]
+
+    @property
+    def text(self) -> str:
+        """The path in words, e.g. `Customer Acme → OWNS → Product AX-120 ← APPLIES_TO ← KnowledgeArticle …`."""
+        parts = [f"{self.nodes[0].label} {self.nodes[0].name}"]
+        for edge, (left, right) in zip(self.edges, zip(self.nodes, self.nodes[1:], strict=False), strict=False):
+            arrow = f"→ {edge.type} →" if edge.start == left.id else f"← {edge.type} ←"
+            parts.append(f"{arrow} {right.label} {right.name}")
+        return " ".join(parts)
+
+
+@dataclass
+class Evidence:
+    """Why a suggestion is shown: words, meaning, graph, usage and people."""
+
+    matched_terms: list[str]
+    semantic_similarity: float
+    lexical_rank: int | None
+    dense_rank: int | None
+    dense_model: str
+    paths: list[EvidencePath] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    people: list[dict[str, str]] = field(default_factory=list)
+    boosts: dict[str, float] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Suggestion:
+    """One ranked suggestion: an article, a similar resolved case or an expert."""
+
+    kind: str  # article | case | expert
+    id: str
+    title: str
+    score: float
+    summary: str
+    evidence: Evidence
+    confidence: str | None = None
+    audience: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (paths carry their text)."""
+        data = asdict(self)
+        for path, raw in zip(self.evidence.paths, data["evidence"]["paths"], strict=True):
+            raw["text"] = path.text
+        return data
+
+
+@dataclass
+class Answer:
+    """Suggestions for one question, best first, with what the question was linked to."""
+
+    question: str
+    audience: str
+    linked: list[PathNode]
+    suggestions: list[Suggestion]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "question": self.question,
+            "audience": self.audience,
+            "linked": [asdict(n) for n in self.linked],
+            "suggestions": [s.to_dict() for s in self.suggestions],
+        }

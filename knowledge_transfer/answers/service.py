@@ -1,0 +1,381 @@
+"""Answer assist: ranked articles, similar resolved cases and experts, each with its evidence.
+
+Retrieval is hybrid (knowledge_transfer.search): BM25 over the same tokens as everywhere,
+dense similarity from the English embedder (or the multilingual one for Chinese
+questions), standardised and fused, plus graph boosts in the same units — a document
+linked to a product/symptom/error code the question names, about a product the customer
+owns (or the case is about), validated, rated helpful, reused on cases. Audience is a mask
+applied to every score before ranking, so a customer can never be shown (or be ranked
+against) an internal article or another customer's case.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.notes import NoteLinker
+from kbcrm.graph import GraphStore, cypher
+from kbcrm.settings import Settings
+from knowledge_transfer.answers.corpus import KnowledgeDoc, load_documents
+from knowledge_transfer.answers.models import Answer, Evidence, EvidencePath, PathEdge, PathNode, Suggestion
+from knowledge_transfer.embeddings import Embedder, get_embedder
+from knowledge_transfer.search.fusion import FusionWeights, fuse
+from knowledge_transfer.search.index import HybridIndex, _top
+from knowledge_transfer.text import add_terms, contains_chinese, tokenize
+from knowledge_transfer.vectors import VectorCache
+
+AUDIENCES = ("staff", "customer")
+CUSTOMER_AUDIENCES = frozenset({"customer", "public"})
+
+CUSTOMER_CONTEXT = cypher(
+    "kt.customer_context",
+    "MATCH (c:Customer {id: $customer}) OPTIONAL MATCH (c)-[:OWNS]->(p:Product) "
+    "RETURN c.id AS id, c.name AS name, p.id AS product, p.name AS product_name",
+    example={"customer": "cust:1"},
+)
+CASE_CONTEXT = cypher(
+    "kt.case_context",
+    "MATCH (k:ServiceCase {id: $case}) OPTIONAL MATCH (c:Customer)-[:RAISED]->(k) "
+    "OPTIONAL MATCH (k)-[r:ABOUT_PRODUCT|HAS_SYMPTOM|REPORTED_ERROR]->(n) "
+    "RETURN k.id AS id, k.subject AS subject, c.id AS customer, type(r) AS rel, n.id AS node, "
+    "labels(n)[0] AS label, coalesce(n.name, n.code, n.id) AS name",
+    example={"case": "C-1"},
+)
+
+
+class AnswerError(ValueError):
+    """A request answer assist cannot serve (unknown customer/case, wrong audience…)."""
+
+
+class AccessDenied(AnswerError):
+    """The caller may not see what was asked for (another customer's case)."""
+
+
+@dataclass
+class Context:
+    """What the question is asked about: a customer's installed base and/or a case's product and symptoms."""
+
+    customer: PathNode | None = None
+    owned: dict[str, PathNode] | None = None
+    case: PathNode | None = None
+    case_links: list[tuple[str, PathNode]] | None = None
+
+
+class KnowledgeBase:
+    """The searchable knowledge (articles + resolved cases) of one graph, ready for many questions."""
+
+    def __init__(
+        self,
+        docs: Sequence[KnowledgeDoc],
+        *,
+        settings: Settings,
+        embedder: Embedder,
+        multilingual: Embedder | None = None,
+        linker: NoteLinker | None = None,
+        vectors_dir: Path | None = None,
+    ) -> None:
+        self.docs = list(docs)
+        self.settings = settings
+        self.linker = linker
+        self.by_id = {(d.kind, d.id): i for i, d in enumerate(self.docs)}
+        texts = [d.search_text for d in self.docs]
+        add_terms(link.name for d in self.docs for link in d.links)
+        self.embedder = embedder
+        self.cache = VectorCache(vectors_dir, embedder)
+        weights = FusionWeights(lexical=settings.fusion_lexical_weight)
+        self.index = HybridIndex(texts, embedder, vectors=self.cache.vectors(texts), weights=weights)
+        self.multilingual = multilingual
+        self.multilingual_vectors = (
+            VectorCache(vectors_dir, multilingual).vectors(texts) if multilingual is not None else None
+        )
+        kinds = np.array([d.kind for d in self.docs])
+        audience = np.array([d.audience for d in self.docs])
+        confidence = np.array([d.confidence or "" for d in self.docs])
+        self.is_article = kinds == "article"
+        self.masks = {
+            "customer": self.is_article & np.isin(audience, list(CUSTOMER_AUDIENCES)) & (confidence == "validated"),
+            "staff": (kinds == "case") | (self.is_article & (confidence != "archived")),
+        }
+        self.entity_docs: dict[str, np.ndarray] = {}
+        grouped: dict[str, list[int]] = defaultdict(list)
+        for i, doc in enumerate(self.docs):
+            for link in doc.links:
+                grouped[link.node].append(i)
+        self.entity_docs = {node: np.array(sorted(set(idx)), dtype=np.int64) for node, idx in grouped.items()}
+        self.static_boosts = np.zeros(len(self.docs), dtype=np.float32)
+        for i in range(len(self.docs)):
+            self._set_static_boost(i)
+
+    @classmethod
+    def from_graph(
+        cls,
+        store: GraphStore,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        multilingual: Embedder | None = None,
+        vectors_dir: Path | None = None,
+    ) -> KnowledgeBase:
+        """Read the graph's articles and resolved cases; embed only what the vector cache lacks."""
+        if multilingual is None and settings.multilingual_embedder != "none":
+            multilingual = get_embedder(settings.multilingual_embedder)
+        return cls(
+            load_documents(store),
+            settings=settings,
+            embedder=embedder or get_embedder(settings.embedder),
+            multilingual=multilingual,
+            linker=NoteLinker.from_graph(store),
+            vectors_dir=vectors_dir if vectors_dir is not None else settings.data_dir / "vectors",
+        )
+
+    # ------------------------------------------------------------------ boosts
+    def static_boost_parts(self, i: int) -> dict[str, float]:
+        """The question-independent boosts of one document, by name."""
+        doc, s = self.docs[i], self.settings
+        parts: dict[str, float] = {}
+        if doc.kind == "article" and doc.confidence == "validated":
+            parts["validated"] = s.boost_validated
+        votes = doc.helpful + doc.not_helpful
+        if votes:
+            parts["feedback"] = s.boost_feedback * (doc.helpful - doc.not_helpful) / (votes + 2)
+        if doc.reused:
+            parts["reuse"] = s.boost_reuse * math.log1p(doc.reused)
+        return parts
+
+    def _set_static_boost(self, i: int) -> None:
+        self.static_boosts[i] = sum(self.static_boost_parts(i).values())
+
+    def update_usage(self, article_id: str, *, views: int, helpful: int, not_helpful: int, reused: int) -> None:
+        """New usage counts for one article (after feedback or a case link): its ranking changes at once."""
+        i = self.by_id.get(("article", article_id))
+        if i is None:
+            return
+        doc = self.docs[i]
+        doc.views, doc.helpful, doc.not_helpful, doc.reused = views, helpful, not_helpful, reused
+        self._set_static_boost(i)
+
+    # ------------------------------------------------------------------ retrieval
+    def ranked(
+        self,
+        question: str,
+        *,
+        audience: str,
+        boost_nodes: dict[str, float] | None = None,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Fused score of every document for the question (-inf where the audience may not look)."""
+        mask = self.masks[audience]
+        multilingual = contains_chinese(question) and self.multilingual is not None
+        if multilingual:
+            assert self.multilingual is not None and self.multilingual_vectors is not None
+            embedder, matrix = self.multilingual, self.multilingual_vectors
+            weights = FusionWeights(lexical=self.settings.fusion_lexical_weight_multilingual)
+        else:
+            embedder, matrix = self.embedder, self.index.vectors
+            weights = self.index.weights
+        tokens = tokenize(question)
+        lexical = self.index.lexical_scores(tokens, mask)
+        vector = embedder.encode([question])[0]
+        dense = np.where(mask, matrix @ vector, -np.inf)
+        fused = fuse(lexical, dense, weights) + self.static_boosts
+        for node, weight in (boost_nodes or {}).items():
+            docs = self.entity_docs.get(node)
+            if docs is not None:
+                fused[docs] += weight
+        fused = np.where(mask, fused, -np.inf)
+        return fused, {"lexical": lexical, "dense": dense, "tokens": tokens, "model": embedder.model_id}
+
+
+def _context(store: GraphStore, *, customer_id: str | None, case_id: str | None, audience: str) -> Context:
+    context = Context()
+    if customer_id:
+        rows = store.read(CUSTOMER_CONTEXT, customer=customer_id)
+        if not rows:
+            raise AnswerError(f"customer {customer_id!r} not found")
+        context.customer = PathNode(customer_id, "Customer", rows[0]["name"] or customer_id)
+        context.owned = {
+            r["product"]: PathNode(r["product"], "Product", r["product_name"] or r["product"])
+            for r in rows
+            if r["product"]
+        }
+    if case_id:
+        rows = store.read(CASE_CONTEXT, case=case_id)
+        if not rows:
+            raise AnswerError(f"case {case_id!r} not found")
+        if audience == "customer" and rows[0]["customer"] != customer_id:
+            raise AccessDenied(f"case {case_id!r} is not one of this customer's cases")
+        context.case = PathNode(case_id, "ServiceCase", rows[0]["subject"] or case_id)
+        context.case_links = [
+            (r["rel"], PathNode(r["node"], r["label"], str(r["name"]))) for r in rows if r["node"] is not None
+        ]
+    return context
+
+
+def _doc_node(doc: KnowledgeDoc) -> PathNode:
+    return PathNode(doc.id, doc.label, doc.title)
+
+
+def _paths(doc: KnowledgeDoc, mentioned: dict[str, PathNode], context: Context) -> list[EvidencePath]:
+    """Graph paths joining the document to what the question names and to the customer's or case's context."""
+    here = _doc_node(doc)
+    paths: list[EvidencePath] = []
+    by_node = {link.node: link for link in doc.links}
+    for node_id, node in mentioned.items():
+        link = by_node.get(node_id)
+        if link:
+            paths.append(EvidencePath([here, node], [PathEdge(link.rel, doc.id, node_id)]))
+    if context.customer and context.owned:
+        for product_id, product in context.owned.items():
+            link = by_node.get(product_id)
+            if link:
+                paths.append(
+                    EvidencePath(
+                        [context.customer, product, here],
+                        [PathEdge("OWNS", context.customer.id, product_id), PathEdge(link.rel, doc.id, product_id)],
+                    )
+                )
+    if context.case and context.case_links:
+        for rel, node in context.case_links:
+            link = by_node.get(node.id)
+            if link and not (doc.kind == "case" and doc.id == context.case.id):
+                paths.append(
+                    EvidencePath(
+                        [context.case, node, here],
+                        [PathEdge(rel, context.case.id, node.id), PathEdge(link.rel, doc.id, node.id)],
+                    )
+                )
+    if doc.kind == "case" and doc.resolution_id:
+        resolution = by_node[doc.resolution_id]
+        paths.append(
+            EvidencePath(
+                [here, PathNode(resolution.node, resolution.label, resolution.name)],
+                [PathEdge("RESOLVED_BY", doc.id, resolution.node)],
+            )
+        )
+    return paths
+
+
+def _summary(doc: KnowledgeDoc) -> str:
+    if doc.kind == "case":
+        cause = next((link.name for link in doc.links if link.rel == "HAS_CAUSE"), None)
+        resolution = next((link.name for link in doc.links if link.rel == "RESOLVED_BY"), "")
+        return f"Resolution: {resolution}" + (f" (cause: {cause})" if cause else "")
+    body = " ".join(doc.text.split())
+    return body[:280] + ("…" if len(body) > 280 else "")
+
+
+def answer(
+    kb: KnowledgeBase,
+    store: GraphStore,
+    question: str,
+    *,
+    customer_id: str | None = None,
+    case_id: str | None = None,
+    audience: str = "staff",
+    limit: int = 5,
+    case_limit: int = 3,
+    expert_limit: int = 3,
+) -> Answer:
+    """Ranked suggestions for a question, each with its evidence (see module docstring).
+
+    `audience` is 'staff' (engineers: articles, similar resolved cases, experts) or 'customer'
+    (validated customer/public articles only; `customer_id` is required and a `case_id`
+    must be one of that customer's cases).
+    """
+    from knowledge_transfer.experts import rank_experts
+
+    if audience not in AUDIENCES:
+        raise AnswerError(f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}")
+    if audience == "customer" and not customer_id:
+        raise AnswerError("a customer question needs the customer's id")
+    question = question.strip()
+    context = _context(store, customer_id=customer_id, case_id=case_id, audience=audience)
+    if not question and context.case:
+        question = context.case.name
+    if not question:
+        raise AnswerError("the question is empty")
+    language = "zh" if contains_chinese(question) else "en"
+    mentioned: dict[str, PathNode] = {}
+    if kb.linker is not None:
+        for m in kb.linker.link(question, language):
+            mentioned.setdefault(m.node_id, PathNode(m.node_id, m.label, m.text))
+    s = kb.settings
+    boost_nodes: dict[str, float] = dict.fromkeys(mentioned, s.boost_linked_entity)
+    for product in (context.owned or {}).values():
+        boost_nodes[product.id] = boost_nodes.get(product.id, 0.0) + s.boost_installed_base
+    for _, node in context.case_links or []:
+        boost_nodes[node.id] = boost_nodes.get(node.id, 0.0) + s.boost_installed_base
+    fused, parts = kb.ranked(question, audience=audience, boost_nodes=boost_nodes)
+    if context.case is not None:
+        own = kb.by_id.get(("case", context.case.id))
+        if own is not None:
+            fused[own] = -np.inf  # the case itself is not a "similar case"
+    lexical, dense = parts["lexical"], parts["dense"]
+    query_terms = set(parts["tokens"])
+
+    def rank_of(scores: np.ndarray, i: int) -> int | None:
+        if not np.isfinite(scores[i]) or (scores is lexical and scores[i] <= 0):
+            return None
+        return int((scores > scores[i]).sum()) + 1
+
+    suggestions: list[Suggestion] = []
+    pools = [("article", limit)] + ([("case", case_limit)] if audience == "staff" else [])
+    for kind, count in pools:
+        pool = np.where(kb.is_article if kind == "article" else ~kb.is_article, fused, -np.inf)
+        for i in _top(pool, count):
+            doc = kb.docs[int(i)]
+            boosts = kb.static_boost_parts(int(i))
+            for node_id, weight in boost_nodes.items():
+                if any(link.node == node_id for link in doc.links):
+                    name = "linked_entity" if node_id in mentioned else "installed_base"
+                    boosts[name] = boosts.get(name, 0.0) + weight
+            people = [
+                {
+                    "role": {"AUTHORED": "author", "VALIDATED": "validator", "HANDLED_BY": "engineer"}[rel],
+                    "id": pid,
+                    "name": name,
+                }
+                for rel, pid, name in doc.people
+            ]
+            if audience == "customer":
+                people = [{"role": p["role"], "name": p["name"]} for p in people if p["role"] != "engineer"]
+            evidence = Evidence(
+                matched_terms=sorted(query_terms.intersection(kb.index.doc_tokens[int(i)])),
+                semantic_similarity=round(float(dense[i]), 4),
+                lexical_rank=rank_of(lexical, int(i)),
+                dense_rank=rank_of(dense, int(i)),
+                dense_model=parts["model"],
+                paths=_paths(
+                    doc, mentioned, context if audience == "staff" else Context(context.customer, context.owned)
+                ),
+                usage={
+                    "views": doc.views,
+                    "helpful": doc.helpful,
+                    "not_helpful": doc.not_helpful,
+                    "reused": doc.reused,
+                },
+                people=people,
+                boosts={k: round(v, 4) for k, v in boosts.items()},
+                source={"label": doc.label, "id": doc.id, "version": doc.version, "updated_at": doc.updated_at},
+            )
+            suggestions.append(
+                Suggestion(
+                    kind=kind,
+                    id=doc.id,
+                    title=doc.title,
+                    score=round(float(fused[i]), 4),
+                    summary=_summary(doc),
+                    evidence=evidence,
+                    confidence=doc.confidence,
+                    audience=doc.audience,
+                )
+            )
+    if audience == "staff" and expert_limit:
+        suggestions.extend(rank_experts(kb, fused, limit=expert_limit))
+    return Answer(question=question, audience=audience, linked=list(mentioned.values()), suggestions=suggestions)

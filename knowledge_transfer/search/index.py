@@ -1,0 +1,146 @@
+"""One in-memory index over documents: bm25s for words, a unit-vector matrix for meaning.
+
+Both retrievers score every document that the caller's mask allows (audience filtering
+happens here, before ranking, never after), and `search` returns candidates with both
+retrievers' scores and ranks, plus the query terms each document matched, for the evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from knowledge_transfer.embeddings import Embedder, normalise
+from knowledge_transfer.search.fusion import FusionWeights, fuse
+from knowledge_transfer.text import tokenize
+
+
+@dataclass
+class Candidate:
+    """One document's standing for one query."""
+
+    index: int
+    score: float = 0.0
+    lexical_score: float = 0.0
+    lexical_rank: int | None = None
+    dense_score: float = 0.0
+    dense_rank: int | None = None
+    matched_terms: list[str] = field(default_factory=list)
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best finite scores, best first (ties by index)."""
+    finite = np.flatnonzero(np.isfinite(scores))
+    if finite.size == 0 or k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    k = min(k, finite.size)
+    values = scores[finite]
+    part = np.argpartition(-values, k - 1)[:k]
+    order = np.lexsort((finite[part], -values[part]))
+    return finite[part][order]
+
+
+class HybridIndex:
+    """BM25 + dense retrieval over a fixed list of texts."""
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        embedder: Embedder | None,
+        *,
+        vectors: np.ndarray | None = None,
+        weights: FusionWeights | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        import bm25s
+
+        self.size = len(texts)
+        self.weights = weights or FusionWeights()
+        self.embedder = embedder
+        self.doc_tokens = [tokenize(t) for t in texts]
+        self.bm25 = bm25s.BM25(k1=self.weights.bm25_k1, b=self.weights.bm25_b)
+        # bm25s cannot index an empty corpus or empty documents: give every document a sentinel token.
+        self.bm25.index([tokens or ["\x00"] for tokens in self.doc_tokens] or [["\x00"]], show_progress=show_progress)
+        if vectors is not None:
+            self.vectors = normalise(vectors)
+        elif embedder is not None:
+            self.vectors = embedder.encode(list(texts))
+        else:
+            self.vectors = np.zeros((self.size, 0), dtype=np.float32)
+
+    def lexical_scores(self, query_tokens: list[str], mask: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every document (-inf where the mask forbids; 0 means no shared term)."""
+        scores = (
+            np.asarray(self.bm25.get_scores(query_tokens), dtype=np.float32)[: self.size]
+            if query_tokens
+            else np.zeros(self.size, dtype=np.float32)
+        )
+        return scores if mask is None else np.where(mask, scores, -np.inf)
+
+    def dense_scores(self, query_vector: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Cosine similarity of every document to the query (-inf where the mask forbids)."""
+        scores = self.vectors @ query_vector if self.vectors.shape[1] else np.zeros(self.size, dtype=np.float32)
+        return scores if mask is None else np.where(mask, scores, -np.inf)
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """The query's unit vector (empty when the index has no embedder)."""
+        if self.embedder is None:
+            return np.zeros(0, dtype=np.float32)
+        vector: np.ndarray = self.embedder.encode([query])[0]
+        return vector
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mask: np.ndarray | None = None,
+        mode: str = "hybrid",
+        boosts: np.ndarray | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Candidate]:
+        """Best k documents for the query: mode 'lexical', 'dense' or 'hybrid' (fused, plus optional boosts)."""
+        if mode not in ("lexical", "dense", "hybrid"):
+            raise ValueError(f"unknown retrieval mode {mode!r}")
+        tokens = tokenize(query)
+        lexical = self.lexical_scores(tokens, mask)
+        if mode == "lexical":
+            fused = np.where(lexical > 0, lexical, -np.inf)
+        else:
+            vector = query_vector if query_vector is not None else self.embed_query(query)
+            dense = self.dense_scores(vector, mask)
+            fused = dense if mode == "dense" else fuse(lexical, dense, self.weights)
+            if boosts is not None and mode == "hybrid":
+                fused = fused + boosts
+        top = _top(fused, k)
+        if top.size == 0:
+            return []
+        lexical_rank = self._ranks(lexical, top)
+        dense_all = (
+            self.dense_scores(query_vector if query_vector is not None else self.embed_query(query), mask)
+            if mode == "lexical"
+            else dense
+        )
+        dense_rank = self._ranks(dense_all, top)
+        query_terms = set(tokens)
+        return [
+            Candidate(
+                index=int(i),
+                score=float(fused[i]),
+                lexical_score=float(max(lexical[i], 0.0)),
+                lexical_rank=lexical_rank[j] if lexical[i] > 0 else None,
+                dense_score=float(dense_all[i]) if np.isfinite(dense_all[i]) else 0.0,
+                dense_rank=dense_rank[j] if self.vectors.shape[1] else None,
+                matched_terms=sorted(query_terms.intersection(self.doc_tokens[i])),
+            )
+            for j, i in enumerate(top)
+        ]
+
+    @staticmethod
+    def _ranks(scores: np.ndarray, chosen: np.ndarray) -> list[int]:
+        """1-based rank of each chosen document in `scores` (how many allowed documents score higher, plus one)."""
+        finite = scores[np.isfinite(scores)]
+        ordered = np.sort(finite)[::-1]
+        return [int(np.searchsorted(-ordered, -scores[i], side="left")) + 1 for i in chosen]
