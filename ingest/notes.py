@@ -42,7 +42,7 @@ NOTES_PAGE = cypher(
 )
 
 
-_JIEBA_WORDS: set[str] = set()
+JIEBA_WORDS: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -99,11 +99,11 @@ class NoteLinker:
             english, chinese = _surfaces(term)
             patterns_en += [{"label": term["label"], "pattern": s, "id": term["id"]} for s in sorted(english)]
             patterns_zh += [{"label": term["label"], "pattern": s, "id": term["id"]} for s in sorted(chinese)]
-            for surface in chinese - _JIEBA_WORDS:
+            for surface in chinese - JIEBA_WORDS:
                 # jieba's dictionary is process-wide and add_word re-derives a word's frequency on every
                 # call: add each word once so segmentation does not depend on how many linkers ran before.
                 jieba.add_word(surface)
-                _JIEBA_WORDS.add(surface)
+                JIEBA_WORDS.add(surface)
         config = {"spans_key": None, "annotate_ents": True, "phrase_matcher_attr": "LOWER"}
         self.english.add_pipe("span_ruler", config=config).add_patterns(patterns_en)  # type: ignore[attr-defined]
         self.chinese.add_pipe("span_ruler", config=config).add_patterns(patterns_zh)  # type: ignore[attr-defined]

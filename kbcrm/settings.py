@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     )
     embedder: Literal["minilm", "use"] = Field(
         default="minilm",
-        description="Dense retriever for English text: minilm (all-MiniLM-L6-v2, 384-d) or use (USE multilingual, 512-d).",
+        description="Dense retriever for English: minilm (all-MiniLM-L6-v2, 384-d) or use (USE multilingual, 512-d).",
     )
     multilingual_embedder: Literal["use", "none"] = Field(
         default="use",

@@ -59,7 +59,8 @@ def rank_experts(kb: KnowledgeBase, fused: np.ndarray, *, limit: int = 5, depth:
         paths, lines = [], []
         for value, rel, i in sorted(votes[person], reverse=True)[:5]:
             doc = kb.docs[i]
-            paths.append(EvidencePath([me, PathNode(doc.id, doc.label, doc.title)], [PathEdge(rel, person, doc.id)]))
+            edge = PathEdge(rel, doc.id, person) if rel == "HANDLED_BY" else PathEdge(rel, person, doc.id)
+            paths.append(EvidencePath([me, PathNode(doc.id, doc.label, doc.title)], [edge]))
             lines.append(f"{ROLE_NAMES[rel]} {doc.id} ({value:.3f})")
         out.append(
             Suggestion(
@@ -84,5 +85,6 @@ def rank_experts(kb: KnowledgeBase, fused: np.ndarray, *, limit: int = 5, depth:
 
 def who_knows(kb: KnowledgeBase, topic_or_question: str, *, limit: int = 5) -> list[Suggestion]:
     """Employees who know about the topic or question, best first, with the evidence of each."""
-    fused, _ = kb.ranked(topic_or_question, audience="staff")
+    boosts = dict.fromkeys(kb.mentions(topic_or_question), kb.settings.boost_linked_entity)
+    fused, _ = kb.ranked(topic_or_question, audience="staff", boost_nodes=boosts)
     return rank_experts(kb, fused, limit=limit)

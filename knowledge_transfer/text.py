@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
+from ingest.notes import JIEBA_WORDS
+
 # A code: letters and digits mixed, optionally joined by '-' or '/', e.g. AX-120, E402, E-1234.
 _CODE = r"(?:[A-Za-z]+-?\d[A-Za-z0-9_]*(?:[-/][A-Za-z0-9_]+)*|\d+[A-Za-z][A-Za-z0-9_]*)"
 _TOKEN = re.compile(
@@ -187,7 +189,8 @@ CHINESE_STOPWORDS = frozenset(
     ]
 )
 
-_ADDED_TERMS: set[str] = set()
+# One registry of words added to jieba's process-wide dictionary, shared with the note linker.
+_ADDED_TERMS = JIEBA_WORDS
 
 
 @lru_cache(maxsize=1)
@@ -212,7 +215,8 @@ def add_terms(terms: Iterable[str]) -> int:
     added = 0
     for term in terms:
         term = term.strip()
-        if term and term not in _ADDED_TERMS and re.search(r"[\u3400-\u9fff]", term):
+        # Only catalogue names (short terms), never sentences such as a resolution text.
+        if term and len(term) <= 16 and term not in _ADDED_TERMS and re.search(r"[\u3400-\u9fff]", term):
             # add_word re-derives the frequency on every call: add each word once (deterministic segmentation).
             jieba.add_word(term)
             _ADDED_TERMS.add(term)

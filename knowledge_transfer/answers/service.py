@@ -26,7 +26,7 @@ from kbcrm.settings import Settings
 from knowledge_transfer.answers.corpus import KnowledgeDoc, load_documents
 from knowledge_transfer.answers.models import Answer, Evidence, EvidencePath, PathEdge, PathNode, Suggestion
 from knowledge_transfer.embeddings import Embedder, get_embedder
-from knowledge_transfer.search.fusion import FusionWeights, fuse
+from knowledge_transfer.search.fusion import FusionWeights, standardise
 from knowledge_transfer.search.index import HybridIndex, _top
 from knowledge_transfer.text import add_terms, contains_chinese, tokenize
 from knowledge_transfer.vectors import VectorCache
@@ -86,7 +86,12 @@ class KnowledgeBase:
         self.linker = linker
         self.by_id = {(d.kind, d.id): i for i, d in enumerate(self.docs)}
         texts = [d.search_text for d in self.docs]
-        add_terms(link.name for d in self.docs for link in d.links)
+        add_terms(
+            link.name
+            for d in self.docs
+            for link in d.links
+            if link.label in ("Product", "Component", "Symptom", "ErrorCode", "Topic")
+        )
         self.embedder = embedder
         self.cache = VectorCache(vectors_dir, embedder)
         weights = FusionWeights(lexical=settings.fusion_lexical_weight)
@@ -99,6 +104,7 @@ class KnowledgeBase:
         audience = np.array([d.audience for d in self.docs])
         confidence = np.array([d.confidence or "" for d in self.docs])
         self.is_article = kinds == "article"
+        self.is_chinese = np.array([d.language == "zh" for d in self.docs], dtype=bool)
         self.masks = {
             "customer": self.is_article & np.isin(audience, list(CUSTOMER_AUDIENCES)) & (confidence == "validated"),
             "staff": (kinds == "case") | (self.is_article & (confidence != "archived")),
@@ -162,6 +168,14 @@ class KnowledgeBase:
         self._set_static_boost(i)
 
     # ------------------------------------------------------------------ retrieval
+    def mentions(self, question: str) -> dict[str, PathNode]:
+        """Catalogue nodes (products, components, symptoms, error codes) the question names."""
+        found: dict[str, PathNode] = {}
+        if self.linker is not None:
+            for m in self.linker.link(question, "zh" if contains_chinese(question) else "en"):
+                found.setdefault(m.node_id, PathNode(m.node_id, m.label, m.text))
+        return found
+
     def ranked(
         self,
         question: str,
@@ -171,25 +185,44 @@ class KnowledgeBase:
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Fused score of every document for the question (-inf where the audience may not look)."""
         mask = self.masks[audience]
-        multilingual = contains_chinese(question) and self.multilingual is not None
-        if multilingual:
-            assert self.multilingual is not None and self.multilingual_vectors is not None
-            embedder, matrix = self.multilingual, self.multilingual_vectors
-            weights = FusionWeights(lexical=self.settings.fusion_lexical_weight_multilingual)
-        else:
-            embedder, matrix = self.embedder, self.index.vectors
-            weights = self.index.weights
         tokens = tokenize(question)
         lexical = self.index.lexical_scores(tokens, mask)
-        vector = embedder.encode([question])[0]
-        dense = np.where(mask, matrix @ vector, -np.inf)
-        fused = fuse(lexical, dense, weights) + self.static_boosts
+        models = np.full(len(self.docs), self.embedder.model_id, dtype=object)
+        if self.multilingual is None or self.multilingual_vectors is None:
+            dense = np.where(mask, self.index.vectors @ self.embedder.encode([question])[0], -np.inf)
+            dense_z = standardise(dense)
+            lexical_weight = self.settings.fusion_lexical_weight
+        elif contains_chinese(question):
+            dense = np.where(mask, self.multilingual_vectors @ self.multilingual.encode([question])[0], -np.inf)
+            dense_z = standardise(dense)
+            models[:] = self.multilingual.model_id
+            lexical_weight = self.settings.fusion_lexical_weight_multilingual
+        else:
+            # The English model cannot read Chinese (unrelated Chinese pairs score ~0.6 with MiniLM): Chinese
+            # documents are scored by the multilingual model; each model's scores are standardised over the
+            # documents it can judge, so the two scales meet in z units.
+            chinese = self.is_chinese & mask
+            english = ~self.is_chinese & mask
+            dense = np.full(len(self.docs), -np.inf, dtype=np.float32)
+            dense_z = np.full(len(self.docs), -np.inf, dtype=np.float32)
+            if english.any():
+                scores = np.where(english, self.index.vectors @ self.embedder.encode([question])[0], -np.inf)
+                dense = np.where(english, scores, dense)
+                dense_z = np.where(english, standardise(scores), dense_z)
+            if chinese.any():
+                # standardised over every visible document, not only the few Chinese ones (that would inflate them)
+                scores = np.where(mask, self.multilingual_vectors @ self.multilingual.encode([question])[0], -np.inf)
+                dense = np.where(chinese, scores, dense)
+                dense_z = np.where(chinese, standardise(scores), dense_z)
+                models[chinese] = self.multilingual.model_id
+            lexical_weight = self.settings.fusion_lexical_weight
+        fused = dense_z + lexical_weight * standardise(lexical) + self.static_boosts
         for node, weight in (boost_nodes or {}).items():
             docs = self.entity_docs.get(node)
             if docs is not None:
                 fused[docs] += weight
         fused = np.where(mask, fused, -np.inf)
-        return fused, {"lexical": lexical, "dense": dense, "tokens": tokens, "model": embedder.model_id}
+        return fused, {"lexical": lexical, "dense": dense, "tokens": tokens, "models": models}
 
 
 def _context(store: GraphStore, *, customer_id: str | None, case_id: str | None, audience: str) -> Context:
@@ -300,11 +333,7 @@ def answer(
         question = context.case.name
     if not question:
         raise AnswerError("the question is empty")
-    language = "zh" if contains_chinese(question) else "en"
-    mentioned: dict[str, PathNode] = {}
-    if kb.linker is not None:
-        for m in kb.linker.link(question, language):
-            mentioned.setdefault(m.node_id, PathNode(m.node_id, m.label, m.text))
+    mentioned = kb.mentions(question)
     s = kb.settings
     boost_nodes: dict[str, float] = dict.fromkeys(mentioned, s.boost_linked_entity)
     for product in (context.owned or {}).values():
@@ -350,7 +379,7 @@ def answer(
                 semantic_similarity=round(float(dense[i]), 4),
                 lexical_rank=rank_of(lexical, int(i)),
                 dense_rank=rank_of(dense, int(i)),
-                dense_model=parts["model"],
+                dense_model=str(parts["models"][i]),
                 paths=_paths(
                     doc, mentioned, context if audience == "staff" else Context(context.customer, context.owned)
                 ),

@@ -1,0 +1,343 @@
+"""The KCS loop (Knowledge-Centered Service): states, versions, case links, drafts, usage, content health.
+
+- Confidence states follow KCS v6: work-in-progress → not-validated → validated → archived,
+  with the way back for revisions (validated → not-validated) and restores (archived →
+  not-validated). Any other move is refused with the allowed ones named.
+- Every edit keeps the previous content as an `ArticleVersion` (who, when, what); the
+  article's `version` counts up.
+- An article links to a case with a kind: reused (it solved the case), created (written
+  from the case) or modified (improved while solving it).
+- `draft_from_case` writes a work-in-progress, internal article from a resolved case:
+  issue (the customer-visible notes, in the customer's words), environment (product,
+  error codes), cause and resolution; internal notes are never copied into it.
+- Usage (views, helpful / not helpful) is counted per audience (customer, staff) and in
+  total; the totals feed answer ranking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kbcrm.graph import GraphStore, cypher
+from kbcrm.graph.store import utc_now
+from ontology.terms import Label, Rel
+
+STATES = ("work-in-progress", "not-validated", "validated", "archived")
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "work-in-progress": frozenset({"not-validated", "validated", "archived"}),
+    "not-validated": frozenset({"work-in-progress", "validated", "archived"}),
+    "validated": frozenset({"not-validated", "archived"}),
+    "archived": frozenset({"not-validated"}),
+}
+LINK_KINDS = ("reused", "created", "modified")
+FEEDBACK_AUDIENCES = ("customer", "staff")
+
+ARTICLE = cypher(
+    "kcs.article",
+    "MATCH (a:KnowledgeArticle {id: $id}) RETURN a.id AS id, a.title AS title, a.body AS body, "
+    "a.audience AS audience, a.language AS language, a.confidence AS confidence, a.version AS version, "
+    "a.view_count AS views, a.helpful_count AS helpful, a.not_helpful_count AS not_helpful",
+    example={"id": "kb-1"},
+)
+HISTORY = cypher(
+    "kcs.history",
+    "MATCH (a:KnowledgeArticle {id: $id})-[:HAS_VERSION]->(v:ArticleVersion) "
+    "RETURN v.id AS id, v.version AS version, v.title AS title, v.body AS body, v.confidence AS confidence, "
+    "v.audience AS audience, v.edited_by AS edited_by, v.created_at AS created_at ORDER BY v.version",
+    example={"id": "kb-1"},
+    ordered=True,
+)
+CASE_FOR_DRAFT = cypher(
+    "kcs.case_for_draft",
+    "MATCH (k:ServiceCase {id: $id}) OPTIONAL MATCH (k)-[:ABOUT_PRODUCT]->(p:Product) "
+    "OPTIONAL MATCH (k)-[:RESOLVED_BY]->(r:Resolution) OPTIONAL MATCH (k)-[:HAS_CAUSE]->(c:Cause) "
+    "RETURN k.id AS id, k.subject AS subject, k.status AS status, p.id AS product, p.name AS product_name, "
+    "r.text AS resolution, c.text AS cause",
+    example={"id": "C-1"},
+)
+CASE_NOTES = cypher(
+    "kcs.case_notes",
+    "MATCH (k:ServiceCase {id: $id})-[:HAS_NOTE]->(n:ServiceNote) "
+    "RETURN n.id AS id, n.text AS text, n.visibility AS visibility, n.language AS language "
+    "ORDER BY n.written_at, n.id",
+    example={"id": "C-1"},
+    ordered=True,
+)
+CASE_CODES = cypher(
+    "kcs.case_codes",
+    "MATCH (k:ServiceCase {id: $id})-[:REPORTED_ERROR]->(e:ErrorCode) RETURN e.id AS id, e.code AS code ORDER BY id",
+    example={"id": "C-1"},
+    ordered=True,
+)
+CASE_LINKS_OF = cypher(
+    "kcs.article_cases",
+    "MATCH (a:KnowledgeArticle {id: $id})-[r:LINKED_TO_CASE]->(k:ServiceCase) "
+    "RETURN k.id AS case, r.kind AS kind, r.linked_by AS linked_by, r.linked_at AS linked_at ORDER BY case",
+    example={"id": "kb-1"},
+    ordered=True,
+)
+SET_STATE = cypher(
+    "kcs.set_state",
+    "MATCH (a:KnowledgeArticle {id: $id}) SET a.confidence = $state, a.updated_at = $now RETURN a.id AS id",
+    example={"id": "kb-1", "state": "validated", "now": "2026-01-01T00:00:00Z"},
+)
+COUNT_USAGE = cypher(
+    "kcs.usage",
+    "MATCH (a:KnowledgeArticle {id: $id}) OPTIONAL MATCH (a)-[:LINKED_TO_CASE]->(k:ServiceCase) "
+    "RETURN a.view_count AS views, a.helpful_count AS helpful, a.not_helpful_count AS not_helpful, "
+    "count(k) AS reused",
+    example={"id": "kb-1"},
+)
+HEALTH = cypher(
+    "kcs.health",
+    "MATCH (a:KnowledgeArticle) OPTIONAL MATCH (a)-[:LINKED_TO_CASE]->(k:ServiceCase) "
+    "RETURN a.id AS id, a.title AS title, a.confidence AS confidence, a.updated_at AS updated_at, "
+    "a.view_count AS views, a.helpful_count AS helpful, a.not_helpful_count AS not_helpful, count(k) AS reused "
+    "ORDER BY id",
+    ordered=True,
+)
+
+
+class KcsError(ValueError):
+    """A KCS action that is not allowed (unknown article, forbidden state change…)."""
+
+
+def _article(store: GraphStore, article_id: str) -> dict[str, Any]:
+    rows = store.read(ARTICLE, id=article_id)
+    if not rows:
+        raise KcsError(f"article {article_id!r} not found")
+    return rows[0]
+
+
+def _snapshot(article: dict[str, Any], *, by: str) -> dict[str, Any]:
+    version = int(article["version"] or 1)
+    return {
+        "id": f"{article['id']}@v{version}",
+        "version": version,
+        "title": article["title"],
+        "body": article["body"],
+        "audience": article["audience"],
+        "language": article["language"],
+        "confidence": article["confidence"],
+        "edited_by": by,
+    }
+
+
+def _write_version(store: GraphStore, article: dict[str, Any], *, by: str) -> None:
+    snapshot = _snapshot(article, by=by)
+    store.upsert_nodes(Label.ArticleVersion, [snapshot])
+    store.upsert_relationships(
+        Rel.HAS_VERSION,
+        [{"start": article["id"], "end": snapshot["id"]}],
+        start_label=Label.KnowledgeArticle,
+        end_label=Label.ArticleVersion,
+    )
+
+
+def set_confidence(store: GraphStore, article_id: str, state: str, *, by: str) -> dict[str, Any]:
+    """Move an article to another confidence state (KCS); validating records who validated it and when."""
+    if state not in STATES:
+        raise KcsError(f"confidence state must be one of {', '.join(STATES)}, not {state!r}")
+    article = _article(store, article_id)
+    current = article["confidence"] or "work-in-progress"
+    if state == current:
+        return article
+    if state not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current]))
+        raise KcsError(f"article {article_id}: cannot go from {current} to {state} (allowed: {allowed})")
+    _write_version(store, article, by=by)
+    store.upsert_nodes(
+        Label.KnowledgeArticle, [{"id": article_id, "confidence": state, "version": int(article["version"] or 1) + 1}]
+    )
+    if state == "validated":
+        store.upsert_relationships(
+            Rel.VALIDATED,
+            [{"start": by, "end": article_id, "validated_at": utc_now()}],
+            start_label=Label.Employee,
+            end_label=Label.KnowledgeArticle,
+        )
+    return _article(store, article_id)
+
+
+def edit_article(
+    store: GraphStore,
+    article_id: str,
+    *,
+    by: str,
+    title: str | None = None,
+    body: str | None = None,
+    audience: str | None = None,
+) -> dict[str, Any]:
+    """Change an article's content; the previous content is kept as a version (who, when)."""
+    article = _article(store, article_id)
+    if audience is not None and audience not in ("internal", "customer", "public"):
+        raise KcsError(f"audience must be internal, customer or public, not {audience!r}")
+    changes = {
+        k: v
+        for k, v in {"title": title, "body": body, "audience": audience}.items()
+        if v is not None and v != article[k]
+    }
+    if not changes:
+        return article
+    _write_version(store, article, by=by)
+    content = {**article, **changes}
+    digest = hashlib.sha256(f"{content['title']}\n{content['body']}\n{content['audience']}".encode()).hexdigest()
+    store.upsert_nodes(
+        Label.KnowledgeArticle,
+        [{"id": article_id, **changes, "version": int(article["version"] or 1) + 1, "content_hash": digest}],
+    )
+    return _article(store, article_id)
+
+
+def history(store: GraphStore, article_id: str) -> list[dict[str, Any]]:
+    """Every earlier version of an article, oldest first (who edited, when, what it said)."""
+    _article(store, article_id)
+    return store.read(HISTORY, id=article_id)
+
+
+def link_article_to_case(store: GraphStore, article_id: str, case_id: str, *, kind: str, by: str) -> None:
+    """Record that an article was reused on, created from or modified while solving a case."""
+    if kind not in LINK_KINDS:
+        raise KcsError(f"link kind must be one of {', '.join(LINK_KINDS)}, not {kind!r}")
+    _article(store, article_id)
+    if store.get_node(Label.ServiceCase, case_id) is None:
+        raise KcsError(f"case {case_id!r} not found")
+    store.upsert_relationships(
+        Rel.LINKED_TO_CASE,
+        [{"start": article_id, "end": case_id, "kind": kind, "linked_by": by, "linked_at": utc_now()}],
+        start_label=Label.KnowledgeArticle,
+        end_label=Label.ServiceCase,
+    )
+
+
+def case_links(store: GraphStore, article_id: str) -> list[dict[str, Any]]:
+    """The cases an article is linked to, with kind and who linked it."""
+    return store.read(CASE_LINKS_OF, id=article_id)
+
+
+def record_usage(store: GraphStore, article_id: str, *, audience: str, event: str) -> dict[str, int]:
+    """Count a view, a helpful or a not-helpful vote by an audience; returns the article's new totals."""
+    if audience not in FEEDBACK_AUDIENCES:
+        raise KcsError(f"audience must be one of {', '.join(FEEDBACK_AUDIENCES)}, not {audience!r}")
+    if event not in ("view", "helpful", "not_helpful"):
+        raise KcsError(f"event must be view, helpful or not_helpful, not {event!r}")
+    _article(store, article_id)
+    total, per_audience = f"{event}_count", f"{audience}_{event}_count"
+    # Both names come from the fixed tuples above, never from input.
+    store.execute(
+        f"MATCH (a:KnowledgeArticle {{id: $id}}) "
+        f"SET a.{total} = coalesce(a.{total}, 0) + 1, a.{per_audience} = coalesce(a.{per_audience}, 0) + 1",
+        {"id": article_id},
+    )
+    row = store.read(COUNT_USAGE, id=article_id)[0]
+    return {k: int(row[k] or 0) for k in ("views", "helpful", "not_helpful", "reused")}
+
+
+@dataclass
+class Draft:
+    """What draft_from_case wrote."""
+
+    article_id: str
+    title: str
+    body: str
+    sections: dict[str, str] = field(default_factory=dict)
+
+
+def draft_from_case(store: GraphStore, case_id: str, *, by: str) -> Draft:
+    """A work-in-progress, internal article from a resolved case, linked to it (kind 'created')."""
+    rows = store.read(CASE_FOR_DRAFT, id=case_id)
+    if not rows:
+        raise KcsError(f"case {case_id!r} not found")
+    case = rows[0]
+    if not case["resolution"]:
+        raise KcsError(f"case {case_id} has no resolution yet: resolve it (a note stating cause and fix) first")
+    notes = store.read(CASE_NOTES, id=case_id)
+    customer_words = [n["text"] for n in notes if n["visibility"] == "customer" and n["text"] != _outcome_note(case, n)]
+    codes = [r["code"] for r in store.read(CASE_CODES, id=case_id)]
+    language = next((n["language"] for n in notes if n["language"]), "en")
+    sections = {
+        "Issue": "\n".join(f"> {text}" for text in customer_words) or case["subject"] or "",
+        "Environment": ", ".join(filter(None, [case["product_name"], *(f"error {c}" for c in codes)])),
+        "Cause": (case["cause"] or "not stated").rstrip(".") + ".",
+        "Resolution": case["resolution"].rstrip(".") + ".",
+    }
+    title = f"{case['subject'] or case_id} (draft from {case_id})"
+    body = "\n\n".join(f"## {name}\n{text}" for name, text in sections.items())
+    article_id = f"kb-draft-{case_id.lower()}"
+    store.upsert_nodes(
+        Label.KnowledgeArticle,
+        [
+            {
+                "id": article_id,
+                "title": title,
+                "body": body,
+                "audience": "internal",
+                "language": language,
+                "confidence": "work-in-progress",
+                "version": 1,
+            }
+        ],
+    )
+    store.upsert_relationships(
+        Rel.AUTHORED, [{"start": by, "end": article_id}], start_label=Label.Employee, end_label=Label.KnowledgeArticle
+    )
+    if case["product"]:
+        store.upsert_relationships(
+            Rel.APPLIES_TO,
+            [{"start": article_id, "end": case["product"]}],
+            start_label=Label.KnowledgeArticle,
+            end_label=Label.Product,
+        )
+    link_article_to_case(store, article_id, case_id, kind="created", by=by)
+    return Draft(article_id=article_id, title=title, body=body, sections=sections)
+
+
+def _outcome_note(case: dict[str, Any], note: dict[str, Any]) -> str | None:
+    """The note that states the resolution (it goes to Cause/Resolution, not to Issue)."""
+    text = note["text"] or ""
+    return text if case["resolution"] and case["resolution"] in text else None
+
+
+def content_health(
+    store: GraphStore,
+    *,
+    as_of: str,
+    stale_days: int = 365,
+    low_rating: float = 0.4,
+    min_votes: int = 3,
+    vectors: np.ndarray | None = None,
+    vector_ids: list[str] | None = None,
+    duplicate_cosine: float = 0.95,
+) -> dict[str, list[dict[str, Any]]]:
+    """Articles needing attention: never reused, stale, low-rated, and near-duplicate pairs (by embedding)."""
+    from datetime import datetime
+
+    rows = store.read(HEALTH)
+    cutoff = datetime.fromisoformat(as_of.replace("Z", "+00:00")).replace(tzinfo=None)
+    report: dict[str, list[dict[str, Any]]] = {"never_reused": [], "stale": [], "low_rated": [], "duplicates": []}
+    for r in rows:
+        if r["confidence"] == "archived":
+            continue
+        if not r["reused"] and not r["views"]:
+            report["never_reused"].append({"id": r["id"], "title": r["title"]})
+        if r["updated_at"]:
+            age = (cutoff - datetime.fromisoformat(r["updated_at"].replace("Z", "+00:00")).replace(tzinfo=None)).days
+            if age > stale_days:
+                report["stale"].append({"id": r["id"], "title": r["title"], "days_since_update": age})
+        votes = int(r["helpful"] or 0) + int(r["not_helpful"] or 0)
+        if votes >= min_votes and int(r["helpful"] or 0) / votes < low_rating:
+            report["low_rated"].append(
+                {"id": r["id"], "title": r["title"], "helpful": int(r["helpful"] or 0), "votes": votes}
+            )
+    if vectors is not None and vector_ids:
+        similarity = vectors @ vectors.T
+        upper = np.triu(similarity, k=1)
+        for i, j in zip(*np.nonzero(upper >= duplicate_cosine), strict=True):
+            report["duplicates"].append(
+                {"ids": [vector_ids[i], vector_ids[j]], "cosine": round(float(similarity[i, j]), 4)}
+            )
+    return report

@@ -1,0 +1,303 @@
+"""Knowledge transfer on the real embedded graph: answers, evidence, audience, KCS, experts, recommendations."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.articles import ingest_articles
+from ingest.notes import NoteLinker, link_notes
+from kbcrm.demo.load import load_demo
+from kbcrm.graph.embedded import EmbeddedServer
+from kbcrm.graph.falkordb_backend import FalkorDBStore
+from kbcrm.settings import Settings
+from knowledge_transfer import kcs
+from knowledge_transfer.answers.models import EvidencePath
+from knowledge_transfer.answers.service import AccessDenied, AnswerError, KnowledgeBase, answer
+from knowledge_transfer.experts import who_knows
+from knowledge_transfer.recommendations import cross_sell, next_best_actions, next_best_articles
+from ontology import load_vocabulary
+
+
+@pytest.fixture(scope="module")
+def kt_store(
+    embedded: EmbeddedServer, demo_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FalkorDBStore]:
+    """The small demo set loaded as `make run` loads it (articles through the article connector, notes linked)."""
+    store = FalkorDBStore(graph_name="kt_module", socket_path=embedded.socket_path)
+    store.drop_graph()
+    store.ensure_schema(vector_dimension=384)
+    load_demo(store, demo_dir, include_articles=False)
+    linker = NoteLinker.from_graph(store)
+    ingest_articles(store, demo_dir / "articles", data_dir=tmp_path_factory.mktemp("kt_data"), linker=linker)
+    link_notes(store, linker)
+    yield store
+    store.drop_graph()
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("kt_settings"))
+
+
+@pytest.fixture(scope="module")
+def kb(kt_store: FalkorDBStore, settings: Settings) -> KnowledgeBase:
+    return KnowledgeBase.from_graph(kt_store, settings)
+
+
+def _customers(store: FalkorDBStore) -> list[str]:
+    return [
+        r["id"] for r in store.read("MATCH (c:Customer)-[:OWNS]->(:Product) RETURN DISTINCT c.id AS id ORDER BY id")
+    ]
+
+
+def _random_questions(store: FalkorDBStore, count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    terms = [
+        r["t"]
+        for r in store.read(
+            "MATCH (n) WHERE n:Symptom OR n:ErrorCode OR n:Product OR n:Component "
+            "RETURN coalesce(n.name, n.code) AS t ORDER BY t"
+        )
+        if r["t"]
+    ]
+    zh = [r["t"] for r in store.read("MATCH (s:Symptom) RETURN s.name_zh AS t ORDER BY t") if r["t"]]
+    filler = [
+        "why does",
+        "my",
+        "machine",
+        "keeps",
+        "stopping",
+        "warranty",
+        "internal",
+        "supplier",
+        "how to fix",
+        "again",
+    ]
+    questions = []
+    for _ in range(count):
+        words = rng.sample(terms, rng.randint(1, 3)) + rng.sample(filler, rng.randint(0, 3))
+        rng.shuffle(words)
+        questions.append(" ".join(words) if rng.random() > 0.2 else f"设备{rng.choice(zh)}怎么办")
+    return questions
+
+
+def _assert_path_resolves(store: FalkorDBStore, path: EvidencePath) -> None:
+    relationships = load_vocabulary().relationships
+    for node in path.nodes:
+        assert re.fullmatch(r"[A-Za-z]+", node.label), node
+        rows = store.read(f"MATCH (n:{node.label} {{id: $id}}) RETURN count(n) AS c", id=node.id)
+        assert rows[0]["c"] == 1, f"evidence node {node} is not in the graph"
+    ids = {n.id for n in path.nodes}
+    for edge in path.edges:
+        assert edge.type in relationships and edge.start in ids and edge.end in ids
+        rows = store.read(
+            f"MATCH (a {{id: $start}})-[r:{edge.type}]->(b {{id: $end}}) RETURN count(r) AS c",
+            start=edge.start,
+            end=edge.end,
+        )
+        assert rows[0]["c"] >= 1, f"evidence edge {edge} is not in the graph"
+
+
+def test_evidence_resolves_for_many_random_questions(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
+    customers = _customers(kt_store)
+    cases = [r["id"] for r in kt_store.read("MATCH (k:ServiceCase) RETURN k.id AS id ORDER BY id LIMIT 20")]
+    rng = random.Random(5)
+    checked = 0
+    for question in _random_questions(kt_store, 40, seed=1):
+        result = answer(kb, kt_store, question, customer_id=rng.choice(customers), case_id=rng.choice([None, *cases]))
+        assert result.suggestions, question
+        for suggestion in result.suggestions:
+            assert (
+                suggestion.evidence.paths
+                or suggestion.evidence.matched_terms
+                or suggestion.evidence.semantic_similarity
+            )
+            for path in suggestion.evidence.paths:
+                _assert_path_resolves(kt_store, path)
+                checked += 1
+    assert checked > 100
+
+
+def test_customer_audience_never_sees_internal_content(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
+    customers = _customers(kt_store)
+    allowed = {
+        r["id"]
+        for r in kt_store.read(
+            "MATCH (a:KnowledgeArticle) WHERE a.audience IN ['customer', 'public'] AND a.confidence = 'validated' "
+            "RETURN a.id AS id"
+        )
+    }
+    employees = {r["id"] for r in kt_store.read("MATCH (e:Employee) RETURN e.id AS id")}
+    rng = random.Random(9)
+    for question in [*_random_questions(kt_store, 60, seed=2), "internal warranty supplier batch analysis"]:
+        me = rng.choice(customers)
+        result = answer(kb, kt_store, question, customer_id=me, audience="customer")
+        assert result.suggestions
+        for s in result.suggestions:
+            assert s.kind == "article" and s.id in allowed, (question, s.id)
+            dumped = str(s.to_dict())
+            assert "INTERNAL ONLY" not in dumped
+            assert not any(e in dumped for e in employees), "employee ids reach a customer"
+            for path in s.evidence.paths:
+                others = [n for n in path.nodes if n.label == "Customer" and n.id != me]
+                assert not others, "another customer's node in a customer's explanation"
+                assert not any(n.label in ("ServiceCase", "ServiceNote") for n in path.nodes)
+
+
+def test_customer_cannot_ask_about_another_customers_case(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
+    row = kt_store.read("MATCH (c:Customer)-[:RAISED]->(k:ServiceCase) RETURN c.id AS c, k.id AS k LIMIT 1")[0]
+    other = next(c for c in _customers(kt_store) if c != row["c"])
+    with pytest.raises(AccessDenied):
+        answer(kb, kt_store, "noise", customer_id=other, case_id=row["k"], audience="customer")
+    assert answer(kb, kt_store, "noise", customer_id=row["c"], case_id=row["k"], audience="customer").suggestions
+    with pytest.raises(AnswerError, match="needs the customer"):
+        answer(kb, kt_store, "noise", audience="customer")
+    with pytest.raises(AnswerError, match="audience"):
+        answer(kb, kt_store, "noise", audience="everyone")
+
+
+def test_staff_answer_has_articles_cases_and_experts_with_evidence(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
+    code = kt_store.read("MATCH (k:ServiceCase)-[:REPORTED_ERROR]->(e:ErrorCode) RETURN e.code AS c LIMIT 1")[0]["c"]
+    result = answer(kb, kt_store, f"display shows {code}, what now?")
+    kinds = [s.kind for s in result.suggestions]
+    assert {"article", "case", "expert"} <= set(kinds)
+    top = result.suggestions[0]
+    assert code.lower() in top.evidence.matched_terms and code in top.title
+    assert any(p.edges[0].type == "RESOLVES" for p in top.evidence.paths)
+    assert any(e.id == code for e in result.linked)
+    case = next(s for s in result.suggestions if s.kind == "case")
+    assert case.summary.startswith("Resolution:") and any(
+        p.edges[-1].type == "RESOLVED_BY" for p in case.evidence.paths
+    )
+    expert = next(s for s in result.suggestions if s.kind == "expert")
+    assert expert.evidence.paths and expert.evidence.paths[0].nodes[0].id == expert.id
+
+
+def test_chinese_question_finds_chinese_article(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
+    customer = _customers(kt_store)[0]
+    symptom = kt_store.read(
+        "MATCH (a:KnowledgeArticle {language: 'zh'})-[:RESOLVES]->(s:Symptom) "
+        "RETURN s.name_zh AS zh ORDER BY zh LIMIT 1"
+    )[0]["zh"]
+    result = answer(kb, kt_store, f"我的设备{symptom}，怎么处理？", customer_id=customer, audience="customer")
+    top = result.suggestions[0]
+    assert top.id.endswith("-zh") and symptom in top.title
+    assert top.evidence.dense_model == "use-multilingual-v3"
+
+
+def test_feedback_changes_rank(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
+    question = "preventive maintenance schedule"
+    customer = _customers(kt_store)[0]
+    before = [s.id for s in answer(kb, kt_store, question, customer_id=customer, audience="customer").suggestions]
+    first, second = before[0], before[1]
+    for _ in range(6):
+        kcs.record_usage(kt_store, first, audience="customer", event="not_helpful")
+        kcs.record_usage(kt_store, second, audience="customer", event="helpful")
+    for article in (first, second):
+        row = kt_store.read(kcs.COUNT_USAGE, id=article)[0]
+        kb.update_usage(
+            article,
+            views=int(row["views"] or 0),
+            helpful=int(row["helpful"] or 0),
+            not_helpful=int(row["not_helpful"] or 0),
+            reused=int(row["reused"]),
+        )
+    after = [s.id for s in answer(kb, kt_store, question, customer_id=customer, audience="customer").suggestions]
+    assert after.index(second) < after.index(first)
+    counts = kt_store.get_node("KnowledgeArticle", second)
+    assert counts is not None and counts["helpful_count"] == 6 and counts["customer_helpful_count"] == 6
+
+
+def test_kcs_states_and_version_history(kt_store: FalkorDBStore) -> None:
+    article = "kb-maint-ax-120"
+    start = kcs._article(kt_store, article)
+    kcs.set_confidence(kt_store, article, "archived", by="emp-001")
+    with pytest.raises(kcs.KcsError, match="cannot go from archived to validated"):
+        kcs.set_confidence(kt_store, article, "validated", by="emp-001")
+    kcs.set_confidence(kt_store, article, "not-validated", by="emp-002")
+    kcs.edit_article(kt_store, article, by="emp-003", body="New schedule: every 250 hours.")
+    row = kcs.set_confidence(kt_store, article, "validated", by="emp-004")
+    assert row["confidence"] == "validated" and row["body"] == "New schedule: every 250 hours."
+    versions = kcs.history(kt_store, article)
+    assert [v["edited_by"] for v in versions[-4:]] == ["emp-001", "emp-002", "emp-003", "emp-004"]
+    assert versions[-4]["confidence"] == start["confidence"] and versions[-4]["body"] == start["body"]
+    assert all(v["created_at"] for v in versions)
+    assert kt_store.read(
+        "MATCH (:Employee {id: 'emp-004'})-[r:VALIDATED]->(:KnowledgeArticle {id: $id}) RETURN r.validated_at AS at",
+        id=article,
+    )[0]["at"]
+    with pytest.raises(kcs.KcsError, match="confidence state"):
+        kcs.set_confidence(kt_store, article, "published", by="emp-001")
+
+
+def test_draft_from_resolved_case(kt_store: FalkorDBStore) -> None:
+    row = kt_store.read(
+        "MATCH (k:ServiceCase {status: 'closed'})-[:RESOLVED_BY]->(r:Resolution) "
+        "MATCH (k)-[:HAS_NOTE]->(n:ServiceNote {visibility: 'internal'}) "
+        "MATCH (k)-[:ABOUT_PRODUCT]->(p:Product) "
+        "RETURN k.id AS case, r.text AS fix, n.text AS internal, p.name AS product ORDER BY case LIMIT 1"
+    )[0]
+    draft = kcs.draft_from_case(kt_store, row["case"], by="emp-005")
+    assert set(draft.sections) == {"Issue", "Environment", "Cause", "Resolution"}
+    assert row["fix"].rstrip(".") in draft.sections["Resolution"]
+    assert row["product"] in draft.sections["Environment"]
+    assert row["internal"] not in draft.body, "an internal note was copied into a draft"
+    node = kt_store.get_node("KnowledgeArticle", draft.article_id)
+    assert node is not None and node["confidence"] == "work-in-progress" and node["audience"] == "internal"
+    links = kcs.case_links(kt_store, draft.article_id)
+    assert [(x["case"], x["kind"], x["linked_by"]) for x in links] == [(row["case"], "created", "emp-005")]
+    assert links[0]["linked_at"]
+    kt_store.upsert_nodes("ServiceCase", [{"id": "CS-OPEN-TEST", "subject": "still open", "status": "open"}])
+    open_case = "CS-OPEN-TEST"
+    with pytest.raises(kcs.KcsError, match="no resolution"):
+        kcs.draft_from_case(kt_store, open_case, by="emp-005")
+    with pytest.raises(kcs.KcsError, match="link kind"):
+        kcs.link_article_to_case(kt_store, draft.article_id, row["case"], kind="liked", by="emp-005")
+
+
+def test_content_health_finds_duplicates_and_unused(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
+    ids = [d.id for d in kb.docs if d.kind == "article"]
+    vectors = kb.index.vectors[kb.is_article].copy()
+    vectors = np.vstack([vectors, vectors[0]])
+    report = kcs.content_health(kt_store, as_of="2030-01-01T00:00:00", vectors=vectors, vector_ids=[*ids, "copy"])
+    assert {"ids": [ids[0], "copy"], "cosine": pytest.approx(1.0, abs=1e-3)} in report["duplicates"]
+    assert report["stale"] and report["never_reused"]
+
+
+def test_who_knows_ranks_authors_with_evidence(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
+    row = kt_store.read(
+        "MATCH (e:Employee)-[:AUTHORED]->(a:KnowledgeArticle {audience: 'customer', language: 'en'})-[:RESOLVES]->"
+        "(c:ErrorCode) RETURN e.id AS who, c.code AS code ORDER BY code LIMIT 1"
+    )[0]
+    experts = who_knows(kb, f"error {row['code']}")
+    assert row["who"] in [e.id for e in experts[:3]]
+    for expert in experts:
+        for path in expert.evidence.paths:
+            _assert_path_resolves(kt_store, path)
+
+
+def test_recommendations_carry_reasons_and_resolving_paths(kt_store: FalkorDBStore) -> None:
+    produced = 0
+    for customer in _customers(kt_store)[:15]:
+        items = [
+            *next_best_articles(kt_store, customer),
+            *cross_sell(kt_store, customer),
+            *next_best_actions(kt_store, customer, as_of="2026-11-01T00:00:00"),
+        ]
+        for item in items:
+            assert item.reason and item.paths
+            assert item.paths[0].nodes[0].id == customer
+            for path in item.paths:
+                _assert_path_resolves(kt_store, path)
+            produced += 1
+        for item in next_best_articles(kt_store, customer):
+            assert item.audience == "customer"
+            assert all(n.id == customer for p in item.paths for n in p.nodes if n.label == "Customer")
+    assert produced > 15
