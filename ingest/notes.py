@@ -42,7 +42,24 @@ NOTES_PAGE = cypher(
 )
 
 
-JIEBA_WORDS: set[str] = set()
+_JIEBA_WORDS: set[str] = set()
+
+
+def add_jieba_words(words: Iterable[str]) -> int:
+    """Add words to jieba's process-wide dictionary, each once per process; returns how many were new.
+
+    jieba's add_word re-derives a word's frequency on every call: adding each word once keeps
+    segmentation independent of how many linkers or indexes were built before.
+    """
+    import jieba
+
+    added = 0
+    for word in words:
+        if word not in _JIEBA_WORDS:
+            jieba.add_word(word)
+            _JIEBA_WORDS.add(word)
+            added += 1
+    return added
 
 
 @dataclass(frozen=True)
@@ -99,11 +116,7 @@ class NoteLinker:
             english, chinese = _surfaces(term)
             patterns_en += [{"label": term["label"], "pattern": s, "id": term["id"]} for s in sorted(english)]
             patterns_zh += [{"label": term["label"], "pattern": s, "id": term["id"]} for s in sorted(chinese)]
-            for surface in chinese - JIEBA_WORDS:
-                # jieba's dictionary is process-wide and add_word re-derives a word's frequency on every
-                # call: add each word once so segmentation does not depend on how many linkers ran before.
-                jieba.add_word(surface)
-                JIEBA_WORDS.add(surface)
+            add_jieba_words(sorted(chinese))
         config = {"spans_key": None, "annotate_ents": True, "phrase_matcher_attr": "LOWER"}
         self.english.add_pipe("span_ruler", config=config).add_patterns(patterns_en)  # type: ignore[attr-defined]
         self.chinese.add_pipe("span_ruler", config=config).add_patterns(patterns_zh)  # type: ignore[attr-defined]

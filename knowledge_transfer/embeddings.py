@@ -211,18 +211,3 @@ def get_embedder(name: str = "use") -> Embedder:
     if name == "minilm":
         return MiniLMEmbedder()
     raise ValueError(f"unknown embedder {name!r}: choose one of {', '.join(sorted(DIMENSIONS))}")
-
-
-def dot_top_k(
-    matrix: np.ndarray, query: np.ndarray, k: int, mask: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by dot product over unit rows: (indices, scores), best first; masked-out rows never returned."""
-    scores = matrix @ query
-    if mask is not None:
-        scores = np.where(mask, scores, -np.inf)
-    k = min(k, int(scores.shape[0]) if mask is None else int(mask.sum()))
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return top, scores[top]

@@ -15,11 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from knowledge_transfer.embeddings import Embedder
 from knowledge_transfer.search.fusion import FusionWeights, fuse
-from knowledge_transfer.search.index import HybridIndex
+from knowledge_transfer.search.index import HybridIndex, top_k
 from knowledge_transfer.text import tokenize
 
 MODES = ("bm25", "dense", "hybrid")
@@ -129,12 +127,6 @@ def query_metrics(ranking: Sequence[str], relevant: dict[str, float]) -> dict[st
     }
 
 
-def _ranking(scores: np.ndarray, depth: int) -> np.ndarray:
-    depth = min(depth, scores.size)
-    part = np.argpartition(-scores, depth - 1)[:depth]
-    return part[np.lexsort((part, -scores[part]))]
-
-
 def evaluate(
     dataset: Dataset,
     embedder: Embedder,
@@ -152,7 +144,7 @@ def evaluate(
         lexical = index.lexical_scores(tokenize(text))
         dense = index.dense_scores(query_vectors[n])
         for mode, scores in (("bm25", lexical), ("dense", dense), ("hybrid", fuse(lexical, dense, weights))):
-            ranking = [dataset.doc_ids[i] for i in _ranking(scores, depth)]
+            ranking = [dataset.doc_ids[i] for i in top_k(scores, depth)]
             for name, value in query_metrics(ranking, dataset.qrels[query_id]).items():
                 totals[mode][name] += value
         if progress:

@@ -14,12 +14,15 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from knowledge_transfer.answers.models import Evidence, EvidencePath, PathEdge, PathNode, Suggestion
-from knowledge_transfer.answers.service import KnowledgeBase
-from knowledge_transfer.search.index import _top
+from knowledge_transfer.search.index import top_k
+
+if TYPE_CHECKING:
+    from knowledge_transfer.answers.service import KnowledgeBase
 
 ROLE_WEIGHTS = {"AUTHORED": 1.0, "VALIDATED": 0.7, "HANDLED_BY": 0.5}
 ROLE_NAMES = {"AUTHORED": "authored", "VALIDATED": "validated", "HANDLED_BY": "resolved case"}
@@ -41,7 +44,7 @@ def rank_experts(kb: KnowledgeBase, fused: np.ndarray, *, limit: int = 5, depth:
     scores: dict[str, float] = defaultdict(float)
     names: dict[str, str] = {}
     votes: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
-    for position, i in enumerate(_top(fused, depth)):
+    for position, i in enumerate(top_k(fused, depth)):
         doc = kb.docs[int(i)]
         when = _when(doc.updated_at)
         recency = math.exp(-((newest - when).days) / 365) if newest and when else 1.0

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from ingest.notes import JIEBA_WORDS
+from ingest.notes import add_jieba_words
 
 # A code: letters and digits mixed, optionally joined by '-' or '/', e.g. AX-120, E402, E-1234.
 _CODE = r"(?:[A-Za-z]+-?\d[A-Za-z0-9_]*(?:[-/][A-Za-z0-9_]+)*|\d+[A-Za-z][A-Za-z0-9_]*)"
@@ -189,9 +189,6 @@ CHINESE_STOPWORDS = frozenset(
     ]
 )
 
-# One registry of words added to jieba's process-wide dictionary, shared with the note linker.
-_ADDED_TERMS = JIEBA_WORDS
-
 
 @lru_cache(maxsize=1)
 def _stemmer():  # type: ignore[no-untyped-def]
@@ -211,17 +208,10 @@ def _jieba():  # type: ignore[no-untyped-def]
 
 def add_terms(terms: Iterable[str]) -> int:
     """Add domain terms (product names, symptoms…) to jieba's dictionary, each once per process."""
-    jieba = _jieba()
-    added = 0
-    for term in terms:
-        term = term.strip()
-        # Only catalogue names (short terms), never sentences such as a resolution text.
-        if term and len(term) <= 16 and term not in _ADDED_TERMS and re.search(r"[\u3400-\u9fff]", term):
-            # add_word re-derives the frequency on every call: add each word once (deterministic segmentation).
-            jieba.add_word(term)
-            _ADDED_TERMS.add(term)
-            added += 1
-    return added
+    _jieba()
+    # Only catalogue names (short terms), never sentences such as a resolution text.
+    words = (t.strip() for t in terms)
+    return add_jieba_words(w for w in words if w and len(w) <= 16 and contains_chinese(w))
 
 
 def tokenize(text: str) -> list[str]:

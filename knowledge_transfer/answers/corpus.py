@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kbcrm.graph import GraphStore, cypher
+from knowledge_transfer.text import contains_chinese
 
 PAGE = 5000
 
@@ -181,7 +182,7 @@ def load_documents(store: GraphStore) -> list[KnowledgeDoc]:
             cases[r["id"]].links.append(Link("RESOLVED_BY", r["resolution_id"], "Resolution", r["resolution"] or ""))
         _attach(store, cases, after, rows[-1]["id"], CASE_LINKS, CASE_NOTES, CASE_PEOPLE)
         for case in cases.values():
-            if any("\u4e00" <= ch <= "\u9fff" for ch in case.title + case.text):
+            if contains_chinese(case.title + case.text):
                 case.language = "zh"
         out.extend(cases.values())
     return out

@@ -26,8 +26,9 @@ from kbcrm.settings import Settings
 from knowledge_transfer.answers.corpus import KnowledgeDoc, load_documents
 from knowledge_transfer.answers.models import Answer, Evidence, EvidencePath, PathEdge, PathNode, Suggestion
 from knowledge_transfer.embeddings import Embedder, get_embedder
+from knowledge_transfer.experts import rank_experts
 from knowledge_transfer.search.fusion import FusionWeights, standardise
-from knowledge_transfer.search.index import HybridIndex, _top
+from knowledge_transfer.search.index import HybridIndex, rank_of, top_k
 from knowledge_transfer.text import add_terms, contains_chinese, tokenize
 from knowledge_transfer.vectors import VectorCache
 
@@ -109,7 +110,6 @@ class KnowledgeBase:
             "customer": self.is_article & np.isin(audience, list(CUSTOMER_AUDIENCES)) & (confidence == "validated"),
             "staff": (kinds == "case") | (self.is_article & (confidence != "archived")),
         }
-        self.entity_docs: dict[str, np.ndarray] = {}
         grouped: dict[str, list[int]] = defaultdict(list)
         for i, doc in enumerate(self.docs):
             for link in doc.links:
@@ -187,35 +187,35 @@ class KnowledgeBase:
         mask = self.masks[audience]
         tokens = tokenize(question)
         lexical = self.index.lexical_scores(tokens, mask)
-        models = np.full(len(self.docs), self.embedder.model_id, dtype=object)
+        # Which model judges which documents: the English model reads English; the multilingual one reads
+        # Chinese questions and, for English questions, the Chinese documents (MiniLM scores unrelated Chinese
+        # pairs ~0.6). Each model's scores are standardised over every document it could judge, so the scales
+        # meet in z units without inflating a small group.
+        chinese_question = contains_chinese(question)
         if self.multilingual is None or self.multilingual_vectors is None:
-            dense = np.where(mask, self.index.vectors @ self.embedder.encode([question])[0], -np.inf)
-            dense_z = standardise(dense)
-            lexical_weight = self.settings.fusion_lexical_weight
-        elif contains_chinese(question):
-            dense = np.where(mask, self.multilingual_vectors @ self.multilingual.encode([question])[0], -np.inf)
-            dense_z = standardise(dense)
-            models[:] = self.multilingual.model_id
-            lexical_weight = self.settings.fusion_lexical_weight_multilingual
+            judges = [(self.embedder, self.index.vectors, mask)]
+        elif chinese_question:
+            judges = [(self.multilingual, self.multilingual_vectors, mask)]
         else:
-            # The English model cannot read Chinese (unrelated Chinese pairs score ~0.6 with MiniLM): Chinese
-            # documents are scored by the multilingual model; each model's scores are standardised over the
-            # documents it can judge, so the two scales meet in z units.
-            chinese = self.is_chinese & mask
-            english = ~self.is_chinese & mask
-            dense = np.full(len(self.docs), -np.inf, dtype=np.float32)
-            dense_z = np.full(len(self.docs), -np.inf, dtype=np.float32)
-            if english.any():
-                scores = np.where(english, self.index.vectors @ self.embedder.encode([question])[0], -np.inf)
-                dense = np.where(english, scores, dense)
-                dense_z = np.where(english, standardise(scores), dense_z)
-            if chinese.any():
-                # standardised over every visible document, not only the few Chinese ones (that would inflate them)
-                scores = np.where(mask, self.multilingual_vectors @ self.multilingual.encode([question])[0], -np.inf)
-                dense = np.where(chinese, scores, dense)
-                dense_z = np.where(chinese, standardise(scores), dense_z)
-                models[chinese] = self.multilingual.model_id
-            lexical_weight = self.settings.fusion_lexical_weight
+            judges = [
+                (self.embedder, self.index.vectors, mask & ~self.is_chinese),
+                (self.multilingual, self.multilingual_vectors, mask & self.is_chinese),
+            ]
+        models = np.full(len(self.docs), self.embedder.model_id, dtype=object)
+        dense = np.full(len(self.docs), -np.inf, dtype=np.float32)
+        dense_z = np.full(len(self.docs), -np.inf, dtype=np.float32)
+        for model, matrix, judged in judges:
+            if not judged.any():
+                continue
+            scores = np.where(mask, matrix @ model.encode([question])[0], -np.inf)
+            dense = np.where(judged, scores, dense)
+            dense_z = np.where(judged, standardise(scores), dense_z)
+            models[judged] = model.model_id
+        lexical_weight = (
+            self.settings.fusion_lexical_weight_multilingual
+            if chinese_question and self.multilingual is not None
+            else self.settings.fusion_lexical_weight
+        )
         fused = dense_z + lexical_weight * standardise(lexical) + self.static_boosts
         for node, weight in (boost_nodes or {}).items():
             docs = self.entity_docs.get(node)
@@ -321,8 +321,6 @@ def answer(
     (validated customer/public articles only; `customer_id` is required and a `case_id`
     must be one of that customer's cases).
     """
-    from knowledge_transfer.experts import rank_experts
-
     if audience not in AUDIENCES:
         raise AnswerError(f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}")
     if audience == "customer" and not customer_id:
@@ -348,16 +346,11 @@ def answer(
     lexical, dense = parts["lexical"], parts["dense"]
     query_terms = set(parts["tokens"])
 
-    def rank_of(scores: np.ndarray, i: int) -> int | None:
-        if not np.isfinite(scores[i]) or (scores is lexical and scores[i] <= 0):
-            return None
-        return int((scores > scores[i]).sum()) + 1
-
     suggestions: list[Suggestion] = []
     pools = [("article", limit)] + ([("case", case_limit)] if audience == "staff" else [])
     for kind, count in pools:
         pool = np.where(kb.is_article if kind == "article" else ~kb.is_article, fused, -np.inf)
-        for i in _top(pool, count):
+        for i in top_k(pool, count):
             doc = kb.docs[int(i)]
             boosts = kb.static_boost_parts(int(i))
             for node_id, weight in boost_nodes.items():
@@ -377,7 +370,7 @@ def answer(
             evidence = Evidence(
                 matched_terms=sorted(query_terms.intersection(kb.index.doc_tokens[int(i)])),
                 semantic_similarity=round(float(dense[i]), 4),
-                lexical_rank=rank_of(lexical, int(i)),
+                lexical_rank=rank_of(lexical, int(i), positive_only=True),
                 dense_rank=rank_of(dense, int(i)),
                 dense_model=str(parts["models"][i]),
                 paths=_paths(

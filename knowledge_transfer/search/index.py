@@ -30,7 +30,7 @@ class Candidate:
     matched_terms: list[str] = field(default_factory=list)
 
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k best finite scores, best first (ties by index)."""
     finite = np.flatnonzero(np.isfinite(scores))
     if finite.size == 0 or k <= 0:
@@ -40,6 +40,13 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     part = np.argpartition(-values, k - 1)[:k]
     order = np.lexsort((finite[part], -values[part]))
     return finite[part][order]
+
+
+def rank_of(scores: np.ndarray, i: int, *, positive_only: bool = False) -> int | None:
+    """1-based rank of document i among the allowed (finite) scores; None when it is not allowed (or scores 0)."""
+    if not np.isfinite(scores[i]) or (positive_only and scores[i] <= 0):
+        return None
+    return int((scores > scores[i]).sum()) + 1
 
 
 class HybridIndex:
@@ -84,63 +91,23 @@ class HybridIndex:
         scores = self.vectors @ query_vector if self.vectors.shape[1] else np.zeros(self.size, dtype=np.float32)
         return scores if mask is None else np.where(mask, scores, -np.inf)
 
-    def embed_query(self, query: str) -> np.ndarray:
-        """The query's unit vector (empty when the index has no embedder)."""
-        if self.embedder is None:
-            return np.zeros(0, dtype=np.float32)
-        vector: np.ndarray = self.embedder.encode([query])[0]
-        return vector
-
-    def search(
-        self,
-        query: str,
-        *,
-        k: int = 10,
-        mask: np.ndarray | None = None,
-        mode: str = "hybrid",
-        boosts: np.ndarray | None = None,
-        query_vector: np.ndarray | None = None,
-    ) -> list[Candidate]:
-        """Best k documents for the query: mode 'lexical', 'dense' or 'hybrid' (fused, plus optional boosts)."""
-        if mode not in ("lexical", "dense", "hybrid"):
-            raise ValueError(f"unknown retrieval mode {mode!r}")
+    def search(self, query: str, *, k: int = 10, mask: np.ndarray | None = None) -> list[Candidate]:
+        """Best k documents for the query by the fused score, among those the mask allows."""
         tokens = tokenize(query)
         lexical = self.lexical_scores(tokens, mask)
-        if mode == "lexical":
-            fused = np.where(lexical > 0, lexical, -np.inf)
-        else:
-            vector = query_vector if query_vector is not None else self.embed_query(query)
-            dense = self.dense_scores(vector, mask)
-            fused = dense if mode == "dense" else fuse(lexical, dense, self.weights)
-            if boosts is not None and mode == "hybrid":
-                fused = fused + boosts
-        top = _top(fused, k)
-        if top.size == 0:
-            return []
-        lexical_rank = self._ranks(lexical, top)
-        dense_all = (
-            self.dense_scores(query_vector if query_vector is not None else self.embed_query(query), mask)
-            if mode == "lexical"
-            else dense
-        )
-        dense_rank = self._ranks(dense_all, top)
+        vector = self.embedder.encode([query])[0] if self.embedder is not None else np.zeros(0, dtype=np.float32)
+        dense = self.dense_scores(vector, mask)
+        fused = fuse(lexical, dense, self.weights)
         query_terms = set(tokens)
         return [
             Candidate(
                 index=int(i),
                 score=float(fused[i]),
                 lexical_score=float(max(lexical[i], 0.0)),
-                lexical_rank=lexical_rank[j] if lexical[i] > 0 else None,
-                dense_score=float(dense_all[i]) if np.isfinite(dense_all[i]) else 0.0,
-                dense_rank=dense_rank[j] if self.vectors.shape[1] else None,
+                lexical_rank=rank_of(lexical, int(i), positive_only=True),
+                dense_score=float(dense[i]),
+                dense_rank=rank_of(dense, int(i)) if self.vectors.shape[1] else None,
                 matched_terms=sorted(query_terms.intersection(self.doc_tokens[i])),
             )
-            for j, i in enumerate(top)
+            for i in top_k(fused, k)
         ]
-
-    @staticmethod
-    def _ranks(scores: np.ndarray, chosen: np.ndarray) -> list[int]:
-        """1-based rank of each chosen document in `scores` (how many allowed documents score higher, plus one)."""
-        finite = scores[np.isfinite(scores)]
-        ordered = np.sort(finite)[::-1]
-        return [int(np.searchsorted(-ordered, -scores[i], side="left")) + 1 for i in chosen]

@@ -1,0 +1,1 @@
+"""Answer assist: what it searches (corpus), what it returns (models), how it ranks (service)."""
