@@ -946,6 +946,8 @@ def generate(
             if progress is not None:
                 progress(index)
         counts["articles"] = _write_articles(rng, out_dir, experts)
+    # Written after the rest with their own random stream, so adding them left every other file unchanged.
+    counts.update(_write_relationships_and_payments(out_dir, seed))
     manifest = {
         "seed": seed,
         "customers": customers,
@@ -956,6 +958,70 @@ def generate(
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
+
+
+def _write_relationships_and_payments(out_dir: Path, seed: int) -> dict[str, int]:
+    """Referrals, company groups (subsidiaries) and invoice payments with per-customer payment habits."""
+    rng = random.Random(f"{seed}-relationships-payments")
+    customers = list(read_csv(out_dir / "truth" / "customers.csv"))
+    terms = {r["account_number"]: int(r["payment_terms_days"]) for r in read_csv(out_dir / "billing_accounts.csv")}
+    relationships = 0
+    with (out_dir / "relationships.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, ["kind", "from_account", "to_account", "since"])
+        writer.writeheader()
+        by_since = sorted(customers, key=lambda c: c["customer_since"])
+        for position, customer in enumerate(by_since):
+            # About one customer in six came through a referral by an earlier customer.
+            if position > 5 and rng.random() < 0.17:
+                referrer = rng.choice(by_since[: position - 1])
+                writer.writerow(
+                    {
+                        "kind": "referral",
+                        "from_account": referrer["account_number"],
+                        "to_account": customer["account_number"],
+                        "since": customer["customer_since"],
+                    }
+                )
+                relationships += 1
+        organisations: dict[str, list[dict[str, str]]] = {}
+        for customer in customers:
+            if customer["kind"] == "organization":
+                organisations.setdefault(customer["country"], []).append(customer)
+        for members in organisations.values():
+            parents = members[: max(1, len(members) // 12)]
+            for member in members[len(parents) :]:
+                if rng.random() < 0.12:
+                    parent = rng.choice(parents)
+                    writer.writerow(
+                        {
+                            "kind": "subsidiary",
+                            "from_account": member["account_number"],
+                            "to_account": parent["account_number"],
+                            "since": max(member["customer_since"], parent["customer_since"]),
+                        }
+                    )
+                    relationships += 1
+    habit = {c["account_number"]: rng.choices(["punctual", "slow", "late"], weights=[70, 22, 8])[0] for c in customers}
+    payments = 0
+    with (out_dir / "payments.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, ["order_number", "due_on", "paid_on"])
+        writer.writeheader()
+        for order in read_csv(out_dir / "orders.csv"):
+            ordered = date.fromisoformat(order["order_date"])
+            due = ordered + timedelta(days=terms.get(order["account_number"], 30))
+            delay = {"punctual": rng.randint(-10, 2), "slow": rng.randint(3, 30), "late": rng.randint(20, 120)}[
+                habit[order["account_number"]]
+            ]
+            paid = max(due + timedelta(days=delay), ordered)
+            writer.writerow(
+                {
+                    "order_number": order["order_number"],
+                    "due_on": due.isoformat(),
+                    "paid_on": paid.isoformat() if paid <= AS_OF else "",
+                }
+            )
+            payments += 1
+    return {"relationships": relationships, "payments": payments}
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

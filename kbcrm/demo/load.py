@@ -187,6 +187,45 @@ def load_demo(
             start_label=Label.Customer,
             end_label=Label.Order,
         )
+    if (directory / "payments.csv").exists():
+        for batch in _batched(read_csv(directory / "payments.csv")):
+            store.upsert_nodes(
+                Label.Order,
+                [
+                    {
+                        "id": r["order_number"],
+                        "due_on": r["due_on"],
+                        **({"paid_on": r["paid_on"]} if r["paid_on"] else {}),
+                    }
+                    for r in batch
+                ],
+            )
+    if (directory / "relationships.csv").exists():
+        rows = list(read_csv(directory / "relationships.csv"))
+        store.upsert_relationships(
+            Rel.REFERRED,
+            [
+                {
+                    "start": record_to_customer[r["from_account"]],
+                    "end": record_to_customer[r["to_account"]],
+                    "since": r["since"],
+                }
+                for r in rows
+                if r["kind"] == "referral"
+            ],
+            start_label=Label.Customer,
+            end_label=Label.Customer,
+        )
+        store.upsert_relationships(
+            Rel.SUBSIDIARY_OF,
+            [
+                {"start": record_to_customer[r["from_account"]], "end": record_to_customer[r["to_account"]]}
+                for r in rows
+                if r["kind"] == "subsidiary"
+            ],
+            start_label=Label.Organization,
+            end_label=Label.Organization,
+        )
     for batch in _batched(read_csv(directory / "order_lines.csv")):
         store.upsert_nodes(
             Label.OrderLine,

@@ -28,22 +28,22 @@ ARTICLES = cypher(
 )
 ARTICLE_LINKS = cypher(
     "kt.article_links_page",
-    "MATCH (a:KnowledgeArticle)-[r:APPLIES_TO|RESOLVES]->(n) WHERE a.id > $after AND a.id <= $until "
+    "MATCH (a:KnowledgeArticle)-[r:APPLIES_TO|RESOLVES]->(n) WHERE a.id IN $ids "
     "RETURN a.id AS doc, type(r) AS rel, n.id AS node, labels(n)[0] AS label, "
     "coalesce(n.name, n.code, n.id) AS name",
-    example={"after": "", "until": "zzz"},
+    example={"ids": ["x"]},
 )
 ARTICLE_PEOPLE = cypher(
     "kt.article_people",
-    "MATCH (e:Employee)-[r:AUTHORED|VALIDATED]->(a:KnowledgeArticle) WHERE a.id > $after AND a.id <= $until "
+    "MATCH (e:Employee)-[r:AUTHORED|VALIDATED]->(a:KnowledgeArticle) WHERE a.id IN $ids "
     "RETURN a.id AS doc, type(r) AS rel, e.id AS person, e.name AS name",
-    example={"after": "", "until": "zzz"},
+    example={"ids": ["x"]},
 )
 ARTICLE_REUSE = cypher(
     "kt.article_reuse",
-    "MATCH (a:KnowledgeArticle)-[r:LINKED_TO_CASE]->(c:ServiceCase) WHERE a.id > $after AND a.id <= $until "
+    "MATCH (a:KnowledgeArticle)-[r:LINKED_TO_CASE]->(c:ServiceCase) WHERE a.id IN $ids "
     "RETURN a.id AS doc, count(c) AS reused",
-    example={"after": "", "until": "zzz"},
+    example={"ids": ["x"]},
 )
 RESOLVED_CASES = cypher(
     "kt.resolved_cases_page",
@@ -56,23 +56,23 @@ RESOLVED_CASES = cypher(
 CASE_LINKS = cypher(
     "kt.case_links",
     "MATCH (c:ServiceCase)-[r:ABOUT_PRODUCT|HAS_SYMPTOM|REPORTED_ERROR|HAS_CAUSE]->(n) "
-    "WHERE c.id > $after AND c.id <= $until "
+    "WHERE c.id IN $ids "
     "RETURN c.id AS doc, type(r) AS rel, n.id AS node, labels(n)[0] AS label, "
     "coalesce(n.name, n.code, n.text, n.id) AS name",
-    example={"after": "", "until": "zzz"},
+    example={"ids": ["x"]},
 )
 CASE_NOTES = cypher(
     "kt.case_notes",
-    "MATCH (c:ServiceCase)-[:HAS_NOTE]->(n:ServiceNote) WHERE c.id > $after AND c.id <= $until "
+    "MATCH (c:ServiceCase)-[:HAS_NOTE]->(n:ServiceNote) WHERE c.id IN $ids "
     "RETURN c.id AS doc, n.text AS text, n.written_at AS written_at ORDER BY c.id, n.written_at",
-    example={"after": "", "until": "zzz"},
+    example={"ids": ["x"]},
     ordered=True,
 )
 CASE_PEOPLE = cypher(
     "kt.case_people",
-    "MATCH (c:ServiceCase)-[:HANDLED_BY]->(e:Employee) WHERE c.id > $after AND c.id <= $until "
+    "MATCH (c:ServiceCase)-[:HANDLED_BY]->(e:Employee) WHERE c.id IN $ids "
     "RETURN c.id AS doc, 'HANDLED_BY' AS rel, e.id AS person, e.name AS name",
-    example={"after": "", "until": "zzz"},
+    example={"ids": ["x"]},
 )
 
 
@@ -126,9 +126,10 @@ def _pages(store: GraphStore, query: Any) -> Iterator[tuple[str, list[dict[str, 
         after = rows[-1]["id"]
 
 
-def _attach(store: GraphStore, docs: dict[str, KnowledgeDoc], after: str, until: str, *queries: Any) -> None:
+def _attach(store: GraphStore, docs: dict[str, KnowledgeDoc], *queries: Any) -> None:
+    # `id IN $ids`, not an id range: FalkorDB's index scan ignores an upper bound on a string property.
     for query in queries:
-        for row in store.read(query, after=after, until=until):
+        for row in store.read(query, ids=list(docs)):
             doc = docs.get(row["doc"])
             if doc is None:
                 continue
@@ -145,7 +146,7 @@ def _attach(store: GraphStore, docs: dict[str, KnowledgeDoc], after: str, until:
 def load_documents(store: GraphStore) -> list[KnowledgeDoc]:
     """Every knowledge article and every resolved case, with the links the explanations use."""
     out: list[KnowledgeDoc] = []
-    for after, rows in _pages(store, ARTICLES):
+    for _after, rows in _pages(store, ARTICLES):
         docs = {
             r["id"]: KnowledgeDoc(
                 kind="article",
@@ -163,9 +164,9 @@ def load_documents(store: GraphStore) -> list[KnowledgeDoc]:
             )
             for r in rows
         }
-        _attach(store, docs, after, rows[-1]["id"], ARTICLE_LINKS, ARTICLE_PEOPLE, ARTICLE_REUSE)
+        _attach(store, docs, ARTICLE_LINKS, ARTICLE_PEOPLE, ARTICLE_REUSE)
         out.extend(docs.values())
-    for after, rows in _pages(store, RESOLVED_CASES):
+    for _after, rows in _pages(store, RESOLVED_CASES):
         cases: dict[str, KnowledgeDoc] = {}
         for r in rows:
             cases[r["id"]] = KnowledgeDoc(
@@ -180,7 +181,7 @@ def load_documents(store: GraphStore) -> list[KnowledgeDoc]:
                 resolution_id=r["resolution_id"],
             )
             cases[r["id"]].links.append(Link("RESOLVED_BY", r["resolution_id"], "Resolution", r["resolution"] or ""))
-        _attach(store, cases, after, rows[-1]["id"], CASE_LINKS, CASE_NOTES, CASE_PEOPLE)
+        _attach(store, cases, CASE_LINKS, CASE_NOTES, CASE_PEOPLE)
         for case in cases.values():
             if contains_chinese(case.title + case.text):
                 case.language = "zh"
