@@ -15,6 +15,7 @@ from ingest.runner import ingest_file
 from kbcrm.demo.generator import generate
 from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
 from kbcrm.graph import open_store
+from kbcrm.loyalty.job import run_loyalty
 from kbcrm.settings import Settings
 
 DEPARTMENT_EXPORTS = (
@@ -73,5 +74,11 @@ def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dic
                     f"  identity resolution vs the generator's truth ({settings.demo_customers} customers): "
                     f"precision {quality['precision']:.3f}, recall {quality['recall']:.3f}, F1 {quality['f1']:.3f}"
                 )
+            loyalty = run_loyalty(store, settings)
+            say(
+                f"  loyalty scores as of {loyalty.as_of}: "
+                + ", ".join(f"{tier} {n}" for tier, n in loyalty.tiers.items())
+                + f"; {len(loyalty.segments)} segments"
+            )
         customers = int(store.read(COUNT_CUSTOMERS)[0]["customers"])
         return {"nodes": store.count_nodes(), "relationships": store.count_relationships(), "customers": customers}

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from kbcrm.cli_loyalty import eval_churn, loyalty_app
 from kbcrm.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # the ingest package is imported lazily by the commands that use it
@@ -480,6 +481,8 @@ kt_app = typer.Typer(help="Knowledge transfer: KCS actions on articles and cases
 app.add_typer(kt_app, name="kcs")
 eval_app = typer.Typer(help="Evaluations that print measured quality.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+app.add_typer(loyalty_app, name="loyalty")
+eval_app.command("churn")(eval_churn)
 
 
 def _knowledge_base(store: GraphStore, settings: Settings) -> KnowledgeBase:

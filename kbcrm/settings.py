@@ -78,6 +78,27 @@ class Settings(BaseSettings):
         default=0.6, ge=0, description="Boost per unit of smoothed helpful-minus-not-helpful rate ((h-n)/(h+n+2))."
     )
     boost_reuse: float = Field(default=0.1, ge=0, description="Boost per log(1 + times linked to a case).")
+    clv_model: Literal["bgnbd", "pareto-nbd"] = Field(
+        default="pareto-nbd",
+        description=(
+            "Purchase model of `kbcrm loyalty run` (Pareto/NBD lets one-time buyers lapse; BG/NBD keeps them alive)."
+        ),
+    )
+    clv_horizon_months: int = Field(default=12, ge=1, le=120, description="Months of future purchases counted in CLV.")
+    clv_annual_discount: float = Field(
+        default=0.10, ge=0, le=1, description="Yearly discount rate applied to CLV (monthly compounding)."
+    )
+    churn_horizon_days: int = Field(
+        default=180,
+        ge=30,
+        description="A customer has churned when they place no order for this many days; also the training look-ahead.",
+    )
+    loyalty_vip_share: float = Field(
+        default=0.10, gt=0, lt=1, description="Share of buyers in the VIP tier (highest loyalty score)."
+    )
+    loyalty_loyal_share: float = Field(
+        default=0.25, ge=0, lt=1, description="Share of buyers in the loyal tier (next after VIP)."
+    )
     auth_secret: SecretStr = Field(
         default=SecretStr("change-me-in-production"),
         description="Secret for signing session cookies and CSRF tokens.",

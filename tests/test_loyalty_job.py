@@ -1,0 +1,230 @@
+"""The loyalty job against the real embedded graph: scores, reasons, tiers, segments, idempotence, resume, report."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kbcrm.cli import app
+from kbcrm.demo.generator import generate
+from kbcrm.demo.load import load_demo
+from kbcrm.graph.embedded import EmbeddedServer
+from kbcrm.graph.falkordb_backend import FalkorDBStore
+from kbcrm.loyalty.features import CHURN_FEATURES, churn_row
+from kbcrm.loyalty.job import run_loyalty
+from kbcrm.loyalty.purchasing import credit_rating
+from kbcrm.loyalty.report import build_report
+from kbcrm.loyalty.service import CustomerActivity
+from kbcrm.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+SCORES = (
+    "MATCH (c:Customer) RETURN c.id AS id, c.clv AS clv, c.p_alive AS p_alive, c.churn_risk AS churn_risk, "
+    "c.churn_reasons AS churn_reasons, c.loyalty_tier AS tier, c.loyalty_score AS score, "
+    "c.loyalty_reasons AS reasons, c.rfm_segment AS rfm, c.rfm_score AS rfm_score, c.credit_rating AS credit, "
+    "c.model_version AS version, c.community AS community ORDER BY id"
+)
+
+
+@pytest.fixture(scope="module")
+def loyalty_store(embedded: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalkorDBStore]:
+    directory = tmp_path_factory.mktemp("loyalty_demo")
+    generate(directory, customers=160, seed=5)
+    store = FalkorDBStore(graph_name="loyalty_module", socket_path=embedded.socket_path)
+    store.drop_graph()
+    store.ensure_schema(vector_dimension=4)
+    load_demo(store, directory, include_articles=False)
+    yield store
+    store.drop_graph()
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("loyalty_data"))
+
+
+@pytest.fixture(scope="module")
+def first_run(loyalty_store: FalkorDBStore, settings: Settings) -> dict:
+    summary = run_loyalty(loyalty_store, settings, as_of=date(2026, 10, 31))
+    return {"summary": summary, "scores": loyalty_store.read(SCORES)}
+
+
+def test_every_customer_is_scored_with_reasons(first_run: dict, settings: Settings) -> None:
+    summary, scores = first_run["summary"], first_run["scores"]
+    assert summary.customers == len(scores) == 160 and summary.written == 160
+    assert summary.purchases["model"] == settings.clv_model and summary.spend and summary.churn
+    buyers = [s for s in scores if s["tier"] != "prospect"]
+    assert len(buyers) == summary.buyers > 100
+    for s in buyers:
+        assert s["clv"] >= 0 and 0 <= s["p_alive"] <= 1 and 0 <= s["churn_risk"] <= 1
+        assert s["version"] == summary.model_version
+        assert re.fullmatch(r"[1-5]{3}", s["rfm_score"]) and s["rfm"]
+        assert any(r.startswith("12-month CLV") for r in s["reasons"])
+    labels = {f.label for f in CHURN_FEATURES}
+    risky = [s for s in buyers if s["churn_risk"] >= 0.5]
+    assert risky and all(s["churn_reasons"] for s in risky)
+    assert all(any(r.startswith(label) for label in labels) for s in risky for r in s["churn_reasons"])
+    # Tiers follow the documented shares and rules.
+    assert sum(s["tier"] == "vip" for s in buyers) == round(settings.loyalty_vip_share * len(buyers))
+    vip_floor = min(s["score"] for s in buyers if s["tier"] == "vip")
+    assert all(s["score"] <= vip_floor for s in buyers if s["tier"] not in ("vip",))
+    assert all(s["p_alive"] < 0.25 for s in buyers if s["tier"] == "lapsed")
+    # Customers who referred others get it named as a reason.
+    referrers = {r["id"] for r in first_run_referrers(first_run)}
+    assert referrers, "the demo has referrals"
+    for s in buyers:
+        if s["id"] in referrers:
+            assert any(r.startswith("referred") for r in s["reasons"])
+
+
+def first_run_referrers(first_run: dict) -> list[dict]:
+    return first_run["referrers"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _referrers(first_run: dict, loyalty_store: FalkorDBStore) -> None:
+    first_run["referrers"] = loyalty_store.read(
+        "MATCH (a:Customer)-[:REFERRED]->(:Customer) RETURN DISTINCT a.id AS id"
+    )
+
+
+def test_segments_are_graph_nodes_campaigns_can_target(first_run: dict, loyalty_store: FalkorDBStore) -> None:
+    summary = first_run["summary"]
+    assert 3 <= len(summary.segments) <= 6
+    names = [s["name"] for s in summary.segments]
+    assert len(set(names)) == len(names)
+    for kind in ("cluster", "tier", "rfm"):
+        rows = loyalty_store.read(
+            "MATCH (c:Customer)-[m:MEMBER_OF]->(s:Segment {segment_kind: $kind}) "
+            "RETURN c.id AS c, s.id AS s, s.size AS size, m.model_version AS v",
+            kind=kind,
+        )
+        per_customer: dict[str, int] = {}
+        for row in rows:
+            per_customer[row["c"]] = per_customer.get(row["c"], 0) + 1
+            assert row["v"] == summary.model_version
+        assert set(per_customer.values()) == {1}  # one segment of each kind per customer
+        sizes = {row["s"]: row["size"] for row in rows}
+        for segment_id, size in sizes.items():
+            assert size == sum(1 for row in rows if row["s"] == segment_id)
+    described = loyalty_store.read("MATCH (s:Segment {segment_kind: 'cluster'}) RETURN s.description AS d, s.rule AS r")
+    assert all("customers: median 12-month CLV" in r["d"] and "k-means" in r["r"] for r in described)
+
+
+def test_rerun_for_the_same_date_changes_nothing(
+    first_run: dict, loyalty_store: FalkorDBStore, settings: Settings
+) -> None:
+    edges = loyalty_store.count_relationships("MEMBER_OF")
+    segments = loyalty_store.count_nodes("Segment")
+    again = run_loyalty(loyalty_store, settings, as_of=date(2026, 10, 31))
+    assert again.model_version == first_run["summary"].model_version
+    assert loyalty_store.read(SCORES) == first_run["scores"]
+    assert loyalty_store.count_relationships("MEMBER_OF") == edges
+    assert loyalty_store.count_nodes("Segment") == segments
+
+
+def test_an_interrupted_run_resumes_after_its_last_page(
+    first_run: dict, loyalty_store: FalkorDBStore, settings: Settings
+) -> None:
+    version = first_run["summary"].model_version
+    ids = [s["id"] for s in first_run["scores"]]
+    checkpoint = settings.data_dir / "loyalty" / "checkpoint-2026-10-31.json"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    # As a run killed after writing two pages of 50 leaves it.
+    checkpoint.write_text(json.dumps({"model_version": version, "written_until": ids[99]}))
+    loyalty_store.run("MATCH (c:Customer) WHERE c.id > $after SET c.loyalty_tier = 'stale'", after=ids[99])
+    resumed = run_loyalty(loyalty_store, settings, as_of=date(2026, 10, 31), page_size=50)
+    assert resumed.skipped_pages == 2 and resumed.written == len(ids) - 100
+    assert not checkpoint.exists()
+    assert loyalty_store.read(SCORES) == first_run["scores"]
+    # A checkpoint of another model version is ignored: everything is written.
+    checkpoint.write_text(json.dumps({"model_version": "loyalty-other", "written_until": ids[-1]}))
+    assert run_loyalty(loyalty_store, settings, as_of=date(2026, 10, 31), page_size=50).written == len(ids)
+
+
+def test_features_never_look_past_the_as_of_date() -> None:
+    past = {"day": "2025-01-10", "amount": 100.0, "due_on": None, "paid_on": None}
+    future = {"day": "2025-06-01", "amount": 900.0, "due_on": None, "paid_on": None}
+    case = {
+        "priority": "P1",
+        "opened_at": "2025-05-01T10:00:00",
+        "first_response_at": "2025-05-01T15:00:00",
+        "closed_at": None,
+    }
+    a = CustomerActivity(id="c", name="c", since="2024-06-01", kind="person", orders=[past])
+    b = CustomerActivity(id="c", name="c", since="2024-06-01", kind="person", orders=[past, future], cases=[case])
+    as_of = date(2025, 3, 1)
+    assert churn_row(a, as_of, 0.5) == churn_row(b, as_of, 0.5)
+    assert churn_row(b, date(2025, 7, 1), 0.5)["sla_breaches"] == 1  # P1 answered after 5 h > 1 h
+
+
+def test_credit_rating_rules() -> None:
+    day = date(2026, 1, 1)
+    on_time = [(date(2025, m, 1), date(2025, m, 1)) for m in range(1, 11)]
+    assert credit_rating(on_time, day)[0] == "A"
+    some_late = [*on_time[:8], (date(2025, 11, 1), date(2025, 11, 20)), (date(2025, 12, 1), date(2025, 12, 20))]
+    assert credit_rating(some_late, day)[0] == "B"
+    overdue = [*on_time[:9], (date(2025, 9, 1), None)]  # 122 days overdue
+    rating, reasons = credit_rating(overdue, day)
+    assert rating == "D" and any("122 days overdue" in r for r in reasons)
+    assert credit_rating([], day) == (None, ["no invoices due yet"])
+
+
+def test_report_is_self_contained(first_run: dict, loyalty_store: FalkorDBStore, settings: Settings) -> None:
+    html = build_report(loyalty_store, settings)
+    assert html.count("<svg") >= 5  # CLV histogram, P(alive) heat map, tiers, segments, RFM, calibration
+    for section in ("CLV models", "P(alive) by recency and frequency", "Churn warning", "VIP customers"):
+        assert section in html
+    assert "<script" not in html and not re.search(r"(src|href)=\"https?:", html)
+    assert first_run["summary"].model_version in html
+
+
+def test_cli_clv_json_and_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "loyalty",
+            "clv",
+            "--transactions",
+            str(DATA / "cdnow" / "CDNOW_sample.txt"),
+            "--calibration-end",
+            "1997-09-30",
+            "--model",
+            "pareto-nbd",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert round(out["purchases"]["params"]["r"], 3) == 0.553 and out["holdout"]["actual"] == 1882
+    bad = runner.invoke(
+        app, ["loyalty", "clv", "--transactions", str(tmp_path / "none.csv"), "--calibration-end", "2020-01-01"]
+    )
+    assert bad.exit_code == 1 and "file not found" in bad.output
+    bad = runner.invoke(
+        app,
+        [
+            "loyalty",
+            "clv",
+            "--transactions",
+            str(DATA / "cdnow" / "CDNOW_sample.txt"),
+            "--calibration-end",
+            "30.9.1997",
+        ],
+    )
+    assert bad.exit_code == 1 and "is not a date" in bad.output
+
+
+def test_cli_eval_churn() -> None:
+    result = CliRunner().invoke(app, ["eval", "churn", str(DATA / "telco_churn" / "Telco-Customer-Churn.csv")])
+    assert result.exit_code == 0, result.output
+    auc = float(re.search(r"AUC (\d\.\d+)", result.output).group(1))
+    assert auc >= 0.84
