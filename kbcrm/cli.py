@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from kbcrm.cli_common import console
+from kbcrm.cli_common import fail as _fail
+from kbcrm.cli_common import progress_bar as _progress
 from kbcrm.cli_loyalty import eval_churn, loyalty_app
 from kbcrm.settings import Settings, get_settings
 
@@ -24,13 +24,6 @@ if TYPE_CHECKING:  # the ingest package is imported lazily by the commands that 
 app = typer.Typer(help="KBCRM: a knowledge-based CRM on a customer knowledge graph.", no_args_is_help=True)
 store_app = typer.Typer(help="The graph store: status, start, stop, schema.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
-console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    raise typer.Exit(1)
 
 
 @app.command("demo-data")
@@ -711,17 +704,6 @@ def show_settings() -> None:
         shown = "********" if "secret" in name or "password" in name else str(value)
         table.add_row(f"KBCRM_{name.upper()}", shown, field.description or "")
     console.print(table)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not sys.stderr.isatty(),
-    )
 
 
 if __name__ == "__main__":

@@ -8,29 +8,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import TaskID
 from rich.table import Table
 
+from kbcrm.cli_common import console, fail, progress_bar
 from kbcrm.settings import get_settings
 
 loyalty_app = typer.Typer(
     help="Loyalty intelligence: CLV, churn warning, tiers, segments, report.", no_args_is_help=True
 )
-console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def _date(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        _fail(f"{option}: {text!r} is not a date (YYYY-MM-DD)")
+        fail(f"{option}: {text!r} is not a date (YYYY-MM-DD)")
         raise
 
 
@@ -53,9 +46,9 @@ def loyalty_clv(
     from kbcrm.loyalty.transactions import TransactionError, read_transactions
 
     if model not in ("bgnbd", "pareto-nbd"):
-        _fail(f"--model: {model!r} is not bgnbd or pareto-nbd")
+        fail(f"--model: {model!r} is not bgnbd or pareto-nbd")
     if unit not in ("weeks", "days"):
-        _fail(f"--unit: {unit!r} is not weeks or days")
+        fail(f"--unit: {unit!r} is not weeks or days")
     end = _date(calibration_end, "--calibration-end")
     settings = get_settings()
     try:
@@ -69,7 +62,7 @@ def loyalty_clv(
             annual_discount=settings.clv_annual_discount,
         )
     except (TransactionError, ValueError, FitError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if as_json:
         print(json.dumps(result.as_dict(), indent=2))
@@ -116,16 +109,6 @@ def loyalty_clv(
         )
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-    )
-
-
 @loyalty_app.command("run")
 def loyalty_run(
     as_of: Annotated[
@@ -139,7 +122,7 @@ def loyalty_run(
     settings = get_settings()
     when = _date(as_of, "--as-of") if as_of else None
     tasks: dict[str, TaskID] = {}
-    with open_store(settings) as store, _progress() as progress:
+    with open_store(settings) as store, progress_bar() as progress:
 
         def tick(step: str, done: int, total: int) -> None:
             if step not in tasks:
@@ -187,7 +170,7 @@ def loyalty_report(
         try:
             path = write_report(store, settings, out)
         except ReportError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
     console.print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
 
@@ -202,7 +185,7 @@ def eval_churn(
     try:
         result = evaluate_churn(file, seed=seed)
     except ChurnDataError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     q = result.quality
     console.print(
