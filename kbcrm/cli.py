@@ -117,7 +117,6 @@ def _ingest_rows(kind: str, label: str, path: Path, mapping: str, dry_run: bool,
             )
     except (MappingError, SourceFileError, StoreError) as exc:
         _fail(str(exc))
-        return
     _print_run(report, f"run {report.run_id}" + (" (dry run: nothing written)" if dry_run else ""))
     if report.resumed_after_line:
         console.print(f"resumed an interrupted run after line {report.resumed_after_line}")
@@ -199,7 +198,6 @@ def ingest_articles_command(
             report = ingest_articles(store, directory, data_dir=settings.data_dir)
     except SourceFileError as exc:
         _fail(str(exc))
-        return
     _print_run(report, f"articles run {report.run_id}")
 
 
@@ -222,7 +220,6 @@ def ingest_evaluate_vendor(
             result = evaluate_vendor(store, path, key=key, requested=requested)
     except SourceFileError as exc:
         _fail(str(exc))
-        return
     if as_json:
         console.print_json(json.dumps(result))
         return
@@ -283,7 +280,6 @@ def identity_evaluate(
         )
     except SourceFileError as exc:
         _fail(str(exc))
-        return
     if as_json:
         console.print_json(json.dumps(quality))
         return
@@ -342,7 +338,6 @@ def identity_unmerge(
             result = unmerge(store, audit_id, actor="cli")
         except ValueError as exc:
             _fail(str(exc))
-            return
     console.print(
         f"restored {result['restored']} ({result['moved_back']} relationships moved back from "
         f"{result['survivor']}); recorded as {result['audit']}"
@@ -460,7 +455,6 @@ def sparql(
         result = run_sparql(graph, query)
     except Exception as exc:  # rdflib raises pyparsing errors for bad or updating queries
         _fail(f"SPARQL query refused: {str(exc).splitlines()[0]} (only SELECT, ASK, CONSTRUCT and DESCRIBE run)")
-        return
     if result.type == "ASK":
         console.print(bool(result.askAnswer))
         return

@@ -24,7 +24,6 @@ def _date(text: str, option: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         fail(f"{option}: {text!r} is not a date (YYYY-MM-DD)")
-        raise
 
 
 @loyalty_app.command("clv")
@@ -63,7 +62,6 @@ def loyalty_clv(
         )
     except (TransactionError, ValueError, FitError) as exc:
         fail(str(exc))
-        return
     if as_json:
         print(json.dumps(result.as_dict(), indent=2))
         return
@@ -171,7 +169,6 @@ def loyalty_report(
             path = write_report(store, settings, out)
         except ReportError as exc:
             fail(str(exc))
-            return
     console.print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
 
 
@@ -186,7 +183,6 @@ def eval_churn(
         result = evaluate_churn(file, seed=seed)
     except ChurnDataError as exc:
         fail(str(exc))
-        return
     q = result.quality
     console.print(
         f"{file}: trained on {result.train_customers}, tested on {q.customers} customers "

@@ -112,10 +112,3 @@ def expected_purchases(
     log_ratio = (r + x) * (np.log(alpha + T) - np.log(alpha + T + t))
     bracket = 1.0 - np.exp(log_ratio) * hyp2f1(r + x, b + x, a + b + x - 1, z)
     return (a + b + x - 1) / (a - 1) * bracket / (1.0 + _odds_dead(params, x, t_x, T))
-
-
-def expected_purchases_new(params: np.ndarray, t: float | np.ndarray) -> np.ndarray:
-    """E[X(t)] for a customer just acquired (equation 7)."""
-    r, alpha, a, b = params
-    t = np.asarray(t, dtype=np.float64)
-    return (a + b - 1) / (a - 1) * (1.0 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))

@@ -26,6 +26,13 @@ def fit_purchases(summary: Summary, model: PurchaseModel = "bgnbd") -> Fit:
     return MODELS[model].fit(summary.frequency, summary.recency, summary.age)
 
 
+def fit_spend(x: np.ndarray, monetary: np.ndarray) -> Fit | None:
+    """Gamma-Gamma on the repeat buyers, or None when fewer than 3 have a positive mean spend."""
+    if int(((x > 0) & (monetary > 0)).sum()) < 3:
+        return None
+    return gamma_gamma.fit(x, monetary)
+
+
 def p_alive(fit: Fit, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """P(alive) under the fitted purchase model."""
     return MODELS[fit.model].p_alive(fit.vector(), x, t_x, T)  # type: ignore[no-any-return]
@@ -66,7 +73,6 @@ class Holdout:
     """Predicted against actual repeat purchases after the calibration end."""
 
     length: float
-    unit: str
     actual: float
     predicted: float
     by_frequency: list[tuple[str, int, float, float]]  # (x bucket, customers, actual mean, predicted mean)
@@ -131,7 +137,6 @@ def holdout_check(fit: Fit, summary: Summary) -> Holdout:
             )
     return Holdout(
         length=summary.holdout_length,
-        unit=summary.unit,
         actual=float(summary.holdout_frequency.sum()),
         predicted=float(predicted.sum()),
         by_frequency=buckets,
@@ -152,9 +157,7 @@ def analyse(
     if len(summary) == 0:
         raise ValueError(f"no customer made a first purchase on or before {calibration_end}")
     purchases = fit_purchases(summary, model)
-    spend = None
-    if int(((summary.frequency > 0) & (summary.monetary > 0)).sum()) >= 3:
-        spend = gamma_gamma.fit(summary.frequency, summary.monetary)
+    spend = fit_spend(summary.frequency, summary.monetary)
     holdout = holdout_check(purchases, summary) if summary.holdout_length > 0 else None
     alive = p_alive(purchases, summary.frequency, summary.recency, summary.age)
     value = (

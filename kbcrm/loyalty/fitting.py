@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
@@ -33,7 +33,6 @@ class Fit:
     log_likelihood: float
     customers: int
     iterations: int
-    extra: dict[str, float] = field(default_factory=dict)
 
     def vector(self) -> np.ndarray:
         """Parameters in their declared order."""
@@ -48,7 +47,6 @@ class Fit:
             "log_likelihood": self.log_likelihood,
             "customers": self.customers,
             "iterations": self.iterations,
-            **self.extra,
         }
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from kbcrm.graph import GraphStore
 from kbcrm.loyalty import gamma_gamma, network, rfm
 from kbcrm.loyalty.churn import ChurnModel
-from kbcrm.loyalty.clv import MODELS, expected_purchases, lifetime_value, p_alive
+from kbcrm.loyalty.clv import MODELS, expected_purchases, fit_spend, lifetime_value, p_alive
 from kbcrm.loyalty.features import (
     CHURN_FEATURES,
     bought_between,
@@ -100,9 +100,7 @@ def _fit_purchases(
     if len(summary["x"]) < MIN_CUSTOMERS or not (summary["x"] > 0).any():
         return summary, None, None
     purchases = MODELS[model].fit(*_weeks(summary))
-    spend = None
-    if int(((summary["x"] > 0) & (summary["monetary"] > 0)).sum()) >= 3:
-        spend = gamma_gamma.fit(summary["x"], summary["monetary"])
+    spend = fit_spend(summary["x"], summary["monetary"])
     return summary, purchases, spend
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kbcrm.graph import GraphStore, cypher
-from ontology.terms import Label
+from ontology.terms import Label, Rel
 
 CUSTOMERS_PAGE = cypher(
     "loyalty.customers_page",
@@ -149,8 +149,6 @@ def write_segments(store: GraphStore, segments: Sequence[Mapping[str, Any]]) -> 
 
 def write_memberships(store: GraphStore, memberships: Sequence[Mapping[str, Any]]) -> None:
     """Replace the customers' loyalty-kind MEMBER_OF edges with these (start = customer, end = segment)."""
-    from ontology.terms import Rel
-
     customers = sorted({m["start"] for m in memberships})
     for start in range(0, len(customers), 5000):
         store.run(DROP_MEMBERSHIPS, ids=customers[start : start + 5000], kinds=LOYALTY_KINDS)

@@ -35,11 +35,6 @@ class Transactions:
     amount: np.ndarray  # float, summed per customer-day
 
     @property
-    def first_day(self) -> int:
-        """The earliest transaction day."""
-        return int(self.day.min())
-
-    @property
     def last_day(self) -> int:
         """The latest transaction day."""
         return int(self.day.max())
