@@ -1,19 +1,34 @@
-"""The KBCRM web application: REST API under /api/v1, OpenAPI at /docs."""
+"""The KBCRM web application.
+
+REST API under /api/v1 (OpenAPI at /docs), the customer portal, the staff console and the analyst page.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
-from api.routers import health
-from kbcrm.graph import GraphStore, QueryError, StoreError, StoreUnavailable, open_store
+from api import errors
+from api.pages import views
+from api.routers import admin, analyst, auth, cases, customers, health, knowledge
+from kbcrm.access.sessions import LoginThrottle
+from kbcrm.analyst.service import RdfSnapshot
+from kbcrm.graph import GraphStore, open_store
 from kbcrm.settings import Settings, get_settings
+from knowledge_transfer.answers.service import KnowledgeBase
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(settings: Settings | None = None, store: GraphStore | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, store: GraphStore | None = None, knowledge_base: KnowledgeBase | None = None
+) -> FastAPI:
     """Build the app; opens the configured store at start-up unless one is given."""
     settings = settings or get_settings()
 
@@ -30,19 +45,29 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
     app = FastAPI(
         title="KBCRM",
         version="0.1.0",
-        description="Knowledge-based CRM on a customer knowledge graph.",
+        description=(
+            "Knowledge-based CRM on a customer knowledge graph. Authenticate with the session cookie "
+            "(POST /api/v1/auth/login; unsafe requests then need the X-CSRF-Token header) or an API token "
+            "(`Authorization: Bearer kbt_…`, made with POST /api/v1/auth/tokens). Errors are "
+            '`{"error": {"code", "message", "field"}}`.'
+        ),
         lifespan=lifespan,
     )
     app.state.settings = settings
+    if store is not None:  # a given store serves at once (tests, embedding KBCRM in another app)
+        app.state.store = store
+    app.state.kb = knowledge_base
+    app.state.login_throttle = LoginThrottle()
+    app.state.rdf = RdfSnapshot()
+    errors.install(app)
 
-    @app.exception_handler(StoreError)
-    async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
-        status, code = (
-            (503, "store_unavailable")
-            if isinstance(exc, StoreUnavailable)
-            else ((400, "query_error") if isinstance(exc, QueryError) else (500, "store_error"))
-        )
-        return JSONResponse({"error": {"code": code, "message": str(exc), "field": None}}, status_code=status)
+    @app.exception_handler(views.LoginRequired)
+    async def login_required(_request: Request, exc: views.LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(exc.next_path)}", status_code=303)
 
-    app.include_router(health.router)
+    for router in (health.router, auth.router, knowledge.router, cases.router, customers.router):
+        app.include_router(router)
+    for router in (analyst.router, admin.router, views.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

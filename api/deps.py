@@ -1,12 +1,17 @@
-"""FastAPI dependencies shared by the routers."""
+"""FastAPI dependencies shared by the routers: the store, the knowledge base, settings."""
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from kbcrm.graph import GraphStore
+from kbcrm.settings import Settings
+from knowledge_transfer.answers.service import KnowledgeBase
+
+_KB_LOCK = threading.Lock()
 
 
 def get_store(request: Request) -> GraphStore:
@@ -15,4 +20,23 @@ def get_store(request: Request) -> GraphStore:
     return store
 
 
+def get_settings(request: Request) -> Settings:
+    """The application's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_knowledge_base(request: Request) -> KnowledgeBase:
+    """The searchable knowledge, built on first use (embeds only what the vector cache lacks)."""
+    state = request.app.state
+    if getattr(state, "kb", None) is None:
+        with _KB_LOCK:
+            if getattr(state, "kb", None) is None:
+                state.kb = KnowledgeBase.from_graph(state.store, state.settings)
+    kb: KnowledgeBase = state.kb
+    return kb
+
+
 Store = Annotated[GraphStore, Depends(get_store)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+Knowledge = Annotated[KnowledgeBase, Depends(get_knowledge_base)]

@@ -12,6 +12,7 @@ from ingest.identity.resolver import Weights
 from ingest.mapping import load_mapping
 from ingest.notes import NoteLinker, evaluate_demo_linking, link_notes
 from ingest.runner import ingest_file
+from kbcrm.access.demo import ensure_demo_users
 from kbcrm.demo.generator import generate
 from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
 from kbcrm.graph import open_store
@@ -80,5 +81,12 @@ def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dic
                 + ", ".join(f"{tier} {n}" for tier, n in loyalty.tiers.items())
                 + f"; {len(loyalty.segments)} segments"
             )
+        logins = ensure_demo_users(store, enabled=settings.demo_users)
+        if logins:
+            say("demo logins (KBCRM_DEMO_USERS=false turns them off):")
+            for login in logins:
+                say(f"  {login['username']:<10} {login['password']:<16} {login['role']:<9} {login['name']}")
+        else:
+            say("demo logins are off (KBCRM_DEMO_USERS=false)")
         customers = int(store.read(COUNT_CUSTOMERS)[0]["customers"])
         return {"nodes": store.count_nodes(), "relationships": store.count_relationships(), "customers": customers}

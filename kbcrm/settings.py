@@ -104,6 +104,13 @@ class Settings(BaseSettings):
         description="Secret for signing session cookies and CSRF tokens.",
     )
     demo_users: bool = Field(default=True, description="Create the demo logins (set false in production).")
+    cookie_secure: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (set true behind TLS)."
+    )
+    analyst_query_timeout_ms: int = Field(
+        default=10_000, ge=1, description="Time limit of an analyst's Cypher or SPARQL query."
+    )
+    analyst_row_limit: int = Field(default=1000, ge=1, description="Rows an analyst query returns at most.")
     host: str = Field(default="127.0.0.1", description="Address the web server binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the web server binds.")
     demo_customers: int = Field(default=300, ge=10, description="Customers in the demo data set `make run` generates.")

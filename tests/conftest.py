@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from kbcrm.graph import EmbeddedServer, GraphStore
 from kbcrm.graph.embedded import bundled_binaries
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.graph.neo4j_backend import Neo4jStore
+from kbcrm.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -176,3 +178,34 @@ def demo_store(embedded: EmbeddedServer, demo_dir: Path) -> Iterator[FalkorDBSto
     yield store
     store.drop_graph()
     store.close()
+
+
+@pytest.fixture(scope="session")
+def portal_store(
+    embedded: EmbeddedServer, demo_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FalkorDBStore]:
+    """The small demo set loaded as `make run` loads it (articles ingested, notes linked, demo logins)."""
+    from ingest.articles import ingest_articles
+    from ingest.notes import NoteLinker, link_notes
+    from kbcrm.access.demo import ensure_demo_users
+    from kbcrm.demo.load import load_demo
+
+    store = FalkorDBStore(graph_name="portal_session", socket_path=embedded.socket_path)
+    store.drop_graph()
+    store.ensure_schema(vector_dimension=384)
+    load_demo(store, demo_dir, include_articles=False)
+    linker = NoteLinker.from_graph(store)
+    ingest_articles(store, demo_dir / "articles", data_dir=tmp_path_factory.mktemp("portal_data"), linker=linker)
+    link_notes(store, linker)
+    ensure_demo_users(store, enabled=True)
+    yield store
+    store.drop_graph()
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def portal_kb(portal_store: FalkorDBStore, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The knowledge base of the portal graph (built once: it loads the embedders)."""
+    from knowledge_transfer.answers.service import KnowledgeBase
+
+    return KnowledgeBase.from_graph(portal_store, Settings(data_dir=tmp_path_factory.mktemp("portal_kb")))

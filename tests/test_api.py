@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -41,10 +42,18 @@ async def test_openapi_docs_are_served(app: FastAPI) -> None:
 
 
 @pytest.mark.anyio
-async def test_graph_summary_matches_the_store(app: FastAPI, demo_store: FalkorDBStore) -> None:
-    body = (await _get(app, "/api/v1/graph/summary")).json()
-    assert body["nodes"]["Customer"] == demo_store.count_nodes("Customer") == 40
-    assert body["relationships"]["PLACED"] == demo_store.count_relationships("PLACED")
+async def test_graph_summary_is_for_staff(app: FastAPI) -> None:
+    response = await _get(app, "/api/v1/graph/summary")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "unauthenticated"
+
+
+def test_graph_summary_matches_the_store(portal_store: FalkorDBStore, tmp_path: Path) -> None:
+    from tests.portal_client import Client
+
+    client = Client(create_app(Settings(data_dir=tmp_path), store=portal_store), "analyst")
+    body = client.get("/api/v1/graph/summary").json()
+    assert body["nodes"]["Customer"] == portal_store.count_nodes("Customer") == 40
+    assert body["relationships"]["PLACED"] == portal_store.count_relationships("PLACED")
 
 
 @pytest.mark.anyio

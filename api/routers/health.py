@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import Store
+from api.security import Staff
 from kbcrm.domain import graph_summary
 from kbcrm.graph import StoreError
 
@@ -24,8 +25,8 @@ def health(store: Store) -> JSONResponse:
     return JSONResponse({"status": "ok" if ok else "unavailable", "backend": store.backend_name}, 200 if ok else 503)
 
 
-@router.get("/api/v1/graph/summary", summary="Nodes per label and relationships per type")
-def summary(store: Store) -> dict[str, Any]:
+@router.get("/api/v1/graph/summary", summary="Nodes per label and relationships per type (staff)")
+def summary(store: Store, principal: Staff) -> dict[str, Any]:
     """Sizes of the graph."""
     return graph_summary.summary(store=store)
 

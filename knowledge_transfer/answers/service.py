@@ -318,13 +318,13 @@ def answer(
     """Ranked suggestions for a question, each with its evidence (see module docstring).
 
     `audience` is 'staff' (engineers: articles, similar resolved cases, experts) or 'customer'
-    (validated customer/public articles only; `customer_id` is required and a `case_id`
-    must be one of that customer's cases).
+    (validated customer/public articles only; `customer_id` is optional — a portal visitor
+    who is not logged in has none — and a `case_id` must be one of that customer's cases).
     """
     if audience not in AUDIENCES:
         raise AnswerError(f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}")
-    if audience == "customer" and not customer_id:
-        raise AnswerError("a customer question needs the customer's id")
+    if audience == "customer" and case_id and not customer_id:
+        raise AccessDenied("a question about a case needs the case's customer")
     question = question.strip()
     context = _context(store, customer_id=customer_id, case_id=case_id, audience=audience)
     if not question and context.case:

@@ -1,0 +1,65 @@
+"""Render a page, or its data as JSON (`?format=json` or `Accept: application/json`): one endpoint, two forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.pages.i18n import LANG_COOKIE, STRINGS, language
+from kbcrm.access import sessions
+from kbcrm.access.models import Principal
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+
+
+def wants_json(request: Request) -> bool:
+    """True when the caller asked for the page's data rather than its HTML."""
+    accept = request.headers.get("accept", "")
+    return request.query_params.get("format") == "json" or accept.startswith("application/json")
+
+
+def csrf_for(request: Request) -> str:
+    """The CSRF token forms on this page must carry (empty for visitors)."""
+    cookie = request.cookies.get(sessions.SESSION_COOKIE)
+    return sessions.csrf_token(request.app.state.settings.auth_secret.get_secret_value(), cookie) if cookie else ""
+
+
+def page(
+    request: Request,
+    template: str,
+    data: dict[str, Any],
+    *,
+    principal: Principal | None,
+    title: str = "",
+    status: int = 200,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    """The page as HTML, or `data` as JSON."""
+    if wants_json(request):
+        return JSONResponse(jsonable_encoder(data), status_code=status)
+    lang = language(request)
+    context = {
+        "data": data,
+        "user": principal,
+        "t": STRINGS[lang],
+        "lang": lang,
+        "csrf": csrf_for(request),
+        "title": title,
+        "path": request.url.path,
+        **(extra or {}),
+    }
+    response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
+    if request.query_params.get("lang") in STRINGS:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+def render_error(request: Request, status: int, message: str) -> Response:
+    """An error as a page."""
+    principal = getattr(request.state, "principal", None)
+    return page(request, "error.html", {"status": status, "message": message}, principal=principal, status=status)

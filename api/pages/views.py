@@ -1,0 +1,385 @@
+"""Page routes.
+
+Each calls the same service functions as the JSON API and renders the result (or returns it
+as JSON with `?format=json`); no Cypher here.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import RedirectResponse
+
+from api.deps import AppSettings, Knowledge, Store
+from api.errors import ApiError, not_found
+from api.pages.render import page
+from api.routers.auth import Login, log_in
+from api.routers.knowledge import search_answer
+from api.security import MaybeUser
+from kbcrm.access import audit, users
+from kbcrm.access.models import Principal, Role
+from kbcrm.analyst import service as analyst
+from kbcrm.customers import privacy
+from kbcrm.customers import service as customers
+from kbcrm.graph import StoreError
+from kbcrm.operations import cases
+from knowledge_transfer import kcs, portal
+from knowledge_transfer.experts import who_knows
+
+router = APIRouter(include_in_schema=False)
+LOGIN_CSRF = "kbcrm_login_csrf"
+
+
+class LoginRequired(Exception):
+    """Raised by a page that needs a login: the app answers with a redirect to /login."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def _need(request: Request, principal: Principal | None, *roles: Role) -> Principal:
+    if principal is None:
+        raise LoginRequired(request.url.path)
+    if roles and principal.role not in roles:
+        raise ApiError(403, "forbidden", f"this page is for {', '.join(r.value for r in roles)}")
+    return principal
+
+
+def _redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+# ------------------------------------------------------------------ public portal
+@router.get("/")
+def home(request: Request, kb: Knowledge, store: Store, principal: MaybeUser, q: str = "") -> Response:
+    """Search the knowledge base: every answer shows why."""
+    q = q.strip()[:500]
+    result = search_answer(kb, store, principal, q, limit=8) if q else None
+    return page(request, "search.html", {"q": q, "answer": result}, principal=principal)
+
+
+@router.get("/articles/{article_id}")
+def article_page(
+    request: Request, article_id: str, kb: Knowledge, store: Store, principal: MaybeUser, q: str = ""
+) -> Response:
+    """An article with its authors, related articles and — when reached from a search — why it was suggested."""
+    article = portal.view_article(store, article_id=article_id, principal=principal)
+    if article is None:
+        raise not_found(f"article {article_id!r}")
+    why = None
+    if q.strip():
+        result = search_answer(kb, store, principal, q.strip()[:500], limit=20)
+        why = next((s for s in result["suggestions"] if s["id"] == article_id), None)
+    return page(request, "article.html", {"article": article, "q": q, "why": why}, principal=principal)
+
+
+@router.post("/articles/{article_id}/rate")
+def rate_page(
+    request: Request, article_id: str, store: Store, principal: MaybeUser, helpful: Annotated[str, Form()]
+) -> Response:
+    """Count the vote and show the article again with a thank-you."""
+    if portal.rate_article(store, article_id=article_id, principal=principal, helpful=helpful == "yes") is None:
+        raise not_found(f"article {article_id!r}")
+    return _redirect(f"/articles/{quote(article_id)}?rated=1")
+
+
+@router.get("/login")
+def login_page(request: Request, principal: MaybeUser, next: str = "/", failed: int = 0) -> Response:
+    """The login form (double-submit CSRF cookie, since there is no session yet)."""
+    token = secrets.token_urlsafe(16)
+    response = page(
+        request,
+        "login.html",
+        {"next": next if next.startswith("/") and not next.startswith("//") else "/", "failed": bool(failed)},
+        principal=principal,
+        extra={"login_csrf": token},
+    )
+    response.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", max_age=3600)
+    return response
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    store: Store,
+    settings: AppSettings,
+    username: Annotated[str, Form(max_length=100)],
+    password: Annotated[str, Form(max_length=200)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    """Log in and go where the user was going (customers: their account, staff: the console)."""
+    expected = request.cookies.get(LOGIN_CSRF)
+    if not expected or not secrets.compare_digest(expected, csrf_token):
+        raise ApiError(403, "csrf", "the login form expired: reload the page and try again")
+    response = _redirect("/")
+    try:
+        principal, _ = log_in(
+            request, response, store, settings, Login(username=username or "-", password=password or "-")
+        )
+    except ApiError as exc:
+        if exc.status == 401:
+            return _redirect(f"/login?failed=1&next={quote(next)}")
+        raise
+    target = next if next.startswith("/") and not next.startswith("//") and next != "/" else None
+    response.headers["location"] = target or ("/my" if principal.role == Role.customer else "/staff")
+    response.delete_cookie(LOGIN_CSRF)
+    return response
+
+
+@router.post("/logout")
+def logout_page(store: Store, principal: MaybeUser) -> Response:
+    """End every session of this user."""
+    response = _redirect("/")
+    if principal is not None:
+        users.end_sessions(store, principal.user_id)
+        audit.record(store, actor=principal.user_id, action="logout")
+    response.delete_cookie("kbcrm_session", path="/")
+    return response
+
+
+# ------------------------------------------------------------------ customer account
+def _own_customer(request: Request, principal: Principal | None) -> tuple[Principal, str]:
+    user = _need(request, principal, Role.customer)
+    if not user.customer_id:
+        raise ApiError(403, "forbidden", "this login is not linked to a customer")
+    return user, user.customer_id
+
+
+@router.get("/my")
+def my_account(request: Request, store: Store, principal: MaybeUser) -> Response:
+    """My products, orders and cases."""
+    user, customer_id = _own_customer(request, principal)
+    data = {
+        "customer": customers.profile(store, principal=user, customer_id=customer_id),
+        "products": customers.installed_base(store, principal=user, customer_id=customer_id),
+        "orders": customers.orders(store, principal=user, customer_id=customer_id, limit=20),
+        "cases": cases.list_cases(store, principal=user, customer_id=customer_id, limit=20),
+    }
+    return page(request, "my.html", data, principal=user)
+
+
+@router.get("/my/cases/new")
+def new_case_page(request: Request, store: Store, principal: MaybeUser) -> Response:
+    """The new-case form: suggestions appear while the subject is typed."""
+    user, customer_id = _own_customer(request, principal)
+    products = customers.installed_base(store, principal=user, customer_id=customer_id)
+    return page(request, "new_case.html", {"products": products}, principal=user)
+
+
+@router.post("/my/cases")
+def new_case_submit(
+    request: Request,
+    store: Store,
+    principal: MaybeUser,
+    subject: Annotated[str, Form(max_length=200)],
+    description: Annotated[str, Form(max_length=10_000)] = "",
+    product_id: Annotated[str, Form(max_length=100)] = "",
+    suggestions_shown: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Open the case and show it."""
+    user, customer_id = _own_customer(request, principal)
+    case = cases.open_case(
+        store,
+        principal=user,
+        customer_id=customer_id,
+        subject=subject,
+        description=description,
+        product_id=product_id or None,
+    )
+    shown = [s for s in suggestions_shown.split(",") if s][:20]
+    audit.record(
+        store, actor=user.user_id, action="case_opened", target=case["id"], detail={"suggestions_shown": shown}
+    )
+    return _redirect(f"/my/cases/{quote(case['id'])}")
+
+
+@router.get("/my/cases/{case_id}")
+def my_case(request: Request, case_id: str, store: Store, principal: MaybeUser) -> Response:
+    """One of my cases with its customer-visible notes."""
+    user, _ = _own_customer(request, principal)
+    case = cases.get_case(store, principal=user, case_id=case_id)
+    if case is None:
+        raise not_found(f"case {case_id!r}")
+    return page(request, "case.html", {"case": case}, principal=user)
+
+
+@router.post("/my/cases/{case_id}/notes")
+def my_case_note(
+    request: Request, case_id: str, store: Store, principal: MaybeUser, text: Annotated[str, Form(max_length=20_000)]
+) -> Response:
+    """Add a note to my case."""
+    user, _ = _own_customer(request, principal)
+    cases.add_note(store, principal=user, case_id=case_id, text=text)
+    return _redirect(f"/my/cases/{quote(case_id)}")
+
+
+@router.get("/my/data")
+def my_data(request: Request, store: Store, principal: MaybeUser) -> Response:
+    """Consent settings and the export link."""
+    user, customer_id = _own_customer(request, principal)
+    data = {"customer_id": customer_id, "consents": privacy.consents(store, principal=user, customer_id=customer_id)}
+    return page(request, "my_data.html", data, principal=user)
+
+
+@router.post("/my/data/consent")
+async def my_consent(request: Request, store: Store, principal: MaybeUser) -> Response:
+    """Save the consent checkboxes."""
+    user, customer_id = _own_customer(request, principal)
+    form = await request.form()
+    current = privacy.consents(store, principal=user, customer_id=customer_id)
+    for channel in privacy.CONSENT_CHANNELS:
+        granted = form.get(channel) == "on"
+        if current[channel]["granted"] != granted or current[channel]["recorded_at"] is None:
+            privacy.set_consent(store, principal=user, customer_id=customer_id, channel=channel, granted=granted)
+    return _redirect("/my/data?saved=1")
+
+
+# ------------------------------------------------------------------ staff console
+STAFF = (Role.admin, Role.engineer, Role.analyst, Role.marketer)
+
+
+@router.get("/staff")
+def staff_home(request: Request, store: Store, principal: MaybeUser, status: str = "open") -> Response:
+    """The case queue."""
+    user = _need(request, principal, Role.admin, Role.engineer)
+    rows = cases.list_cases(store, principal=user, status=status if status in cases.STATUSES else "", limit=100)
+    return page(request, "staff_queue.html", {"status": status, "cases": rows}, principal=user)
+
+
+@router.get("/staff/cases/{case_id}")
+def staff_case(request: Request, case_id: str, kb: Knowledge, store: Store, principal: MaybeUser) -> Response:
+    """A case with every note, suggested answers with evidence, and the KCS actions."""
+    user = _need(request, principal, Role.admin, Role.engineer)
+    case = cases.get_case(store, principal=user, case_id=case_id)
+    if case is None:
+        raise not_found(f"case {case_id!r}")
+    suggestions = search_answer(kb, store, user, case.get("subject") or "", case_id=case_id)
+    return page(request, "staff_case.html", {"case": case, "answer": suggestions}, principal=user)
+
+
+@router.post("/staff/cases/{case_id}/notes")
+def staff_note(
+    request: Request,
+    case_id: str,
+    store: Store,
+    principal: MaybeUser,
+    text: Annotated[str, Form(max_length=20_000)],
+    visibility: Annotated[str, Form(max_length=20)] = "internal",
+) -> Response:
+    """Add a note (internal by default)."""
+    user = _need(request, principal, Role.admin, Role.engineer)
+    note = cases.add_note(store, principal=user, case_id=case_id, text=text, visibility=visibility)
+    audit.record(store, actor=user.user_id, action="note_added", target=case_id, detail={"note": note["id"]})
+    return _redirect(f"/staff/cases/{quote(case_id)}")
+
+
+@router.post("/staff/cases/{case_id}/status")
+def staff_status(
+    request: Request, case_id: str, store: Store, principal: MaybeUser, status: Annotated[str, Form(max_length=20)]
+) -> Response:
+    """Change the case's status."""
+    user = _need(request, principal, Role.admin, Role.engineer)
+    cases.set_status(store, principal=user, case_id=case_id, status=status)
+    audit.record(store, actor=user.user_id, action="case_status", target=case_id, detail={"status": status})
+    return _redirect(f"/staff/cases/{quote(case_id)}")
+
+
+@router.post("/staff/cases/{case_id}/link")
+def staff_link(
+    request: Request,
+    case_id: str,
+    store: Store,
+    principal: MaybeUser,
+    article_id: Annotated[str, Form(max_length=100)],
+    kind: Annotated[str, Form(max_length=20)] = "reused",
+) -> Response:
+    """KCS: link an article to the case."""
+    user = _need(request, principal, Role.admin, Role.engineer)
+    if cases.get_case(store, principal=user, case_id=case_id) is None:
+        raise not_found(f"case {case_id!r}")
+    kcs.link_article_to_case(store, article_id, case_id, kind=kind, by=user.employee_id or user.user_id)
+    audit.record(store, actor=user.user_id, action="article_linked", target=case_id, detail={"article": article_id})
+    return _redirect(f"/staff/cases/{quote(case_id)}")
+
+
+@router.post("/staff/cases/{case_id}/draft")
+def staff_draft(request: Request, case_id: str, store: Store, principal: MaybeUser) -> Response:
+    """KCS: draft an internal article from the case and open it."""
+    user = _need(request, principal, Role.admin, Role.engineer)
+    if cases.get_case(store, principal=user, case_id=case_id) is None:
+        raise not_found(f"case {case_id!r}")
+    draft = kcs.draft_from_case(store, case_id, by=user.employee_id or user.user_id)
+    audit.record(store, actor=user.user_id, action="article_drafted", target=draft.article_id)
+    return _redirect(f"/articles/{quote(draft.article_id)}")
+
+
+@router.get("/staff/customers")
+def staff_customers(request: Request, store: Store, principal: MaybeUser, q: str = "", after: str = "") -> Response:
+    """Find a customer."""
+    user = _need(request, principal, *STAFF)
+    rows = customers.list_customers(store, principal=user, q=q[:100], after=after[:100], limit=50)
+    return page(request, "staff_customers.html", {"q": q, "customers": rows}, principal=user)
+
+
+@router.get("/staff/customers/{customer_id}")
+def staff_customer(request: Request, customer_id: str, store: Store, principal: MaybeUser) -> Response:
+    """Customer 360."""
+    user = _need(request, principal, *STAFF)
+    view = customers.customer_360(store, principal=user, customer_id=customer_id)
+    if view is None:
+        raise not_found(f"customer {customer_id!r}")
+    return page(request, "staff_customer.html", view, principal=user)
+
+
+@router.get("/staff/experts")
+def staff_experts(request: Request, kb: Knowledge, principal: MaybeUser, q: str = "") -> Response:
+    """Who knows about this topic."""
+    user = _need(request, principal, *STAFF)
+    found = [s.to_dict() for s in who_knows(kb, q.strip()[:500], limit=8)] if q.strip() else []
+    return page(request, "staff_experts.html", {"q": q, "experts": found}, principal=user)
+
+
+# ------------------------------------------------------------------ analyst
+@router.get("/analyst")
+def analyst_page(request: Request, store: Store, principal: MaybeUser) -> Response:
+    """The query form and saved queries."""
+    user = _need(request, principal, Role.admin, Role.analyst)
+    data: dict[str, Any] = {"saved": analyst.saved_queries(store, principal=user), "result": None, "language": "cypher"}
+    data["query"] = "MATCH (c:Customer) RETURN c.loyalty_tier AS tier, count(*) AS customers ORDER BY customers DESC"
+    return page(request, "analyst.html", data, principal=user)
+
+
+@router.post("/analyst")
+def analyst_run(
+    request: Request,
+    store: Store,
+    settings: AppSettings,
+    principal: MaybeUser,
+    query: Annotated[str, Form(max_length=20_000)],
+    language: Annotated[str, Form(pattern="^(cypher|sparql)$")] = "cypher",
+    save_as: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Run (and optionally save) a query; a refused or failed query shows its error on the page."""
+    from api.routers.analyst import run
+
+    user = _need(request, principal, Role.admin, Role.analyst)
+    error, result = None, None
+    try:
+        if save_as.strip():
+            analyst.save_query(store, principal=user, name=save_as, language=language, query=query)
+        result = run(request, store, settings, user, language=language, query=query, params={}).to_dict()
+    except (analyst.QueryRefused, StoreError) as exc:  # shown on the page, like a console would
+        error = str(exc)
+    data = {
+        "saved": analyst.saved_queries(store, principal=user),
+        "result": result,
+        "error": error,
+        "query": query,
+        "language": language,
+    }
+    return page(request, "analyst.html", data, principal=user, status=400 if error else 200)

@@ -1,0 +1,166 @@
+"""Service cases: list, open (portal), read, notes, status, suggested answers, KCS links and drafts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from api.deps import Knowledge, Store
+from api.errors import ApiError, not_found
+from api.routers.knowledge import search_answer
+from api.security import AnyUser, CaseWorker
+from kbcrm.access import audit
+from kbcrm.access.models import Role
+from kbcrm.operations import cases
+from knowledge_transfer import kcs
+
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+
+
+class NewCase(BaseModel):
+    """A case opened from the portal (customer) or by staff for a customer."""
+
+    subject: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    product_id: str | None = Field(default=None, max_length=100)
+    priority: str = Field(default="P3", pattern="^P[1-4]$")
+    customer_id: str | None = Field(default=None, max_length=100, description="Staff only; customers open their own.")
+    suggestions_shown: list[str] = Field(default_factory=list, max_length=20, description="Articles suggested first.")
+
+
+class NewNote(BaseModel):
+    """A note on a case; customers always write customer-visible notes."""
+
+    text: str = Field(min_length=1, max_length=20_000)
+    visibility: str = Field(default="customer", pattern="^(internal|customer)$")
+
+
+class StatusChange(BaseModel):
+    """A new case status."""
+
+    status: str = Field(pattern="^(open|pending|resolved|closed)$")
+
+
+class ArticleLink(BaseModel):
+    """KCS: link an article to the case."""
+
+    article_id: str = Field(min_length=1, max_length=100)
+    kind: str = Field(default="reused", pattern="^(reused|created|modified)$")
+
+
+@router.get("", summary="Cases, newest first (customers: their own)")
+def list_cases(
+    store: Store,
+    principal: AnyUser,
+    customer_id: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str, Query(pattern="^(|open|pending|resolved|closed)$")] = "",
+    after: Annotated[str, Query(max_length=40, description="opened_at of the last case of the previous page")] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[dict[str, Any]]:
+    """Keyset pages: pass the last row's opened_at as `after`."""
+    return cases.list_cases(
+        store, principal=principal, customer_id=customer_id, status=status, after=after, limit=limit
+    )
+
+
+@router.post("", status_code=201, summary="Open a case")
+def open_case(store: Store, principal: AnyUser, body: NewCase) -> dict[str, Any]:
+    """Customers open cases for themselves; engineers and admins for any customer."""
+    if principal.role == Role.customer:
+        customer_id = principal.customer_id
+    elif principal.role in (Role.admin, Role.engineer):
+        customer_id = body.customer_id
+    else:
+        raise ApiError(403, "forbidden", "only customers, engineers and admins open cases")
+    if not customer_id:
+        raise ApiError(422, "invalid", "customer_id: required when staff open a case", "customer_id")
+    case = cases.open_case(
+        store,
+        principal=principal,
+        customer_id=customer_id,
+        subject=body.subject,
+        description=body.description,
+        product_id=body.product_id,
+        priority=body.priority,
+        channel="web" if principal.role == Role.customer else "phone",
+    )
+    audit.record(
+        store,
+        actor=principal.user_id,
+        action="case_opened",
+        target=case["id"],
+        detail={"suggestions_shown": body.suggestions_shown[:20]},
+    )
+    return case
+
+
+@router.get("/{case_id}", summary="A case with the notes and articles the caller may read")
+def get_case(case_id: str, store: Store, principal: AnyUser) -> dict[str, Any]:
+    """Internal notes and internal articles are never part of a customer's view."""
+    case = cases.get_case(store, principal=principal, case_id=case_id)
+    if case is None:
+        raise not_found(f"case {case_id!r}")
+    return case
+
+
+@router.post("/{case_id}/notes", status_code=201, summary="Add a note")
+def add_note(case_id: str, store: Store, principal: AnyUser, body: NewNote) -> dict[str, Any]:
+    """Staff choose the visibility; a customer-visible staff note is the first response if there was none."""
+    if principal.role not in (Role.customer, Role.admin, Role.engineer):
+        raise ApiError(403, "forbidden", "only customers, engineers and admins write case notes")
+    if cases.get_case(store, principal=principal, case_id=case_id) is None:
+        raise not_found(f"case {case_id!r}")
+    note = cases.add_note(store, principal=principal, case_id=case_id, text=body.text, visibility=body.visibility)
+    audit.record(store, actor=principal.user_id, action="note_added", target=case_id, detail={"note": note["id"]})
+    return note
+
+
+@router.patch("/{case_id}", summary="Change a case's status")
+def change_status(case_id: str, store: Store, principal: CaseWorker, body: StatusChange) -> dict[str, Any]:
+    """open, pending, resolved or closed; resolving stamps closed_at."""
+    if cases.get_case(store, principal=principal, case_id=case_id) is None:
+        raise not_found(f"case {case_id!r}")
+    case = cases.set_status(store, principal=principal, case_id=case_id, status=body.status)
+    audit.record(store, actor=principal.user_id, action="case_status", target=case_id, detail={"status": body.status})
+    return case
+
+
+@router.get("/{case_id}/suggestions", summary="Suggested answers for a case, with evidence")
+def suggestions(
+    case_id: str,
+    kb: Knowledge,
+    store: Store,
+    principal: AnyUser,
+    q: Annotated[str, Query(max_length=500)] = "",
+) -> dict[str, Any]:
+    """Uses the case's subject, product and symptoms (and `q` if given); customers get customer-visible articles."""
+    case = cases.get_case(store, principal=principal, case_id=case_id)
+    if case is None:
+        raise not_found(f"case {case_id!r}")
+    return search_answer(kb, store, principal, q or case.get("subject") or "", case_id=case_id)
+
+
+@router.post("/{case_id}/articles", status_code=201, summary="KCS: link an article to the case")
+def link_article(case_id: str, store: Store, principal: CaseWorker, body: ArticleLink) -> dict[str, Any]:
+    """Reused (it solved the case), created (written from it) or modified (improved while solving it)."""
+    if cases.get_case(store, principal=principal, case_id=case_id) is None:
+        raise not_found(f"case {case_id!r}")
+    kcs.link_article_to_case(
+        store, body.article_id, case_id, kind=body.kind, by=principal.employee_id or principal.user_id
+    )
+    audit.record(
+        store, actor=principal.user_id, action="article_linked", target=case_id, detail={"article": body.article_id}
+    )
+    return {"case_id": case_id, "article_id": body.article_id, "kind": body.kind}
+
+
+@router.post("/{case_id}/draft-article", status_code=201, summary="KCS: draft an internal article from the case")
+def draft_article(case_id: str, store: Store, principal: CaseWorker) -> dict[str, Any]:
+    """A work-in-progress article (issue, environment, cause, resolution) linked to the case as 'created'."""
+    if cases.get_case(store, principal=principal, case_id=case_id) is None:
+        raise not_found(f"case {case_id!r}")
+    draft = kcs.draft_from_case(store, case_id, by=principal.employee_id or principal.user_id)
+    audit.record(store, actor=principal.user_id, action="article_drafted", target=draft.article_id)
+    return {"article_id": draft.article_id, "title": draft.title, "body": draft.body, "sections": draft.sections}

@@ -1,0 +1,136 @@
+"""Knowledge base: search with evidence, read, rate, deflection suggestions, expert finder, KCS states."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from api.deps import Knowledge, Store
+from api.errors import not_found
+from api.security import CaseWorker, Customer, MaybeUser, Staff
+from kbcrm.access import audit
+from kbcrm.access.models import Principal
+from knowledge_transfer import kcs, portal
+from knowledge_transfer.answers.service import KnowledgeBase, answer
+from knowledge_transfer.experts import who_knows
+
+router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"])
+
+
+class Rating(BaseModel):
+    """Whether the article was helpful."""
+
+    helpful: bool
+
+
+class Deflection(BaseModel):
+    """A suggestion shown while a customer typed a case subject, and whether it solved the problem."""
+
+    subject: str = Field(default="", max_length=500)
+    solved: bool
+
+
+class ConfidenceChange(BaseModel):
+    """A KCS confidence state."""
+
+    state: str = Field(min_length=1, max_length=40)
+
+
+def search_answer(
+    kb: KnowledgeBase, store: Any, principal: Principal | None, q: str, *, case_id: str | None = None, limit: int = 5
+) -> dict[str, Any]:
+    """Answer assist for the caller's audience.
+
+    Staff see articles, cases and experts; customers and visitors validated customer/public
+    articles, ranked with the customer's installed base.
+    """
+    audience = "staff" if principal is not None and principal.is_staff else "customer"
+    customer = principal.customer_id if principal is not None and not principal.is_staff else None
+    result = answer(kb, store, q, customer_id=customer, case_id=case_id, audience=audience, limit=limit)
+    return result.to_dict()
+
+
+@router.get("/search", summary="Search the knowledge base; every suggestion carries its evidence")
+def search(
+    kb: Knowledge,
+    store: Store,
+    principal: MaybeUser,
+    q: Annotated[str, Query(min_length=1, max_length=500)],
+    case_id: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> dict[str, Any]:
+    """Anonymous visitors and customers get validated customer/public articles; staff get everything."""
+    return search_answer(kb, store, principal, q, case_id=case_id, limit=limit)
+
+
+@router.get("/suggest", summary="Articles for a case subject being typed (case deflection)")
+def suggest(
+    kb: Knowledge,
+    store: Store,
+    principal: Customer,
+    subject: Annotated[str, Query(min_length=1, max_length=500)],
+) -> dict[str, Any]:
+    """Up to three customer-visible articles, with evidence, for the subject typed so far."""
+    return search_answer(kb, store, principal, subject, limit=3)
+
+
+@router.get("/articles/{article_id}", summary="Read an article (audience-checked), with related articles")
+def read_article(article_id: str, store: Store, principal: MaybeUser) -> dict[str, Any]:
+    """Counts a view for the reader's audience; 404 when the reader may not see it."""
+    article = portal.view_article(store, article_id=article_id, principal=principal)
+    if article is None:
+        raise not_found(f"article {article_id!r}")
+    return article
+
+
+@router.post("/articles/{article_id}/rating", summary="Rate an article helpful or not")
+def rate(article_id: str, store: Store, principal: MaybeUser, body: Rating) -> dict[str, int]:
+    """Returns the article's new usage totals."""
+    totals = portal.rate_article(store, article_id=article_id, principal=principal, helpful=body.helpful)
+    if totals is None:
+        raise not_found(f"article {article_id!r}")
+    return totals
+
+
+@router.post("/articles/{article_id}/deflection", summary="Record whether a suggested article solved the problem")
+def deflection(article_id: str, store: Store, principal: Customer, body: Deflection) -> dict[str, Any]:
+    """A solved suggestion counts as helpful and as a deflected case."""
+    result = portal.record_deflection(
+        store, principal=principal, article_id=article_id, subject=body.subject, solved=body.solved
+    )
+    if result is None:
+        raise not_found(f"article {article_id!r}")
+    return result
+
+
+@router.get("/articles/{article_id}/history", summary="Versions of an article (KCS)")
+def article_history(article_id: str, store: Store, principal: Staff) -> list[dict[str, Any]]:
+    """Who changed what, when."""
+    if portal.get_article(store, article_id=article_id, principal=principal) is None:
+        raise not_found(f"article {article_id!r}")
+    return kcs.history(store, article_id)
+
+
+@router.put("/articles/{article_id}/confidence", summary="Move an article to a KCS confidence state")
+def set_confidence(article_id: str, store: Store, principal: CaseWorker, body: ConfidenceChange) -> dict[str, Any]:
+    """work-in-progress → not-validated → validated → archived (and back for revisions)."""
+    if portal.get_article(store, article_id=article_id, principal=principal) is None:
+        raise not_found(f"article {article_id!r}")
+    result = kcs.set_confidence(store, article_id, body.state, by=principal.employee_id or principal.user_id)
+    audit.record(
+        store, actor=principal.user_id, action="article_state", target=article_id, detail={"state": body.state}
+    )
+    return result
+
+
+@router.get("/experts", summary="Who knows about a topic (expert finder), with evidence")
+def experts(
+    kb: Knowledge,
+    principal: Staff,
+    q: Annotated[str, Query(min_length=1, max_length=500)],
+    limit: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> list[dict[str, Any]]:
+    """Experts ranked by the articles and cases they wrote on the topic."""
+    return [s.to_dict() for s in who_knows(kb, q, limit=limit)]

@@ -1,0 +1,45 @@
+"""Record-level access: the one place that decides which customer's records a principal may reach.
+
+Services call these before returning customer-owned records (orders, cases, notes,
+installed base, personal data), so an HTTP handler cannot forget the check.
+"""
+
+from __future__ import annotations
+
+from kbcrm.access.models import AccessDenied, Principal, Role
+
+# Roles that may read any customer's records (a marketer sees segments and consent, not cases).
+CUSTOMER_READERS = frozenset({Role.admin, Role.engineer, Role.analyst, Role.marketer})
+CASE_WORKERS = frozenset({Role.admin, Role.engineer})
+
+
+def require_customer(principal: Principal, customer_id: str) -> None:
+    """Raise AccessDenied unless the principal may read this customer's records."""
+    if principal.role in CUSTOMER_READERS:
+        return
+    if principal.role == Role.customer and principal.customer_id == customer_id:
+        return
+    raise AccessDenied(f"customer {customer_id!r} is not yours")
+
+
+def customer_filter(principal: Principal) -> str | None:
+    """The only customer a principal's listings may show (None: every customer, for staff)."""
+    if principal.role == Role.customer:
+        if not principal.customer_id:
+            raise AccessDenied("this portal login is not linked to a customer")
+        return principal.customer_id
+    return None
+
+
+def require_case_reader(principal: Principal, case_customer: str | None) -> None:
+    """Raise AccessDenied unless the principal may read a case raised by `case_customer`."""
+    if principal.role in CASE_WORKERS:
+        return
+    if principal.role == Role.customer and case_customer is not None and principal.customer_id == case_customer:
+        return
+    raise AccessDenied("this case is not yours")
+
+
+def note_visibilities(principal: Principal) -> list[str]:
+    """Which service notes a principal may read: internal notes never reach a customer."""
+    return ["internal", "customer"] if principal.is_staff else ["customer"]

@@ -1,0 +1,214 @@
+"""Users (argon2-hashed passwords) and revocable API tokens (only their SHA-256 hash is stored)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from kbcrm.access.models import Principal, Role
+from kbcrm.graph import GraphStore, cypher
+from kbcrm.graph.store import utc_now
+from ontology.terms import Label, Rel
+
+_HASHER = PasswordHasher()
+TOKEN_PREFIX = "kbt_"
+# A real hash to verify against when the user does not exist, so a wrong user name costs as
+# much time as a wrong password (no user-enumeration by timing).
+_DUMMY_HASH = _HASHER.hash("not-a-password")
+
+USER = cypher(
+    "access.user",
+    "MATCH (u:User {id: $id}) OPTIONAL MATCH (u)-[:ACTS_FOR]->(c:Customer) "
+    "OPTIONAL MATCH (u)-[:ACTS_FOR]->(e:Employee) "
+    "RETURN u.id AS id, u.name AS name, u.role AS role, u.status AS status, u.password_hash AS password_hash, "
+    "u.session_version AS session_version, c.id AS customer_id, e.id AS employee_id",
+    example={"id": "user:admin"},
+)
+USERS = cypher(
+    "access.users",
+    "MATCH (u:User) OPTIONAL MATCH (u)-[:ACTS_FOR]->(c:Customer) "
+    "RETURN u.id AS id, u.name AS name, u.role AS role, u.status AS status, c.id AS customer_id ORDER BY u.id",
+    ordered=True,
+)
+BUMP_SESSION = cypher(
+    "access.bump_session",
+    "MATCH (u:User {id: $id}) SET u.session_version = coalesce(u.session_version, 0) + 1 "
+    "RETURN u.session_version AS session_version",
+    example={"id": "user:none"},
+)
+TOKEN = cypher(
+    "access.token",
+    "MATCH (u:User)-[:HAS_TOKEN]->(t:ApiToken {token_hash: $hash}) WHERE t.revoked_at IS NULL "
+    "RETURN u.id AS user_id, t.id AS token_id",
+    example={"hash": "x"},
+)
+TOKENS = cypher(
+    "access.tokens",
+    "MATCH (u:User {id: $user})-[:HAS_TOKEN]->(t:ApiToken) "
+    "RETURN t.id AS id, t.name AS name, t.created_at AS created_at, t.last_used_at AS last_used_at, "
+    "t.revoked_at AS revoked_at ORDER BY t.created_at, t.id",
+    example={"user": "user:admin"},
+    ordered=True,
+)
+REVOKE_TOKEN = cypher(
+    "access.revoke_token",
+    "MATCH (u:User {id: $user})-[:HAS_TOKEN]->(t:ApiToken {id: $id}) WHERE t.revoked_at IS NULL "
+    "SET t.revoked_at = $now RETURN t.id AS id",
+    example={"user": "user:none", "id": "token:none", "now": "2026-01-01T00:00:00+00:00"},
+)
+
+
+class UserError(ValueError):
+    """A user or token request that cannot be served (unknown role, unknown customer…)."""
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A freshly created API token: `secret` is shown once and never stored."""
+
+    id: str
+    name: str
+    secret: str
+
+
+def user_id(username: str) -> str:
+    """The graph id of a login name."""
+    return f"user:{username}"
+
+
+def _principal(row: dict[str, Any]) -> Principal:
+    return Principal(
+        user_id=row["id"],
+        name=row["name"] or row["id"],
+        role=Role(row["role"]),
+        customer_id=row["customer_id"],
+        employee_id=row.get("employee_id"),
+        session_version=int(row["session_version"] or 0),
+    )
+
+
+def create_user(
+    store: GraphStore,
+    *,
+    username: str,
+    password: str,
+    role: Role | str,
+    name: str | None = None,
+    customer_id: str | None = None,
+    employee_id: str | None = None,
+) -> Principal:
+    """Create or update a login (idempotent by user name); customers must name their Customer node."""
+    role = Role(role)
+    if not username or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise UserError(f"user name {username!r}: use letters, digits, '-', '_' or '.'")
+    if len(password) < 8:
+        raise UserError("password: at least 8 characters")
+    if (role == Role.customer) != (customer_id is not None):
+        raise UserError("a customer login needs --customer, and only a customer login may have one")
+    if customer_id is not None and store.get_node(Label.Customer, customer_id) is None:
+        raise UserError(f"customer {customer_id!r} not found")
+    uid = user_id(username)
+    existing = store.read(USER, id=uid)
+    store.upsert_nodes(
+        Label.User,
+        [
+            {
+                "id": uid,
+                "name": name or username,
+                "role": role.value,
+                "status": "active",
+                "password_hash": _HASHER.hash(password),
+                "session_version": int(existing[0]["session_version"] or 0) if existing else 0,
+                "created_at": utc_now(),
+            }
+        ],
+    )
+    if customer_id is not None:
+        store.upsert_relationships(
+            Rel.ACTS_FOR, [{"start": uid, "end": customer_id}], start_label=Label.User, end_label=Label.Customer
+        )
+    if employee_id is not None:
+        if store.get_node(Label.Employee, employee_id) is None:
+            raise UserError(f"employee {employee_id!r} not found")
+        store.upsert_relationships(
+            Rel.ACTS_FOR, [{"start": uid, "end": employee_id}], start_label=Label.User, end_label=Label.Employee
+        )
+    user = get_user(store, uid)
+    assert user is not None
+    return user
+
+
+def get_user(store: GraphStore, uid: str) -> Principal | None:
+    """An active user by id, or None."""
+    rows = store.read(USER, id=uid)
+    if not rows or rows[0]["status"] != "active":
+        return None
+    return _principal(rows[0])
+
+
+def list_users(store: GraphStore) -> list[dict[str, Any]]:
+    """Every login (without password hashes)."""
+    return store.read(USERS)
+
+
+def authenticate(store: GraphStore, *, username: str, password: str) -> Principal | None:
+    """The user when the password is right, else None (same cost whether or not the user exists)."""
+    rows = store.read(USER, id=user_id(username))
+    stored = rows[0]["password_hash"] if rows and rows[0]["status"] == "active" else None
+    try:
+        _HASHER.verify(stored or _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if stored is None:
+        return None
+    if _HASHER.check_needs_rehash(stored):
+        store.upsert_nodes(Label.User, [{"id": rows[0]["id"], "password_hash": _HASHER.hash(password)}])
+    return _principal(rows[0])
+
+
+def end_sessions(store: GraphStore, uid: str) -> int:
+    """Invalidate every session cookie of the user (logout); returns the new session version."""
+    rows = store.read(USER, id=uid) and store.run(BUMP_SESSION, id=uid)
+    return int(rows[0]["session_version"]) if rows else 0
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(store: GraphStore, uid: str, *, name: str) -> NewToken:
+    """A new bearer token for the user; its secret is returned once and only its hash is kept."""
+    if get_user(store, uid) is None:
+        raise UserError(f"user {uid!r} not found")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token_id = "token:" + secrets.token_hex(6)
+    store.upsert_nodes(
+        Label.ApiToken, [{"id": token_id, "name": name, "token_hash": _token_hash(secret), "created_at": utc_now()}]
+    )
+    store.upsert_relationships(
+        Rel.HAS_TOKEN, [{"start": uid, "end": token_id}], start_label=Label.User, end_label=Label.ApiToken
+    )
+    return NewToken(id=token_id, name=name, secret=secret)
+
+
+def principal_for_token(store: GraphStore, secret: str) -> Principal | None:
+    """The active user a bearer token belongs to, or None when it is unknown or revoked."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    rows = store.read(TOKEN, hash=_token_hash(secret))
+    return get_user(store, rows[0]["user_id"]) if rows else None
+
+
+def list_tokens(store: GraphStore, uid: str) -> list[dict[str, Any]]:
+    """The user's tokens (never their secrets)."""
+    return store.read(TOKENS, user=uid)
+
+
+def revoke_token(store: GraphStore, uid: str, token_id: str) -> bool:
+    """Revoke one of the user's tokens; False when it is not theirs or already revoked."""
+    return bool(store.run(REVOKE_TOKEN, user=uid, id=token_id, now=utc_now()))

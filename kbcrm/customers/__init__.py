@@ -1,0 +1,1 @@
+"""Customers: the 360 view, installed base, orders, interactions, consent, export and erasure."""

@@ -1,0 +1,124 @@
+"""What the portal and staff console read of the knowledge base.
+
+One article (audience-checked), related articles with the shared node as their reason,
+feedback and case deflection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kbcrm.access import audit
+from kbcrm.access.models import Principal
+from kbcrm.graph import GraphStore, cypher
+from knowledge_transfer.kcs import record_usage
+
+CUSTOMER_VISIBLE = ("customer", "public")
+
+ARTICLE = cypher(
+    "portal.article",
+    "MATCH (a:KnowledgeArticle {id: $id}) OPTIONAL MATCH (w:Employee)-[:AUTHORED]->(a) "
+    "OPTIONAL MATCH (v:Employee)-[:VALIDATED]->(a) "
+    "RETURN a.id AS id, a.title AS title, a.body AS body, a.audience AS audience, a.confidence AS confidence, "
+    "a.language AS language, a.version AS version, a.updated_at AS updated_at, a.helpful_count AS helpful, "
+    "a.not_helpful_count AS not_helpful, a.view_count AS views, collect(DISTINCT w.name) AS authors, "
+    "collect(DISTINCT v.name) AS validators",
+    example={"id": "KA-1"},
+)
+ARTICLE_LINKS = cypher(
+    "portal.article_links",
+    "MATCH (a:KnowledgeArticle {id: $id})-[r:APPLIES_TO|RESOLVES|ON_TOPIC]->(n) "
+    "RETURN type(r) AS rel, n.id AS id, labels(n)[0] AS label, coalesce(n.name, n.code, n.id) AS name "
+    "ORDER BY rel, id",
+    example={"id": "KA-1"},
+    ordered=True,
+)
+RELATED = cypher(
+    "portal.related",
+    "MATCH (a:KnowledgeArticle {id: $id})-[r1:APPLIES_TO|RESOLVES|ON_TOPIC]->(n)"
+    "<-[r2:APPLIES_TO|RESOLVES|ON_TOPIC]-(b:KnowledgeArticle) "
+    "WHERE b.id <> a.id AND b.audience IN $audiences AND b.confidence IN $states "
+    "RETURN b.id AS id, b.title AS title, collect(DISTINCT {rel: type(r2), node: n.id, "
+    "label: labels(n)[0], name: coalesce(n.name, n.code, n.id)}) AS shared "
+    "ORDER BY size(shared) DESC, id LIMIT $limit",
+    example={"id": "KA-1", "audiences": ["public"], "states": ["validated"], "limit": 5},
+    ordered=True,
+)
+
+
+def visible_audiences(principal: Principal | None) -> list[str]:
+    """Article audiences a reader may see: staff everything, customers and visitors customer/public."""
+    return ["internal", *CUSTOMER_VISIBLE] if principal is not None and principal.is_staff else list(CUSTOMER_VISIBLE)
+
+
+def visible_states(principal: Principal | None) -> list[str]:
+    """Confidence states a reader may see: customers only validated articles."""
+    if principal is not None and principal.is_staff:
+        return ["work-in-progress", "not-validated", "validated", "archived"]
+    return ["validated"]
+
+
+def get_article(store: GraphStore, *, article_id: str, principal: Principal | None) -> dict[str, Any] | None:
+    """The article with its links, authors and related articles, or None when missing or not for this reader."""
+    rows = store.read(ARTICLE, id=article_id)
+    if not rows:
+        return None
+    article = rows[0]
+    if article["audience"] not in visible_audiences(principal) or article["confidence"] not in visible_states(
+        principal
+    ):
+        return None
+    article["links"] = store.read(ARTICLE_LINKS, id=article_id)
+    article["related"] = store.read(
+        RELATED,
+        id=article_id,
+        audiences=visible_audiences(principal),
+        states=visible_states(principal),
+        limit=5,
+    )
+    return article
+
+
+def _feedback_audience(principal: Principal | None) -> str:
+    return "staff" if principal is not None and principal.is_staff else "customer"
+
+
+def view_article(store: GraphStore, *, article_id: str, principal: Principal | None) -> dict[str, Any] | None:
+    """Read an article and count the view for the reader's audience."""
+    article = get_article(store, article_id=article_id, principal=principal)
+    if article is not None:
+        record_usage(store, article_id, audience=_feedback_audience(principal), event="view")
+    return article
+
+
+def rate_article(
+    store: GraphStore, *, article_id: str, principal: Principal | None, helpful: bool
+) -> dict[str, int] | None:
+    """Count a helpful / not-helpful vote; None when the reader may not see the article."""
+    if get_article(store, article_id=article_id, principal=principal) is None:
+        return None
+    return record_usage(
+        store, article_id, audience=_feedback_audience(principal), event="helpful" if helpful else "not_helpful"
+    )
+
+
+def record_deflection(
+    store: GraphStore, *, principal: Principal, article_id: str, subject: str, solved: bool
+) -> dict[str, Any] | None:
+    """A customer opening a case saw a suggested article: record whether it solved the problem.
+
+    A solved suggestion counts as helpful (and no case is opened); either way an audit
+    event keeps which article was suggested for which subject.
+    """
+    if get_article(store, article_id=article_id, principal=principal) is None:
+        return None
+    if solved:
+        record_usage(store, article_id, audience=_feedback_audience(principal), event="helpful")
+    audit.record(
+        store,
+        actor=principal.user_id,
+        action="deflection",
+        target=article_id,
+        detail={"subject": subject[:200], "solved": solved, "customer": principal.customer_id},
+    )
+    return {"article_id": article_id, "solved": solved}

@@ -1,0 +1,319 @@
+"""The REST API and pages end to end: real embedded graph, real ASGI HTTP, demo logins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from api.app import create_app
+from kbcrm.access import sessions
+from kbcrm.graph.falkordb_backend import FalkorDBStore
+from kbcrm.settings import Settings
+from tests.portal_client import Client
+
+
+@pytest.fixture(scope="module")
+def app(portal_store: FalkorDBStore, portal_kb: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    application = create_app(
+        Settings(data_dir=tmp_path_factory.mktemp("api")), store=portal_store, knowledge_base=portal_kb
+    )
+    yield application
+
+
+def _error(response: Any) -> dict[str, Any]:
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "field"}, body
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+def test_login_me_logout_ends_the_session(app: FastAPI) -> None:
+    client = Client(app, "engineer")
+    assert client.get("/api/v1/auth/me").json()["role"] == "engineer"
+    cookie = client.http.cookies.get(sessions.SESSION_COOKIE)
+    assert client.send("POST", "/api/v1/auth/logout").status_code == 200
+    assert client.get("/api/v1/auth/me").status_code == 401
+    # The old cookie, replayed, no longer works: logout bumped the session version.
+    replay = Client(app)
+    replay.http.cookies.set(sessions.SESSION_COOKIE, cookie)
+    assert replay.get("/api/v1/auth/me").status_code == 401
+
+
+def test_session_cookie_is_httponly_and_samesite(app: FastAPI) -> None:
+    client = Client(app)
+    response = client.http.post("/api/v1/auth/login", json={"username": "analyst", "password": "analyst-demo-1"})
+    header = response.headers["set-cookie"].lower()
+    assert "httponly" in header and "samesite=lax" in header
+
+
+def test_wrong_password_and_throttling(app: FastAPI) -> None:
+    client = Client(app)
+    for _ in range(5):
+        response = client.http.post("/api/v1/auth/login", json={"username": "marketer", "password": "nope-nope"})
+        assert response.status_code == 401 and _error(response)["code"] == "unauthenticated"
+    blocked = client.http.post("/api/v1/auth/login", json={"username": "marketer", "password": "marketer-demo-1"})
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    app.state.login_throttle.succeeded("marketer", "testclient")  # let later tests log in
+
+
+def test_forged_cookie_and_unknown_token_are_refused(app: FastAPI) -> None:
+    client = Client(app)
+    client.http.cookies.set(sessions.SESSION_COOKIE, sessions.issue("another-secret", user_id="user:admin", version=0))
+    assert client.get("/api/v1/auth/me").status_code == 401
+    response = client.get("/api/v1/auth/me", headers={"Authorization": "Bearer kbt_not-a-token"})
+    assert response.status_code == 401 and "token" in _error(response)["message"]
+
+
+def test_api_tokens_are_hashed_at_rest_and_revocable(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    client = Client(app, "analyst")
+    made = client.send("POST", "/api/v1/auth/tokens", json={"name": "notebook"})
+    assert made.status_code == 201
+    secret = made.json()["secret"]
+    stored = portal_store.read("MATCH (t:ApiToken {id: $id}) RETURN properties(t) AS p", id=made.json()["id"])[0]["p"]
+    assert secret not in str(stored) and len(stored["token_hash"]) == 64
+    program = Client(app)
+    bearer = {"Authorization": f"Bearer {secret}"}
+    assert program.get("/api/v1/auth/me", headers=bearer).json()["username"] == "analyst"
+    # Bearer requests need no CSRF token (a browser never sends that header by itself).
+    query = {"query": "MATCH (c:Customer) RETURN count(c) AS n"}
+    assert program.http.post("/api/v1/analyst/cypher", json=query, headers=bearer).status_code == 200
+    assert client.send("DELETE", f"/api/v1/auth/tokens/{made.json()['id']}").status_code == 200
+    assert program.get("/api/v1/auth/me", headers=bearer).status_code == 401
+    listed = client.get("/api/v1/auth/tokens").json()
+    assert listed[-1]["revoked_at"] and "secret" not in listed[-1]
+
+
+def test_cookie_requests_that_write_need_the_csrf_token(app: FastAPI) -> None:
+    client = Client(app, "customer1")
+    body = {"subject": "pump makes noise"}
+    response = client.http.post("/api/v1/cases", json=body)
+    assert response.status_code == 403 and _error(response)["code"] == "csrf"
+    response = client.http.post("/api/v1/cases", json=body, headers={"X-CSRF-Token": "0" * 64})
+    assert response.status_code == 403
+    assert client.send("POST", "/api/v1/cases", json=body).status_code == 201
+
+
+def test_errors_have_one_shape(app: FastAPI) -> None:
+    client = Client(app, "engineer")
+    assert _error(client.get("/api/v1/cases/NOPE"))["code"] == "not_found"
+    invalid = client.send("POST", "/api/v1/cases", json={"subject": ""})
+    assert invalid.status_code == 422 and _error(invalid)["field"] == "subject"
+    bad = client.get("/api/v1/cases", params={"status": "sleeping"})
+    assert bad.status_code == 422 and _error(bad)["field"] == "status"
+    assert _error(Client(app).get("/api/v1/cases"))["code"] == "unauthenticated"
+
+
+def test_customer_opens_a_case_adds_a_note_and_staff_answer_it(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    customer = Client(app, "customer1")
+    products = customer.get(f"/api/v1/customers/{customer.me['customer_id']}/products").json()
+    opened = customer.send(
+        "POST",
+        "/api/v1/cases",
+        json={"subject": "Display shows an error code", "product_id": products[0]["id"], "priority": "P2"},
+    )
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["id"]
+    assert opened.json()["customer_id"] == customer.me["customer_id"] and opened.json()["status"] == "open"
+    assert customer.send("POST", f"/api/v1/cases/{case_id}/notes", json={"text": "It blinks twice."}).status_code == 201
+    # A customer cannot make an internal note, even by asking.
+    sneaky = customer.send("POST", f"/api/v1/cases/{case_id}/notes", json={"text": "x", "visibility": "internal"})
+    assert sneaky.json()["visibility"] == "customer"
+
+    engineer = Client(app, "engineer")
+    internal = "Checked the firmware log; suspect watchdog."
+    engineer.send("POST", f"/api/v1/cases/{case_id}/notes", json={"text": internal, "visibility": "internal"})
+    assert engineer.get(f"/api/v1/cases/{case_id}").json().get("first_response_at") is None
+    engineer.send(
+        "POST", f"/api/v1/cases/{case_id}/notes", json={"text": "Please update the firmware.", "visibility": "customer"}
+    )
+    seen_by_staff = engineer.get(f"/api/v1/cases/{case_id}").json()
+    assert seen_by_staff["first_response_at"] and internal in [n["text"] for n in seen_by_staff["notes"]]
+    seen_by_customer = customer.get(f"/api/v1/cases/{case_id}").json()
+    assert internal not in str(seen_by_customer)
+    assert "Please update the firmware." in [n["text"] for n in seen_by_customer["notes"]]
+
+    suggestions = engineer.get(f"/api/v1/cases/{case_id}/suggestions").json()["suggestions"]
+    article = next(s for s in suggestions if s["kind"] == "article")
+    assert article["evidence"]["paths"] or article["evidence"]["matched_terms"]
+    linked = engineer.send("POST", f"/api/v1/cases/{case_id}/articles", json={"article_id": article["id"]})
+    assert linked.status_code == 201
+    resolved = engineer.send("PATCH", f"/api/v1/cases/{case_id}", json={"status": "resolved"}).json()
+    assert resolved["status"] == "resolved" and resolved["closed_at"]
+    unresolved = engineer.send("POST", f"/api/v1/cases/{case_id}/draft-article")
+    assert unresolved.status_code == 400 and "resolution" in _error(unresolved)["message"]
+    solved = portal_store.read(
+        "MATCH (k:ServiceCase)-[:RESOLVED_BY]->(:Resolution) MATCH (k)-[:HAS_NOTE]->(n:ServiceNote) "
+        "WHERE n.visibility = 'internal' RETURN k.id AS id, n.text AS text ORDER BY id LIMIT 1"
+    )[0]
+    drafted = engineer.send("POST", f"/api/v1/cases/{solved['id']}/draft-article")
+    assert drafted.status_code == 201 and solved["text"] not in drafted.json()["body"]
+    assert customer.send("PATCH", f"/api/v1/cases/{case_id}", json={"status": "open"}).status_code == 403
+    actions = {
+        e["action"]
+        for e in Client(app, "admin").get("/api/v1/admin/audit", params={"target": case_id, "limit": 50}).json()
+    }
+    assert {"case_opened", "note_added", "article_linked", "case_status"} <= actions
+
+
+def test_public_search_read_rate_and_why(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    visitor = Client(app)
+    answer = visitor.get("/api/v1/knowledge/search", params={"q": "display error"}).json()
+    assert answer["audience"] == "customer" and answer["suggestions"]
+    first = answer["suggestions"][0]
+    assert (
+        first["kind"] == "article"
+        and first["audience"] in ("customer", "public")
+        and first["confidence"] == "validated"
+    )
+    article = visitor.get(f"/api/v1/knowledge/articles/{first['id']}").json()
+    assert article["title"] == first["title"] and all(r["shared"] for r in article["related"])
+    before = article["helpful"] or 0
+    totals = visitor.http.post(f"/api/v1/knowledge/articles/{first['id']}/rating", json={"helpful": True}).json()
+    assert totals["helpful"] == before + 1
+    page = visitor.get(f"/articles/{first['id']}", params={"q": "display error"})
+    assert page.status_code == 200 and "Why this answer" in page.text and first["title"] in page.text
+    internal = portal_store.read("MATCH (a:KnowledgeArticle {audience: 'internal'}) RETURN a.id AS id LIMIT 1")[0]["id"]
+    assert visitor.get(f"/api/v1/knowledge/articles/{internal}").status_code == 404
+    assert Client(app, "engineer").get(f"/api/v1/knowledge/articles/{internal}").status_code == 200
+
+
+def test_every_page_answers_as_json_too(app: FastAPI) -> None:
+    customer = Client(app, "customer2")
+    data = customer.get("/my", params={"format": "json"}).json()
+    assert {"customer", "products", "orders", "cases"} <= set(data)
+    assert all(case["customer_id"] == customer.me["customer_id"] for case in data["cases"])
+    html = customer.get("/my", headers={"Accept": "text/html"})
+    assert html.status_code == 200 and data["customer"]["name"] in html.text
+    assert Client(app).get("/", params={"q": "error", "format": "json"}).json()["answer"]["suggestions"]
+
+
+def test_pages_redirect_to_login_and_chinese_ui(app: FastAPI) -> None:
+    visitor = Client(app)
+    response = visitor.get("/my")
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=/my"
+    assert "登录" in visitor.get("/login", params={"lang": "zh"}).text
+    assert "登录" in visitor.get("/login").text  # remembered in a cookie
+    assert "Log in" in visitor.get("/login", params={"lang": "en"}).text
+
+
+def test_form_login_needs_its_csrf_cookie(app: FastAPI) -> None:
+    visitor = Client(app)
+    form = {"username": "customer3", "password": "customer-demo-1", "csrf_token": "guess"}
+    assert visitor.http.post("/login", data=form).status_code == 403
+    page = visitor.get("/login")
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    response = visitor.http.post("/login", data={**form, "csrf_token": token})
+    assert response.status_code == 303 and response.headers["location"] == "/my"
+
+
+def test_analyst_queries_are_read_only_limited_and_downloadable(app: FastAPI) -> None:
+    analyst = Client(app, "analyst")
+    ok = analyst.send(
+        "POST",
+        "/api/v1/analyst/cypher",
+        json={"query": "MATCH (c:Customer) WHERE c.id = $id RETURN c.name AS name", "params": {"id": "cust-0000002"}},
+    )
+    assert ok.status_code == 200 and ok.json()["rows"][0]["name"]
+    for query in (
+        "MATCH (c:Customer) SET c.name = 'x'",
+        "CREATE (n:Customer {id: 'x'})",
+        "MATCH (c) DETACH DELETE c",
+        "MERGE (n:Topic {id: 't'})",
+        "MATCH (c:Customer) REMOVE c.name",
+        "DROP INDEX ON :Customer(id)",
+        "LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row",
+        "CALL db.idx.fulltext.drop('Customer')",
+        "MATCH (c) RETURN c; MATCH (d) DELETE d",
+        "match (c:Customer) set c.name = 'lowercase'",
+    ):
+        refused = analyst.send("POST", "/api/v1/analyst/cypher", json={"query": query})
+        assert refused.status_code == 400, query
+    # A keyword inside a string literal is data, not a clause.
+    quoted = analyst.send("POST", "/api/v1/analyst/cypher", json={"query": "RETURN 'SET DELETE' AS text"})
+    assert quoted.json()["rows"] == [{"text": "SET DELETE"}]
+    app.state.settings.analyst_row_limit = 5
+    try:
+        cut = analyst.send("POST", "/api/v1/analyst/cypher", json={"query": "MATCH (o:Order) RETURN o.id AS id"}).json()
+    finally:
+        app.state.settings.analyst_row_limit = 1000
+    assert cut["row_count"] == 5 and cut["truncated"] is True
+    csv = analyst.send(
+        "POST",
+        "/api/v1/analyst/cypher?format=csv",
+        json={"query": "MATCH (p:Product) RETURN p.id AS id, p.name AS name ORDER BY id"},
+    )
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.splitlines()[0] == "id,name"
+    sparql = analyst.send(
+        "POST", "/api/v1/analyst/sparql", json={"query": "SELECT (COUNT(?c) AS ?n) WHERE { ?c a kb:Customer }"}
+    )
+    assert int(sparql.json()["rows"][0]["n"]) == 40
+    for update in ("INSERT DATA { kb:a kb:b kb:c }", "DELETE WHERE { ?s ?p ?o }", "CLEAR ALL", "DROP GRAPH <http://x>"):
+        assert analyst.send("POST", "/api/v1/analyst/sparql", json={"query": update}).status_code == 400, update
+    saved = analyst.send(
+        "POST",
+        "/api/v1/analyst/saved",
+        json={"name": "tiers", "language": "cypher", "query": "MATCH (c:Customer) RETURN count(c) AS n"},
+    )
+    assert saved.status_code == 201
+    assert (
+        analyst.send(
+            "POST", "/api/v1/analyst/saved", json={"name": "bad", "language": "cypher", "query": "CREATE (n)"}
+        ).status_code
+        == 400
+    )
+    rerun = analyst.send("POST", f"/api/v1/analyst/saved/{saved.json()['id']}/run")
+    assert rerun.json()["rows"] == [{"n": 40}]
+    assert Client(app, "marketer").send("POST", f"/api/v1/analyst/saved/{saved.json()['id']}/run").status_code == 403
+
+
+def test_analyst_query_time_limit(app: FastAPI) -> None:
+    analyst = Client(app, "analyst")
+    app.state.settings.analyst_query_timeout_ms = 1
+    try:
+        slow = analyst.send(
+            "POST",
+            "/api/v1/analyst/cypher",
+            json={"query": "UNWIND range(1, 3000000) AS i WITH i WHERE i % 7 = 3 RETURN count(i) AS n"},
+        )
+    finally:
+        app.state.settings.analyst_query_timeout_ms = 10_000
+    assert slow.status_code == 408 and _error(slow)["code"] == "query_timeout"
+
+
+def test_consent_export_and_erasure(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    customer = Client(app, "customer3")
+    own = customer.me["customer_id"]
+    consent = customer.send("PUT", f"/api/v1/customers/{own}/consent/email", json={"granted": True}).json()
+    assert consent["email"]["granted"] is True and consent["phone"]["granted"] is False
+    assert customer.send("PUT", f"/api/v1/customers/{own}/consent/pigeon", json={"granted": True}).status_code == 400
+    assert (
+        Client(app, "marketer")
+        .send("PUT", f"/api/v1/customers/{own}/consent/email", json={"granted": False})
+        .status_code
+        == 403
+    )
+    export = customer.get(f"/api/v1/customers/{own}/export")
+    assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
+    data = export.json()
+    assert data["id"] == own and data["orders"] and all("lines" in o for o in data["orders"])
+    assert all(n["text"] for n in data["notes"]) and data["consents"]["email"]["granted"] is True
+
+    # Erase a customer who has orders but no portal login.
+    victim = portal_store.read(
+        "MATCH (c:Customer)-[:PLACED]->(o:Order) WHERE NOT c.id IN $logins "
+        "RETURN c.id AS id, c.name AS name, c.email AS email, count(o) AS orders ORDER BY id LIMIT 1",
+        logins=["cust-0000002", "cust-0000003", "cust-0000004"],
+    )[0]
+    admin = Client(app, "admin")
+    assert Client(app, "engineer").send("DELETE", f"/api/v1/customers/{victim['id']}/personal-data").status_code == 403
+    erased = admin.send("DELETE", f"/api/v1/customers/{victim['id']}/personal-data")
+    assert erased.status_code == 200, erased.text
+    after = admin.get(f"/api/v1/customers/{victim['id']}").json()
+    assert after["profile"]["name"] == "(erased)" and after["profile"].get("email") is None
+    assert victim["name"] not in str(after) and (not victim["email"] or victim["email"] not in str(after))
+    assert len(admin.get(f"/api/v1/customers/{victim['id']}/orders", params={"limit": 500}).json()) == victim["orders"]
+    tombstone = admin.get("/api/v1/admin/audit", params={"target": victim["id"], "action": "erase"}).json()
+    assert tombstone and victim["name"] not in str(tombstone)
