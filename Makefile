@@ -39,7 +39,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check kbcrm ontology ingest knowledge_transfer api tests bench
 	$(VENV)/bin/mypy
 
-test: $(STAMP) $(BOLT_SO) lint
+# Debian's Chromium for the browser tests (Playwright drives it; no browser is ever downloaded).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@echo "installing Debian's chromium and chromium-driver for the browser tests"
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+
+test: $(STAMP) $(BOLT_SO) $(CHROMIUM) lint
 	KBCRM_BOLT_MODULE=$(abspath $(BOLT_SO)) $(PY) -m pytest -q
 
 bench: $(STAMP)

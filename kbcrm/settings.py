@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         default=0.5, ge=0, description="Lexical weight when the multilingual embedder ranks (Chinese questions)."
     )
     boost_linked_entity: float = Field(
-        default=0.5,
+        default=1.0,
         ge=0,
         description="Boost (z units) for a document linked to a product/symptom/code the question names.",
     )

@@ -34,6 +34,7 @@ READ_PROCEDURES = frozenset(
 _STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`")
 _COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 _WRITE = re.compile(r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|FOREACH|LOAD\s+CSV)\b", re.I)
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _CALL = re.compile(r"\bCALL\s+([A-Za-z_][\w.]*)", re.I)
 _SPARQL_UPDATE = re.compile(
     r"\b(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD)\s+(DATA|WHERE|GRAPH|SILENT|DEFAULT|NAMED|ALL|<|\{)",
@@ -133,6 +134,9 @@ def run_cypher(
 ) -> QueryResult:
     """Run an analyst's Cypher read-only with a time limit; rows past `row_limit` are cut (and flagged)."""
     check_cypher(text)
+    for name in params or {}:
+        if not _PARAM_NAME.fullmatch(name):
+            raise QueryRefused(f"params: {name!r} is not a parameter name (letters, digits and _, not first a digit)")
     started = time.perf_counter()
     try:
         rows = store.read(text, timeout_ms=timeout_ms, **(params or {}))

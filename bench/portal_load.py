@@ -1,0 +1,201 @@
+"""Portal load benchmark: N concurrent simulated users on loopback against `kbcrm serve --demo`.
+
+Starts the real server (uvicorn, one process) on the demo graph in a data directory of its
+own, then runs, for a bounded time, N users that each log in and then search the knowledge
+base and read articles (and now and then log in again), with a fixed think time of 0.
+Prints, per kind of request and overall, req/s, p50/p95/p99 and errors, and — measured in
+the same run, against the same server — the baseline: the same users calling /health,
+the cheapest request the server answers (its ceiling for this client on this machine).
+
+Goal (issue 5): 50 users, >= 500 req/s, p95 <= 100 ms, 0 errors.
+
+    python bench/portal_load.py [--users 50] [--seconds 20] [--data-dir .cache/bench-portal]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = [
+    "display shows an error",
+    "pump makes noise after restart",
+    "E-1012 on AX-120",
+    "excessive vibration",
+    "unit does not start",
+    "firmware update failed",
+    "blank display",
+    "overheating warning",
+    "pressure drops",
+    "controller watchdog reset",
+    "显示屏 错误",
+    "how do I replace the filter",
+]
+LOGINS = [("customer1", "customer-demo-1"), ("customer2", "customer-demo-1"), ("customer3", "customer-demo-1")]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_server(data_dir: Path, port: int, console: Console) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KBCRM_DATA_DIR": str(data_dir), "KBCRM_PORT": str(port)}
+    log = (data_dir / "server.log").open("wb")
+    kbcrm = Path(sys.executable).with_name("kbcrm")
+    process = subprocess.Popen([str(kbcrm), "serve", "--demo", "--port", str(port)], env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 900  # the first run generates and loads the demo graph
+    with console.status(f"starting kbcrm serve --demo (log: {data_dir / 'server.log'})"):
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"the server stopped; see {data_dir / 'server.log'}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    # Build the knowledge base (loads the embedders) before timing anything.
+                    httpx.get(f"http://127.0.0.1:{port}/api/v1/knowledge/search", params={"q": "warm up"}, timeout=300)
+                    return process
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+    process.kill()
+    raise SystemExit("the server did not answer in time")
+
+
+async def user(
+    base: str, articles: list[str], seconds: float, seed: int, results: dict[str, list[float]], errors: dict[str, int]
+) -> None:
+    rng = random.Random(seed)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+
+        async def timed(kind: str, method: str, path: str, **kwargs: object) -> None:
+            started = time.perf_counter()
+            try:
+                response = await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+                ok = response.status_code < 400
+            except httpx.HTTPError:
+                ok = False
+            results[kind].append(time.perf_counter() - started)
+            if not ok:
+                errors[kind] += 1
+
+        username, password = LOGINS[seed % len(LOGINS)]
+        await timed("login", "POST", "/api/v1/auth/login", json={"username": username, "password": password})
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            roll = rng.random()
+            if roll < 0.5:
+                await timed("search", "GET", "/api/v1/knowledge/search", params={"q": rng.choice(QUESTIONS)})
+            elif roll < 0.97:
+                await timed("read", "GET", f"/api/v1/knowledge/articles/{rng.choice(articles)}")
+            else:
+                await timed("login", "POST", "/api/v1/auth/login", json={"username": username, "password": password})
+
+
+async def health_user(base: str, seconds: float, results: dict[str, list[float]], errors: dict[str, int]) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            started = time.perf_counter()
+            try:
+                ok = (await client.get("/health")).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            results["health"].append(time.perf_counter() - started)
+            if not ok:
+                errors["health"] += 1
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] * 1000 if len(values) >= 2 else float("nan")
+
+
+async def run(base: str, users: int, seconds: float) -> tuple[dict[str, list[float]], dict[str, int], float, float]:
+    found = httpx.get(f"{base}/api/v1/knowledge/search", params={"q": "error", "limit": 20}, timeout=60).json()
+    articles = [s["id"] for s in found["suggestions"]]
+    baseline: dict[str, list[float]] = defaultdict(list)
+    baseline_errors: dict[str, int] = defaultdict(int)
+    started = time.perf_counter()
+    await asyncio.gather(*(health_user(base, seconds / 2, baseline, baseline_errors) for _ in range(users)))
+    baseline_elapsed = time.perf_counter() - started
+    results: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, int] = defaultdict(int)
+    started = time.perf_counter()
+    await asyncio.gather(*(user(base, articles, seconds, i, results, errors) for i in range(users)))
+    elapsed = time.perf_counter() - started
+    results.update(baseline)
+    errors.update(baseline_errors)
+    return results, errors, elapsed, baseline_elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".cache" / "bench-portal")
+    args = parser.parse_args()
+    if not 1 <= args.users <= 500 or not 1 <= args.seconds <= 300:
+        raise SystemExit("--users 1..500 and --seconds 1..300")
+    console = Console()
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    server = start_server(args.data_dir, port, console)
+    try:
+        with console.status(f"{args.users} users for {args.seconds:.0f} s (after {args.seconds / 2:.0f} s of /health)"):
+            results, errors, elapsed, baseline_elapsed = asyncio.run(
+                run(f"http://127.0.0.1:{port}", args.users, args.seconds)
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    table = Table(
+        title=f"portal load: {args.users} concurrent users, loopback, one uvicorn process, {os.cpu_count()} cores"
+    )
+    for column in ("requests", "kind", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="right" if column != "kind" else "left")
+    portal = [v for kind, values in results.items() if kind != "health" for v in values]
+    rows = [(kind, results[kind], elapsed) for kind in ("login", "search", "read")]
+    rows += [("portal (all)", portal, elapsed), ("baseline: /health", results["health"], baseline_elapsed)]
+    for kind, values, span in rows:
+        errs = (
+            sum(errors[k] for k in ("login", "search", "read"))
+            if kind == "portal (all)"
+            else errors[kind.split(":")[-1].strip().lstrip("/")]
+        )
+        table.add_row(
+            str(len(values)),
+            kind,
+            f"{len(values) / span:.0f}",
+            f"{percentile(values, 50):.1f}",
+            f"{percentile(values, 95):.1f}",
+            f"{percentile(values, 99):.1f}",
+            str(errs),
+        )
+    console.print(table)
+    rate, base_rate = len(portal) / elapsed, len(results["health"]) / baseline_elapsed
+    p95 = percentile(portal, 95)
+    console.print(f"portal throughput / /health baseline: {rate / base_rate:.2f}")
+    goal = rate >= 500 and p95 <= 100 and sum(errors.values()) == 0
+    console.print(
+        f"goal (>= 500 req/s, p95 <= 100 ms, 0 errors): {'met' if goal else 'NOT met'} "
+        f"({rate:.0f} req/s, p95 {p95:.1f} ms, {sum(errors.values())} errors)"
+    )
+
+
+if __name__ == "__main__":
+    main()

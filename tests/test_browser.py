@@ -1,0 +1,178 @@
+"""The portal and staff console in a real browser: Debian's chromium driven by Playwright,
+against a real uvicorn server on loopback (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from kbcrm.graph.falkordb_backend import FalkorDBStore
+from kbcrm.settings import Settings
+
+CHROMIUM = os.environ.get("KBCRM_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _chromium() -> str:
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    found = shutil.which("chromium")
+    if found:
+        return found
+    message = "Debian's chromium is not installed: `make test` installs it (apt-get install chromium chromium-driver)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def base_url(portal_store: FalkorDBStore, portal_kb: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    app = create_app(
+        Settings(data_dir=tmp_path_factory.mktemp("browser")), store=portal_store, knowledge_base=portal_kb
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, args=FLAGS, headless=True)
+        yield instance
+        instance.close()
+
+
+def _login(page: Any, base_url: str, username: str, password: str) -> None:
+    page.goto(f"{base_url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("form.login button[type=submit]")
+
+
+def test_customer_logs_in_searches_reads_rates_and_opens_a_case(
+    browser: Any, base_url: str, portal_store: FalkorDBStore, tmp_path: Path
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    _login(page, base_url, "customer1", "customer-demo-1")
+    page.wait_for_url(f"{base_url}/my")
+    assert page.locator("h2", has_text="My products").is_visible()
+
+    code = portal_store.read(
+        "MATCH (a:KnowledgeArticle {audience: 'customer', confidence: 'validated', language: 'en'})"
+        "-[:RESOLVES]->(e:ErrorCode) "
+        "RETURN e.code AS code ORDER BY code LIMIT 1"
+    )[0]["code"]
+    page.goto(base_url + "/")
+    page.fill("input[name=q]", f"display shows {code}")
+    page.click("form.search button")
+    first = page.locator("ol.results li.result").first
+    first.wait_for()
+    assert first.locator("details.why").is_visible() and code in first.inner_text()
+
+    first.locator("a.title").click()
+    page.wait_for_selector("article.kb")
+    assert page.locator("section.why-this").is_visible()
+    page.click("section.rate button[value=yes]")
+    page.wait_for_selector("section.rate p.ok")
+
+    page.goto(f"{base_url}/my/cases/new")
+    page.locator("#subject").press_sequentially(f"Unit shows {code} after restart", delay=15)
+    page.wait_for_selector("#suggestion-list li.suggestion", timeout=20_000)
+    shown = page.locator("#suggestion-list li.suggestion").count()
+    assert shown >= 1 and page.locator("#suggestions").is_visible()
+    page.click("#new-case button[type=submit]")
+    page.wait_for_url(f"{base_url}/my/cases/C-W*")
+    assert page.locator("h1").inner_text() == f"Unit shows {code} after restart"
+    case_id = page.url.rsplit("/", 1)[1]
+    opened = portal_store.read(
+        "MATCH (e:AuditEvent {action: 'case_opened', target_id: $id}) RETURN e.detail AS detail", id=case_id
+    )
+    assert opened and '"suggestions_shown": ["' in opened[0]["detail"]
+
+    # Second attempt: the suggestion solves it and no case is opened.
+    cases_before = portal_store.count_nodes("ServiceCase")
+    page.goto(f"{base_url}/my/cases/new")
+    page.locator("#subject").press_sequentially(f"{code} again", delay=15)
+    page.wait_for_selector("#suggestion-list li.suggestion button.solved", timeout=20_000)
+    page.locator("#suggestion-list li.suggestion button.solved").first.click()
+    page.wait_for_selector("#deflected:not([hidden])")
+    assert portal_store.count_nodes("ServiceCase") == cases_before
+    assert (
+        portal_store.read("MATCH (e:AuditEvent {action: 'deflection', actor: 'user:customer1'}) RETURN count(e) AS n")[
+            0
+        ]["n"]
+        >= 1
+    )
+    page.screenshot(path=str(tmp_path / "deflection.png"), full_page=True)
+    context.close()
+
+
+def test_engineer_works_a_case(browser: Any, base_url: str, portal_store: FalkorDBStore) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    _login(page, base_url, "engineer", "engineer-demo-1")
+    page.wait_for_url(f"{base_url}/staff")
+    page.locator("table.cases a").first.click()
+    page.wait_for_selector("ol.results li.result")
+    case_id = page.url.rsplit("/", 1)[1]
+    assert page.locator("ol.results li.result details.why").count() >= 1
+
+    note = f"Internal check {time.time_ns()}: firmware log shows watchdog resets."
+    page.fill("#note-form textarea[name=text]", note)
+    page.select_option("#note-form select[name=visibility]", "internal")
+    page.click("#note-form button")
+    page.wait_for_selector(f"text={note}")
+
+    article = page.locator("ol.results li.article").first.get_attribute("data-id")
+    page.locator("ol.results li.article form.link-form button").first.click()
+    page.wait_for_selector("ul.linked-articles")
+    page.select_option("#status-form select[name=status]", "resolved")
+    page.click("#status-form button")
+    page.wait_for_selector("strong.status:text('resolved')")
+
+    row = portal_store.read(
+        "MATCH (k:ServiceCase {id: $id}) OPTIONAL MATCH (a:KnowledgeArticle {id: $article})-[r:LINKED_TO_CASE]->(k) "
+        "RETURN k.status AS status, r.kind AS kind",
+        id=case_id,
+        article=article,
+    )[0]
+    assert row == {"status": "resolved", "kind": "reused"}
+    # The customer of that case never sees the internal note, in the browser either.
+    customer = portal_store.read(
+        "MATCH (c:Customer)-[:RAISED]->(:ServiceCase {id: $id}) RETURN c.id AS id", id=case_id
+    )[0]["id"]
+    assert note not in str(portal_store.read("MATCH (c:Customer {id: $id}) RETURN c.name AS n", id=customer))
+    context.close()
