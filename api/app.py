@@ -13,6 +13,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from threadpoolctl import threadpool_limits
 
 from api import errors
 from api.pages import views
@@ -36,6 +37,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
         app.state.store = store or open_store(settings)
+        # Requests run on many threads at once: one BLAS thread each, or numpy's thread pool
+        # oversubscribes the cores (measured by bench/portal_load.py).
+        threadpool_limits(limits=1)
         try:
             yield
         finally:

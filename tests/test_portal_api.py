@@ -317,3 +317,13 @@ def test_consent_export_and_erasure(app: FastAPI, portal_store: FalkorDBStore) -
     assert len(admin.get(f"/api/v1/customers/{victim['id']}/orders", params={"limit": 500}).json()) == victim["orders"]
     tombstone = admin.get("/api/v1/admin/audit", params={"target": victim["id"], "action": "erase"}).json()
     assert tombstone and victim["name"] not in str(tombstone)
+
+
+def test_demo_logins_can_be_turned_off(falkordb_store: FalkorDBStore) -> None:
+    from kbcrm.access import users
+    from kbcrm.access.demo import ensure_demo_users
+
+    users.create_user(falkordb_store, username="admin", password="admin-demo-1", role="admin")
+    assert users.authenticate(falkordb_store, username="admin", password="admin-demo-1") is not None
+    assert ensure_demo_users(falkordb_store, enabled=False) == []
+    assert users.authenticate(falkordb_store, username="admin", password="admin-demo-1") is None

@@ -45,7 +45,16 @@ def test_serve_demo_answers_health_and_docs_then_stops_cleanly(tmp_path: Path) -
             raise AssertionError("the server did not answer within 120 s")
         assert health.status_code == 200 and health.json()["status"] == "ok"
         assert httpx.get(f"{base}/docs", timeout=5).status_code == 200
-        summary = httpx.get(f"{base}/api/v1/graph/summary", timeout=5).json()
+        assert "KBCRM" in httpx.get(f"{base}/", timeout=30).text  # the portal
+        assert httpx.get(f"{base}/api/v1/graph/summary", timeout=5).status_code == 401
+        admin = httpx.Client(base_url=base, timeout=30)
+        login = admin.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-demo-1"})
+        assert login.status_code == 200, login.text  # the demo logins exist
+        customer = httpx.post(
+            f"{base}/api/v1/auth/login", json={"username": "customer1", "password": "customer-demo-1"}
+        )
+        assert customer.status_code == 200 and customer.json()["customer_id"]
+        summary = admin.get("/api/v1/graph/summary").json()
         assert summary["nodes"]["Customer"] == 20
         assert summary["nodes"]["KnowledgeArticle"] >= 50
         assert summary["nodes"]["IngestRun"] == 3  # the three department exports went through ingest
@@ -58,6 +67,7 @@ def test_serve_demo_answers_health_and_docs_then_stops_cleanly(tmp_path: Path) -
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
     assert f"http://127.0.0.1:{port}" in output
+    assert "admin-demo-1" in output and "customer-demo-1" in output  # the demo logins are listed at start-up
     assert (tmp_path / "var" / "demo" / "manifest.json").exists()
     assert EmbeddedServer(tmp_path / "var" / "graph").running_pid() is None  # Ctrl-C stopped the graph server too
 

@@ -350,7 +350,7 @@ def analyst_page(request: Request, store: Store, principal: MaybeUser) -> Respon
     """The query form and saved queries."""
     user = _need(request, principal, Role.admin, Role.analyst)
     data: dict[str, Any] = {"saved": analyst.saved_queries(store, principal=user), "result": None, "language": "cypher"}
-    data["query"] = "MATCH (c:Customer) RETURN c.loyalty_tier AS tier, count(*) AS customers ORDER BY customers DESC"
+    data["query"] = analyst.EXAMPLE_QUERY
     return page(request, "analyst.html", data, principal=user)
 
 

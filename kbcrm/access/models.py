@@ -7,7 +7,7 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
-    """Application roles (docs/security.md has the permission table)."""
+    """Application roles; who may call what is the matrix in tests/test_authorization.py."""
 
     admin = "admin"
     engineer = "engineer"

@@ -41,6 +41,9 @@ _SPARQL_UPDATE = re.compile(
     re.I,
 )
 
+# What the analyst page shows before anything is typed.
+EXAMPLE_QUERY = "MATCH (c:Customer) RETURN c.loyalty_tier AS tier, count(*) AS customers ORDER BY customers DESC"
+
 SAVED = cypher(
     "analyst.saved",
     "MATCH (u:User {id: $user})-[:SAVED]->(q:SavedQuery) "
