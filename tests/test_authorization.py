@@ -68,7 +68,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
         {"text": "matrix note"},
         expect(201, anon=401, other=403, analyst=403, marketer=403),
     ),
-    ("PATCH", "/api/v1/cases/{case}", {"status": "pending"}, CASE_WORK),
+    ("PATCH", "/api/v1/cases/{case}", {"status": "in-progress"}, CASE_WORK),
     ("GET", "/api/v1/cases/{case}/suggestions", None, CASE_READ),
     (
         "POST",
@@ -95,6 +95,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ),
     ("GET", "/api/v1/knowledge/articles/{public}/history", None, STAFF_ONLY),
     ("PUT", "/api/v1/knowledge/articles/{public}/confidence", {"state": "validated"}, CASE_WORK),
+    ("PATCH", "/api/v1/knowledge/articles/{public}", {"audience": "public"}, CASE_WORK),
     ("GET", "/api/v1/knowledge/experts?q=pump", None, STAFF_ONLY),
     ("POST", "/api/v1/analyst/cypher", {"query": "MATCH (c:Customer) RETURN count(c) AS n"}, ANALYST),
     ("POST", "/api/v1/analyst/sparql", {"query": "ASK { ?s ?p ?o }"}, ANALYST),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,6 +152,13 @@ def test_customer_opens_a_case_adds_a_note_and_staff_answer_it(app: FastAPI, por
     )[0]
     drafted = engineer.send("POST", f"/api/v1/cases/{solved['id']}/draft-article")
     assert drafted.status_code == 201 and solved["text"] not in drafted.json()["body"]
+    draft_id = drafted.json()["article_id"]
+    edited = engineer.send("PATCH", f"/api/v1/knowledge/articles/{draft_id}", json={"title": "Watchdog resets: fix"})
+    assert edited.status_code == 200 and edited.json()["title"] == "Watchdog resets: fix"
+    history = engineer.get(f"/api/v1/knowledge/articles/{draft_id}/history").json()
+    assert history[-1]["title"] == drafted.json()["title"]
+    # A draft is internal work in progress: the portal does not show it.
+    assert customer.get(f"/api/v1/knowledge/articles/{draft_id}").status_code == 404
     assert customer.send("PATCH", f"/api/v1/cases/{case_id}", json={"status": "open"}).status_code == 403
     actions = {
         e["action"]
@@ -327,3 +336,19 @@ def test_demo_logins_can_be_turned_off(falkordb_store: FalkorDBStore) -> None:
     assert users.authenticate(falkordb_store, username="admin", password="admin-demo-1") is not None
     assert ensure_demo_users(falkordb_store, enabled=False) == []
     assert users.authenticate(falkordb_store, username="admin", password="admin-demo-1") is None
+
+
+def test_every_ui_string_exists_in_english_and_chinese() -> None:
+    from api.pages.i18n import STRINGS
+
+    assert set(STRINGS["en"]) == set(STRINGS["zh"])
+    templates = Path(__file__).resolve().parent.parent / "api" / "templates"
+    used = {m for f in templates.glob("*.html") for m in re.findall(r"\bt\.(\w+)", f.read_text())}
+    assert used <= set(STRINGS["en"]), f"UI strings used but not defined: {sorted(used - set(STRINGS['en']))}"
+
+
+def test_summaries_lose_their_markdown_markers() -> None:
+    from api.pages.render import plain
+
+    text = "## Issue The unit shows E-1020. ## Cause Bearing wear."
+    assert plain(text) == "Issue: The unit shows E-1020. Cause: Bearing wear."

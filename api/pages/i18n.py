@@ -86,6 +86,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "error": "Something went wrong",
         "back": "Back",
         "sla_breached": "first response late",
+        "products": "Products",
+        "orders": "Orders",
+        "cases": "Cases",
+        "not_scored": "Not scored yet: run `kbcrm loyalty run`.",
     },
     "zh": {
         "app": "KBCRM",
@@ -165,6 +169,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "error": "出错了",
         "back": "返回",
         "sla_breached": "首次响应超时",
+        "products": "产品",
+        "orders": "订单",
+        "cases": "工单",
+        "not_scored": "尚未评分：请运行 `kbcrm loyalty run`。",
     },
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,18 @@ from fastapi.templating import Jinja2Templates
 from api.pages.i18n import LANG_COOKIE, STRINGS, language
 from kbcrm.access import sessions
 from kbcrm.access.models import Principal
+from kbcrm.operations.cases import STATUSES
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+
+
+def plain(text: str | None) -> str:
+    """Markdown section markers out of a one-paragraph summary ("## Issue The unit…" → "Issue: The unit…")."""
+    return re.sub(r"#{1,6}\s+(\w[\w ]*?)\s(?=[A-Z\u4e00-\u9fff])", r"\1: ", text or "").replace("#", "").strip()
+
+
+TEMPLATES.env.filters["plain"] = plain
+TEMPLATES.env.globals["statuses"] = ("active", *STATUSES)
 
 
 def wants_json(request: Request) -> bool:

@@ -244,10 +244,12 @@ STAFF = (Role.admin, Role.engineer, Role.analyst, Role.marketer)
 
 
 @router.get("/staff")
-def staff_home(request: Request, store: Store, principal: MaybeUser, status: str = "open") -> Response:
+def staff_home(request: Request, store: Store, principal: MaybeUser, status: str = "active") -> Response:
     """The case queue."""
     user = _need(request, principal, Role.admin, Role.engineer)
-    rows = cases.list_cases(store, principal=user, status=status if status in cases.STATUSES else "", limit=100)
+    rows = cases.list_cases(
+        store, principal=user, status=status if status in ("active", *cases.STATUSES) else "", limit=100
+    )
     return page(request, "staff_queue.html", {"status": status, "cases": rows}, principal=user)
 
 

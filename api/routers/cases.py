@@ -40,7 +40,7 @@ class NewNote(BaseModel):
 class StatusChange(BaseModel):
     """A new case status."""
 
-    status: str = Field(pattern="^(open|pending|resolved|closed)$")
+    status: str = Field(pattern="^(open|in-progress|waiting-for-customer|resolved|closed)$")
 
 
 class ArticleLink(BaseModel):
@@ -55,7 +55,7 @@ def list_cases(
     store: Store,
     principal: AnyUser,
     customer_id: Annotated[str | None, Query(max_length=100)] = None,
-    status: Annotated[str, Query(pattern="^(|open|pending|resolved|closed)$")] = "",
+    status: Annotated[str, Query(pattern="^(|active|open|in-progress|waiting-for-customer|resolved|closed)$")] = "",
     after: Annotated[str, Query(max_length=40, description="opened_at of the last case of the previous page")] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[dict[str, Any]]:
@@ -119,7 +119,7 @@ def add_note(case_id: str, store: Store, principal: AnyUser, body: NewNote) -> d
 
 @router.patch("/{case_id}", summary="Change a case's status")
 def change_status(case_id: str, store: Store, principal: CaseWorker, body: StatusChange) -> dict[str, Any]:
-    """open, pending, resolved or closed; resolving stamps closed_at."""
+    """open, in-progress, waiting-for-customer, resolved or closed; resolving stamps closed_at."""
     if cases.get_case(store, principal=principal, case_id=case_id) is None:
         raise not_found(f"case {case_id!r}")
     case = cases.set_status(store, principal=principal, case_id=case_id, status=body.status)

@@ -32,6 +32,14 @@ class Deflection(BaseModel):
     solved: bool
 
 
+class ArticleEdit(BaseModel):
+    """New content for an article (only the fields given change)."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    body: str | None = Field(default=None, min_length=1, max_length=100_000)
+    audience: str | None = Field(default=None, pattern="^(internal|customer|public)$")
+
+
 class ConfidenceChange(BaseModel):
     """A KCS confidence state."""
 
@@ -111,6 +119,19 @@ def article_history(article_id: str, store: Store, principal: Staff) -> list[dic
     if portal.get_article(store, article_id=article_id, principal=principal) is None:
         raise not_found(f"article {article_id!r}")
     return kcs.history(store, article_id)
+
+
+@router.patch("/articles/{article_id}", summary="Edit an article (KCS): the previous content is kept as a version")
+def edit_article(article_id: str, store: Store, principal: CaseWorker, body: ArticleEdit) -> dict[str, Any]:
+    """Who edited, when and what it said before are in the article's history; audited."""
+    if portal.get_article(store, article_id=article_id, principal=principal) is None:
+        raise not_found(f"article {article_id!r}")
+    changes = body.model_dump(exclude_none=True)
+    result = kcs.edit_article(store, article_id, by=principal.employee_id or principal.user_id, **changes)
+    audit.record(
+        store, actor=principal.user_id, action="article_edited", target=article_id, detail={"fields": sorted(changes)}
+    )
+    return result
 
 
 @router.put("/articles/{article_id}/confidence", summary="Move an article to a KCS confidence state")

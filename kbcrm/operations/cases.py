@@ -16,13 +16,14 @@ from kbcrm.graph.store import utc_now
 from kbcrm.operations.sla import first_response_breached
 from ontology.terms import Label, Rel
 
-STATUSES = ("open", "pending", "resolved", "closed")
+STATUSES = ("open", "in-progress", "waiting-for-customer", "resolved", "closed")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 
 CASES = cypher(
     "cases.page",
     "MATCH (c:Customer)-[:RAISED]->(k:ServiceCase) "
-    "WHERE ($customer = '' OR c.id = $customer) AND ($status = '' OR k.status = $status) "
+    "WHERE ($customer = '' OR c.id = $customer) "
+    "AND ($status = '' OR k.status = $status OR ($status = 'active' AND NOT k.status IN ['resolved', 'closed'])) "
     "AND ($after = '' OR k.opened_at < $after) "
     "OPTIONAL MATCH (k)-[:ABOUT_PRODUCT]->(p:Product) "
     "RETURN k.id AS id, k.subject AS subject, k.status AS status, k.priority AS priority, k.channel AS channel, "
@@ -85,7 +86,10 @@ def list_cases(
     after: str = "",
     limit: int = 50,
 ) -> list[dict[str, Any]]:
-    """Cases, newest first (pages: pass the last row's opened_at as `after`); customers get their own only."""
+    """Cases, newest first (pages: pass the last row's opened_at as `after`); customers get their own only.
+
+    `status` is one of STATUSES, or 'active' for every case not resolved or closed.
+    """
     own = customer_filter(principal)
     if own is not None:
         if customer_id not in (None, own):
@@ -93,8 +97,8 @@ def list_cases(
         customer_id = own
     elif customer_id:
         require_customer(principal, customer_id)
-    if status and status not in STATUSES:
-        raise CaseError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    if status and status not in ("active", *STATUSES):
+        raise CaseError(f"status must be active or one of {', '.join(STATUSES)}, not {status!r}")
     rows = store.read(CASES, customer=customer_id or "", status=status, after=after, limit=limit)
     for row in rows:
         row["first_response_breached"] = first_response_breached(
