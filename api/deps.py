@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from kbcrm.graph import GraphStore
+from kbcrm.operations.sla import BusinessCalendar
 from kbcrm.settings import Settings
 from knowledge_transfer.answers.service import KnowledgeBase
 
@@ -37,6 +38,12 @@ def get_knowledge_base(request: Request) -> KnowledgeBase:
     return kb
 
 
+def get_calendar(request: Request) -> BusinessCalendar:
+    """The service desk's business-hours calendar (KBCRM_SLA_* settings)."""
+    return BusinessCalendar.from_settings(request.app.state.settings)
+
+
+Calendar = Annotated[BusinessCalendar, Depends(get_calendar)]
 Store = Annotated[GraphStore, Depends(get_store)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Knowledge = Annotated[KnowledgeBase, Depends(get_knowledge_base)]

@@ -104,6 +104,15 @@ class Settings(BaseSettings):
         description="Secret for signing session cookies and CSRF tokens.",
     )
     demo_users: bool = Field(default=True, description="Create the demo logins (set false in production).")
+    sla_timezone: str = Field(default="UTC", description="Time zone of the service desk's business hours (IANA name).")
+    sla_business_hours: str = Field(
+        default="09:00-17:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$", description="Opening hours of a working day."
+    )
+    sla_workdays: str = Field(default="mon tue wed thu fri", description="Working days (mon … sun, space-separated).")
+    sla_holidays: str = Field(default="", description="Holidays (ISO dates, comma-separated): no SLA clock runs.")
+    sla_warning_share: float = Field(
+        default=0.75, gt=0, lt=1, description="Share of an SLA target elapsed at which a case is at risk (warned)."
+    )
     cookie_secure: bool = Field(
         default=False, description="Send the session cookie over HTTPS only (set true behind TLS)."
     )

@@ -54,6 +54,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
         expect(403, anon=401, admin=400),
     ),
     ("GET", "/api/v1/cases", None, LOGGED_IN),
+    ("GET", "/api/v1/cases/sla-watchlist", None, STAFF_ONLY),
     ("GET", "/api/v1/cases?customer_id={cid}", None, CUSTOMER_RECORD),
     (
         "POST",

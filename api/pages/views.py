@@ -13,7 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
-from api.deps import AppSettings, Knowledge, Store
+from api.deps import AppSettings, Calendar, Knowledge, Store
 from api.errors import ApiError, not_found
 from api.pages.render import page
 from api.routers.auth import Login, log_in
@@ -244,20 +244,28 @@ STAFF = (Role.admin, Role.engineer, Role.analyst, Role.marketer)
 
 
 @router.get("/staff")
-def staff_home(request: Request, store: Store, principal: MaybeUser, status: str = "active") -> Response:
+def staff_home(
+    request: Request, store: Store, calendar: Calendar, principal: MaybeUser, status: str = "active"
+) -> Response:
     """The case queue."""
     user = _need(request, principal, Role.admin, Role.engineer)
     rows = cases.list_cases(
-        store, principal=user, status=status if status in ("active", *cases.STATUSES) else "", limit=100
+        store,
+        principal=user,
+        status=status if status in ("active", *cases.STATUSES) else "",
+        limit=100,
+        calendar=calendar,
     )
     return page(request, "staff_queue.html", {"status": status, "cases": rows}, principal=user)
 
 
 @router.get("/staff/cases/{case_id}")
-def staff_case(request: Request, case_id: str, kb: Knowledge, store: Store, principal: MaybeUser) -> Response:
-    """A case with every note, suggested answers with evidence, and the KCS actions."""
+def staff_case(
+    request: Request, case_id: str, kb: Knowledge, store: Store, calendar: Calendar, principal: MaybeUser
+) -> Response:
+    """A case with every note, its SLA clocks, suggested answers with evidence, and the KCS actions."""
     user = _need(request, principal, Role.admin, Role.engineer)
-    case = cases.get_case(store, principal=user, case_id=case_id)
+    case = cases.get_case(store, principal=user, case_id=case_id, calendar=calendar)
     if case is None:
         raise not_found(f"case {case_id!r}")
     suggestions = search_answer(kb, store, user, case.get("subject") or "", case_id=case_id)

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.deps import Knowledge, Store
+from api.deps import AppSettings, Calendar, Knowledge, Store
 from api.errors import ApiError, not_found
 from api.routers.knowledge import search_answer
-from api.security import AnyUser, CaseWorker
+from api.security import AnyUser, CaseWorker, Staff
 from kbcrm.access import audit
 from kbcrm.access.models import Role
 from kbcrm.operations import cases
@@ -50,9 +50,24 @@ class ArticleLink(BaseModel):
     kind: str = Field(default="reused", pattern="^(reused|created|modified)$")
 
 
+@router.get("/sla-watchlist", summary="Active cases whose SLA is at risk or breached, most urgent first")
+def sla_watchlist(
+    store: Store,
+    settings: AppSettings,
+    calendar: Calendar,
+    principal: Staff,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    """Breach prediction: a running clock past KBCRM_SLA_WARNING_SHARE of its target is at risk."""
+    return cases.sla_watchlist(
+        store, principal=principal, calendar=calendar, warning_share=settings.sla_warning_share, limit=limit
+    )
+
+
 @router.get("", summary="Cases, newest first (customers: their own)")
 def list_cases(
     store: Store,
+    calendar: Calendar,
     principal: AnyUser,
     customer_id: Annotated[str | None, Query(max_length=100)] = None,
     status: Annotated[str, Query(pattern="^(|active|open|in-progress|waiting-for-customer|resolved|closed)$")] = "",
@@ -61,7 +76,13 @@ def list_cases(
 ) -> list[dict[str, Any]]:
     """Keyset pages: pass the last row's opened_at as `after`."""
     return cases.list_cases(
-        store, principal=principal, customer_id=customer_id, status=status, after=after, limit=limit
+        store,
+        principal=principal,
+        customer_id=customer_id,
+        status=status,
+        after=after,
+        limit=limit,
+        calendar=calendar,
     )
 
 
@@ -97,9 +118,9 @@ def open_case(store: Store, principal: AnyUser, body: NewCase) -> dict[str, Any]
 
 
 @router.get("/{case_id}", summary="A case with the notes and articles the caller may read")
-def get_case(case_id: str, store: Store, principal: AnyUser) -> dict[str, Any]:
-    """Internal notes and internal articles are never part of a customer's view."""
-    case = cases.get_case(store, principal=principal, case_id=case_id)
+def get_case(case_id: str, store: Store, calendar: Calendar, principal: AnyUser) -> dict[str, Any]:
+    """Internal notes and internal articles are never part of a customer's view; `sla` has both clocks."""
+    case = cases.get_case(store, principal=principal, case_id=case_id, calendar=calendar)
     if case is None:
         raise not_found(f"case {case_id!r}")
     return case

@@ -7,13 +7,14 @@ and never an internal note.
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from kbcrm.access.models import AccessDenied, Principal
 from kbcrm.access.scope import customer_filter, note_visibilities, require_case_reader, require_customer
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
-from kbcrm.operations.sla import first_response_breached
+from kbcrm.operations.sla import BusinessCalendar, sla_status
 from ontology.terms import Label, Rel
 
 STATUSES = ("open", "in-progress", "waiting-for-customer", "resolved", "closed")
@@ -85,6 +86,8 @@ def list_cases(
     status: str = "",
     after: str = "",
     limit: int = 50,
+    calendar: BusinessCalendar | None = None,
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Cases, newest first (pages: pass the last row's opened_at as `after`); customers get their own only.
 
@@ -100,14 +103,20 @@ def list_cases(
     if status and status not in ("active", *STATUSES):
         raise CaseError(f"status must be active or one of {', '.join(STATUSES)}, not {status!r}")
     rows = store.read(CASES, customer=customer_id or "", status=status, after=after, limit=limit)
+    when = now or datetime.now(UTC)
     for row in rows:
-        row["first_response_breached"] = first_response_breached(
-            row["priority"], row["opened_at"], row["first_response_at"]
-        )
+        row["sla"] = sla_status(row, now=when, calendar=calendar or BusinessCalendar())
     return rows
 
 
-def get_case(store: GraphStore, *, principal: Principal, case_id: str) -> dict[str, Any] | None:
+def get_case(
+    store: GraphStore,
+    *,
+    principal: Principal,
+    case_id: str,
+    calendar: BusinessCalendar | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any] | None:
     """One case with the notes and linked articles this principal may read; None when unknown."""
     rows = store.read(CASE, id=case_id)
     if not rows:
@@ -125,9 +134,7 @@ def get_case(store: GraphStore, *, principal: Principal, case_id: str) -> dict[s
         "engineer_name": row["engineer_name"] if principal.is_staff else None,
         "notes": store.read(NOTES, id=case_id, visibilities=note_visibilities(principal)),
         "articles": store.read(LINKED_ARTICLES, id=case_id, audiences=audiences),
-        "first_response_breached": first_response_breached(
-            props.get("priority"), props.get("opened_at"), props.get("first_response_at")
-        ),
+        "sla": sla_status(props, now=now or datetime.now(UTC), calendar=calendar or BusinessCalendar()),
     }
 
 
@@ -244,3 +251,28 @@ def set_status(store: GraphStore, *, principal: Principal, case_id: str, status:
     case = get_case(store, principal=principal, case_id=case_id)
     assert case is not None
     return case
+
+
+def sla_watchlist(
+    store: GraphStore,
+    *,
+    principal: Principal,
+    calendar: BusinessCalendar,
+    warning_share: float = 0.75,
+    now: datetime | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Active cases whose SLA is at risk or breached, the most urgent (least time left) first."""
+    if not principal.is_staff:
+        raise AccessDenied("the SLA watchlist is for staff")
+    when = now or datetime.now(UTC)
+    rows = store.read(CASES, customer="", status="active", after="", limit=100_000)
+    flagged = []
+    for row in rows:
+        row["sla"] = sla_status(row, now=when, calendar=calendar, warning_share=warning_share)
+        running = [c for c in row["sla"].get("clocks", []) if c["stopped_at"] is None]
+        if row["sla"].get("escalation", 0) > 0 and running:
+            row["remaining_hours"] = min(c["remaining_hours"] for c in running)
+            flagged.append(row)
+    flagged.sort(key=lambda r: (r["remaining_hours"], r["id"]))
+    return flagged[:limit]
