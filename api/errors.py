@@ -14,6 +14,7 @@ from kbcrm.access.users import UserError
 from kbcrm.analyst.service import QueryRefused
 from kbcrm.customers.privacy import PrivacyError
 from kbcrm.graph import QueryError, QueryTimeout, StoreError, StoreUnavailable
+from kbcrm.operations.campaigns.service import CampaignError
 from kbcrm.operations.cases import CaseError
 from knowledge_transfer.answers.service import AccessDenied as AnswerAccessDenied
 from knowledge_transfer.answers.service import AnswerError
@@ -96,7 +97,7 @@ def install(app: FastAPI) -> None:
         field, message = _field(str(exc))
         return error_response(request, 400, "bad_request", message, field)
 
-    for kind in (CaseError, PrivacyError, UserError, AnswerError, KcsError, QueryRefused):
+    for kind in (CaseError, CampaignError, PrivacyError, UserError, AnswerError, KcsError, QueryRefused):
         app.add_exception_handler(kind, bad_request)
 
     @app.exception_handler(StoreError)

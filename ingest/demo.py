@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 from ingest.articles import ingest_articles
@@ -13,10 +14,13 @@ from ingest.mapping import load_mapping
 from ingest.notes import NoteLinker, evaluate_demo_linking, link_notes
 from ingest.runner import ingest_file
 from kbcrm.access.demo import ensure_demo_users
+from kbcrm.access.models import Principal, Role
+from kbcrm.demo.consents import seed_demo_consents
 from kbcrm.demo.generator import generate
 from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
 from kbcrm.graph import open_store
 from kbcrm.loyalty.job import run_loyalty
+from kbcrm.operations.campaigns.service import TargetRule, create_campaign
 from kbcrm.settings import Settings
 
 DEPARTMENT_EXPORTS = (
@@ -81,6 +85,25 @@ def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dic
                 + ", ".join(f"{tier} {n}" for tier, n in loyalty.tiers.items())
                 + f"; {len(loyalty.segments)} segments"
             )
+            consents = seed_demo_consents(store)
+            say(f"  demo consents: {consents} (email 65 %, phone 35 %, post 20 % granted)")
+            if store.get_node("Segment", "tier-at-risk") is not None:
+                # Started 90 days before the scoring date, so its results (revenue, retention
+                # against the control group) have orders to count in the demo.
+                plan = create_campaign(
+                    store,
+                    principal=Principal("user:demo-setup", "demo set-up", Role.admin),
+                    name="Win back at-risk customers",
+                    channel="email",
+                    rule=TargetRule(segment_id="tier-at-risk"),
+                    control_share=0.2,
+                    starts_on=date.fromisoformat(str(loyalty.as_of)) - timedelta(days=90),
+                    attribution_days=90,
+                )
+                say(
+                    f"  demo campaign {plan.name!r}: {plan.targeted} targeted, {plan.control} control, "
+                    f"{plan.without_consent} left out for lack of email consent"
+                )
         logins = ensure_demo_users(store, enabled=settings.demo_users)
         if logins:
             say("demo logins (KBCRM_DEMO_USERS=false turns them off):")

@@ -28,6 +28,8 @@ STAFF_ONLY = expect(200, anon=401, own=403, other=403)
 CASE_WORK = expect(200, anon=401, own=403, other=403, analyst=403, marketer=403)
 ANALYST = expect(200, anon=401, own=403, other=403, engineer=403, marketer=403)
 ADMIN = expect(200, anon=401, own=403, other=403, engineer=403, analyst=403, marketer=403)
+MARKETING_DENIED = {"anon": 401, "own": 403, "other": 403, "engineer": 403, "analyst": 403}
+MARKETING = expect(200, **MARKETING_DENIED)
 LOGGED_IN = expect(200, anon=401)
 EVERYONE = expect(200)
 
@@ -98,6 +100,21 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("PUT", "/api/v1/knowledge/articles/{public}/confidence", {"state": "validated"}, CASE_WORK),
     ("PATCH", "/api/v1/knowledge/articles/{public}", {"audience": "public"}, CASE_WORK),
     ("GET", "/api/v1/knowledge/experts?q=pump", None, STAFF_ONLY),
+    ("GET", "/api/v1/campaigns", None, MARKETING),
+    (
+        "POST",
+        "/api/v1/campaigns",
+        {"name": "matrix", "channel": "email", "tiers": ["none"]},
+        expect(201, **MARKETING_DENIED),
+    ),
+    ("GET", "/api/v1/campaigns/campaign:none", None, expect(404, **MARKETING_DENIED)),
+    ("GET", "/api/v1/campaigns/campaign:none/members", None, MARKETING),
+    (
+        "POST",
+        "/api/v1/campaigns/campaign:none/responses",
+        {"customer_id": "{cid}", "response": "opened"},
+        expect(400, **MARKETING_DENIED),
+    ),
     ("POST", "/api/v1/analyst/cypher", {"query": "MATCH (c:Customer) RETURN count(c) AS n"}, ANALYST),
     ("POST", "/api/v1/analyst/sparql", {"query": "ASK { ?s ?p ?o }"}, ANALYST),
     ("GET", "/api/v1/analyst/saved", None, ANALYST),
@@ -206,7 +223,13 @@ def test_every_api_route_is_in_the_matrix(app: FastAPI) -> None:
         for m, p in covered
     }
     normalised = {
-        (m, p.replace("{public}", "{article_id}").replace("{internal}", "{article_id}").replace("/post", "/{channel}"))
+        (
+            m,
+            p.replace("campaign:none", "{campaign_id}")
+            .replace("{public}", "{article_id}")
+            .replace("{internal}", "{article_id}")
+            .replace("/post", "/{channel}"),
+        )
         for m, p in templated
     }
     exempt = {  # covered by test_portal_api with their own set-up (they create or destroy state)

@@ -1,0 +1,1 @@
+"""Campaigns: target lists from segments or rules, consent respected, control groups, responses, results."""

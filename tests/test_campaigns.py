@@ -1,0 +1,210 @@
+"""Campaigns: target lists respect consent, the control split is deterministic, responses and results."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from api.app import create_app
+from kbcrm.access.models import AccessDenied, Principal, Role
+from kbcrm.demo.consents import seed_demo_consents
+from kbcrm.graph.falkordb_backend import FalkorDBStore
+from kbcrm.operations.campaigns.service import (
+    CampaignError,
+    TargetRule,
+    create_campaign,
+    in_control_group,
+    members,
+    record_response,
+    results,
+)
+from kbcrm.settings import Settings
+from tests.portal_client import Client
+
+MARKETER = Principal("user:m", "M", Role.marketer)
+
+
+@pytest.fixture
+def crm(falkordb_store: FalkorDBStore) -> FalkorDBStore:
+    store = falkordb_store
+    customers = [
+        {
+            "id": f"c{i:02d}",
+            "name": f"C{i}",
+            "loyalty_tier": "at-risk" if i < 8 else "vip",
+            "churn_risk": i / 10,
+            "clv": 100.0 * i,
+            "country": "DE" if i % 2 else "FR",
+        }
+        for i in range(10)
+    ]
+    customers[3]["status"] = "erased"
+    store.upsert_nodes("Customer", customers)
+    store.upsert_nodes("Product", [{"id": "p1", "name": "AX-120"}])
+    store.upsert_relationships(
+        "OWNS",
+        [{"start": f"c{i:02d}", "end": "p1"} for i in (1, 2, 3, 4, 9)],
+        start_label="Customer",
+        end_label="Product",
+    )
+    store.upsert_nodes("Segment", [{"id": "tier-at-risk", "name": "at-risk"}])
+    store.upsert_relationships(
+        "MEMBER_OF",
+        [{"start": f"c{i:02d}", "end": "tier-at-risk"} for i in range(8)],
+        start_label="Customer",
+        end_label="Segment",
+    )
+    consents = [
+        {"id": f"k{i}", "channel": "email", "granted": i != 2, "recorded_at": "2026-01-01T00:00:00+00:00"}
+        for i in range(7)
+    ]  # c00–c06 answered; c02 said no; c07–c09 never answered
+    store.upsert_nodes("Consent", consents)
+    store.upsert_relationships(
+        "GAVE_CONSENT",
+        [{"start": f"c{i:02d}", "end": f"k{i}"} for i in range(7)],
+        start_label="Customer",
+        end_label="Consent",
+    )
+    orders = [
+        {"id": "o1", "order_date": "2026-03-10", "total_amount": 500.0},
+        {"id": "o2", "order_date": "2026-01-10", "total_amount": 900.0},
+    ]  # o2 before the window
+    store.upsert_nodes("Order", orders)
+    store.upsert_relationships(
+        "PLACED",
+        [{"start": "c01", "end": "o1"}, {"start": "c04", "end": "o2"}],
+        start_label="Customer",
+        end_label="Order",
+    )
+    return store
+
+
+def test_target_list_respects_consent_rules_and_erasure(crm: FalkorDBStore) -> None:
+    plan = create_campaign(
+        crm, principal=MARKETER, name="Win back", channel="email", rule=TargetRule(segment_id="tier-at-risk")
+    )
+    # at-risk: c00–c07; erased c03 never; c02 refused; c07 never answered.
+    assert sorted(plan.members) == ["c00", "c01", "c04", "c05", "c06"]
+    assert plan.without_consent == 2 and plan.matched == 7
+    narrow = create_campaign(
+        crm,
+        principal=MARKETER,
+        name="Owners at risk",
+        channel="email",
+        rule=TargetRule(owns_product="p1", min_churn_risk=0.15, country="FR"),
+    )
+    assert narrow.members == ["c04"]  # owners c01,c02,c03,c04,c09 → FR: c02,c04 → risk ≥ .15: c02,c04 → consent: c04
+    assert create_campaign(crm, principal=MARKETER, name="phone", channel="phone", rule=TargetRule()).members == []
+    with pytest.raises(CampaignError, match="channel"):
+        create_campaign(crm, principal=MARKETER, name="x", channel="web", rule=TargetRule())
+    with pytest.raises(CampaignError, match="segment"):
+        create_campaign(crm, principal=MARKETER, name="x", channel="email", rule=TargetRule(segment_id="nope"))
+    with pytest.raises(AccessDenied):
+        create_campaign(
+            crm, principal=Principal("user:e", "E", Role.engineer), name="x", channel="email", rule=TargetRule()
+        )
+
+
+def test_control_split_is_deterministic() -> None:
+    ids = [f"cust-{i:05d}" for i in range(4000)]
+    first = [in_control_group("campaign:abc", c, 0.2) for c in ids]
+    assert first == [in_control_group("campaign:abc", c, 0.2) for c in ids]
+    assert 0.18 < sum(first) / len(ids) < 0.22
+    other = [in_control_group("campaign:def", c, 0.2) for c in ids]
+    assert other != first  # another campaign draws another control group
+    assert not any(in_control_group("campaign:abc", c, 0.0) for c in ids)
+
+
+def test_personalised_content_responses_and_results(crm: FalkorDBStore) -> None:
+    seen: list[str] = []
+
+    def personalise(customer: str) -> list[dict[str, Any]]:
+        seen.append(customer)
+        return [{"kind": "article", "id": "kb-1", "reason": f"about a product {customer} owns"}]
+
+    plan = create_campaign(
+        crm,
+        principal=MARKETER,
+        name="Win back",
+        channel="email",
+        rule=TargetRule(segment_id="tier-at-risk"),
+        control_share=0.4,
+        starts_on=date(2026, 3, 1),
+        attribution_days=30,
+        personalise=personalise,
+    )
+    control = {c for c in plan.members if in_control_group(plan.id, c, 0.4)}
+    assert plan.control == len(control) and sorted(seen) == sorted(set(plan.members) - control)
+    rows = {r["customer_id"]: r for r in members(crm, principal=MARKETER, campaign_id=plan.id)}
+    for customer, row in rows.items():
+        assert row["control_group"] == (customer in control)
+        assert (row["content"] == []) == (customer in control)
+    targeted = sorted(set(plan.members) - control)
+    record_response(crm, principal=MARKETER, campaign_id=plan.id, customer_id=targeted[0], response="clicked")
+    with pytest.raises(CampaignError):
+        record_response(crm, principal=MARKETER, campaign_id=plan.id, customer_id="c09", response="clicked")
+    with pytest.raises(CampaignError):
+        record_response(crm, principal=MARKETER, campaign_id=plan.id, customer_id=targeted[0], response="liked")
+    report = results(crm, principal=MARKETER, campaign_id=plan.id)
+    assert report is not None and report["window"] == {"from": "2026-03-01", "to": "2026-03-31"}
+    assert report["targeted"] == len(targeted) and report["control"] == len(control)
+    assert report["response_rate"] == round(1 / len(targeted), 4)
+    c01_targeted = "c01" not in control
+    assert report["revenue_attributed"] == (500.0 if c01_targeted else 0.0)  # o2 is before the window
+    group = "targeted" if c01_targeted else "control"
+    assert report["retention"][group] == round(1 / (len(targeted) if c01_targeted else len(control)), 4)
+
+
+def test_demo_consents_are_deterministic(crm: FalkorDBStore) -> None:
+    assert seed_demo_consents(crm) == 30
+    first = crm.read("MATCH (c:Customer)-[:GAVE_CONSENT]->(k:Consent) RETURN k.id AS id, k.granted AS g ORDER BY id")
+    assert seed_demo_consents(crm) == 30
+    assert (
+        crm.read("MATCH (c:Customer)-[:GAVE_CONSENT]->(k:Consent) RETURN k.id AS id, k.granted AS g ORDER BY id")
+        == first
+    )
+
+
+def test_campaign_api_for_marketers(portal_store: FalkorDBStore, portal_kb: Any, tmp_path: Any) -> None:
+    app: FastAPI = create_app(Settings(data_dir=tmp_path), store=portal_store, knowledge_base=portal_kb)
+    admin, marketer, engineer = Client(app, "admin"), Client(app, "marketer"), Client(app, "engineer")
+    product = portal_store.read(
+        "MATCH (c:Customer {id: 'cust-0000002'})-[:OWNS]->(p:Product)<-[:APPLIES_TO]-(:KnowledgeArticle) "
+        "RETURN p.id AS id LIMIT 1"
+    )[0]["id"]
+    owners = [
+        r["id"]
+        for r in portal_store.read(
+            "MATCH (c:Customer)-[:OWNS]->(:Product {id: $p}) RETURN DISTINCT c.id AS id ORDER BY id", p=product
+        )
+    ]
+    for customer in owners[:3]:
+        assert (
+            admin.send("PUT", f"/api/v1/customers/{customer}/consent/post", json={"granted": True}).status_code == 200
+        )
+    body = {"name": "Owners", "channel": "post", "owns_product": product}
+    assert engineer.send("POST", "/api/v1/campaigns", json=body).status_code == 403
+    created = marketer.send("POST", "/api/v1/campaigns", json=body)
+    assert created.status_code == 201, created.text
+    plan = created.json()
+    assert plan["targeted"] + plan["control"] == 3 and plan["without_consent"] == len(owners) - 3
+    listed = marketer.get(f"/api/v1/campaigns/{plan['id']}/members").json()
+    assert {m["customer_id"] for m in listed} == set(owners[:3])
+    with_content = [m for m in listed if m["content"]]
+    assert with_content and all(item["reason"] and item["paths"] for item in with_content[0]["content"])
+    assert json.dumps(with_content).count("internal") == 0 or all(
+        item["audience"] != "internal" for m in with_content for item in m["content"]
+    )
+    response = marketer.send(
+        "POST",
+        f"/api/v1/campaigns/{plan['id']}/responses",
+        json={"customer_id": listed[0]["customer_id"], "response": "opened"},
+    )
+    assert response.status_code == 200
+    report = marketer.get(f"/api/v1/campaigns/{plan['id']}").json()
+    assert report["responded"] == 1 and report["campaign"]["rule"] == f"owns {product}"
+    assert Client(app, "customer1").get("/api/v1/campaigns").status_code == 403
