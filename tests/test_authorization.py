@@ -138,6 +138,8 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/staff/customers", None, expect(200, anon=303, own=403, other=403)),
     ("GET", "/staff/customers/{cid}", None, expect(200, anon=303, own=403, other=403)),
     ("GET", "/staff/experts?q=pump", None, expect(200, anon=303, own=403, other=403)),
+    ("GET", "/staff/sla", None, expect(200, anon=303, own=403, other=403, analyst=403, marketer=403)),
+    ("GET", "/staff/campaigns", None, expect(200, anon=303, own=403, other=403, engineer=403, analyst=403)),
     ("GET", "/analyst", None, expect(200, anon=303, own=403, other=403, engineer=403, marketer=403)),
 ]
 

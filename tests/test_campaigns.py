@@ -208,3 +208,7 @@ def test_campaign_api_for_marketers(portal_store: FalkorDBStore, portal_kb: Any,
     report = marketer.get(f"/api/v1/campaigns/{plan['id']}").json()
     assert report["responded"] == 1 and report["campaign"]["rule"] == f"owns {product}"
     assert Client(app, "customer1").get("/api/v1/campaigns").status_code == 403
+    page = marketer.get("/staff/campaigns", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "Owners" in page.text
+    detail = marketer.get(f"/staff/campaigns/{plan['id']}", headers={"Accept": "text/html"})
+    assert detail.status_code == 200 and with_content[0]["content"][0]["title"] in detail.text

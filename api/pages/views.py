@@ -26,6 +26,7 @@ from kbcrm.customers import privacy
 from kbcrm.customers import service as customers
 from kbcrm.graph import StoreError
 from kbcrm.operations import cases
+from kbcrm.operations.campaigns import service as campaigns
 from knowledge_transfer import kcs, portal
 from knowledge_transfer.experts import who_knows
 
@@ -344,6 +345,36 @@ def staff_customer(request: Request, customer_id: str, store: Store, principal: 
     if view is None:
         raise not_found(f"customer {customer_id!r}")
     return page(request, "staff_customer.html", view, principal=user)
+
+
+@router.get("/staff/sla")
+def staff_sla(
+    request: Request, store: Store, settings: AppSettings, calendar: Calendar, principal: MaybeUser
+) -> Response:
+    """Cases whose SLA is at risk or breached, most urgent first."""
+    user = _need(request, principal, Role.admin, Role.engineer)
+    rows = cases.sla_watchlist(store, principal=user, calendar=calendar, warning_share=settings.sla_warning_share)
+    return page(request, "staff_sla.html", {"cases": rows}, principal=user)
+
+
+@router.get("/staff/campaigns")
+def staff_campaigns(request: Request, store: Store, principal: MaybeUser) -> Response:
+    """Campaigns with their results."""
+    user = _need(request, principal, Role.admin, Role.marketer)
+    rows = campaigns.list_campaigns(store, principal=user)
+    reports = [campaigns.results(store, principal=user, campaign_id=row["id"]) for row in rows]
+    return page(request, "staff_campaigns.html", {"campaigns": [r for r in reports if r]}, principal=user)
+
+
+@router.get("/staff/campaigns/{campaign_id}")
+def staff_campaign(request: Request, campaign_id: str, store: Store, principal: MaybeUser, after: str = "") -> Response:
+    """One campaign: results and members with their personalised content."""
+    user = _need(request, principal, Role.admin, Role.marketer)
+    report = campaigns.results(store, principal=user, campaign_id=campaign_id)
+    if report is None:
+        raise not_found(f"campaign {campaign_id!r}")
+    rows = campaigns.members(store, principal=user, campaign_id=campaign_id, after=after[:100], limit=100)
+    return page(request, "staff_campaign.html", {"report": report, "members": rows}, principal=user)
 
 
 @router.get("/staff/experts")
