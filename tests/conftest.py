@@ -180,23 +180,30 @@ def demo_store(embedded: EmbeddedServer, demo_dir: Path) -> Iterator[FalkorDBSto
     store.close()
 
 
+def load_knowledge_graph(embedded: EmbeddedServer, name: str, demo_dir: Path, data_dir: Path) -> FalkorDBStore:
+    """A fresh graph with the demo set loaded as `make run` loads it: articles ingested, notes linked."""
+    from ingest.articles import ingest_articles
+    from ingest.notes import NoteLinker, link_notes
+    from kbcrm.demo.load import load_demo
+
+    store = FalkorDBStore(graph_name=name, socket_path=embedded.socket_path)
+    store.drop_graph()
+    store.ensure_schema(vector_dimension=384)
+    load_demo(store, demo_dir, include_articles=False)
+    linker = NoteLinker.from_graph(store)
+    ingest_articles(store, demo_dir / "articles", data_dir=data_dir, linker=linker)
+    link_notes(store, linker)
+    return store
+
+
 @pytest.fixture(scope="session")
 def portal_store(
     embedded: EmbeddedServer, demo_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FalkorDBStore]:
     """The small demo set loaded as `make run` loads it (articles ingested, notes linked, demo logins)."""
-    from ingest.articles import ingest_articles
-    from ingest.notes import NoteLinker, link_notes
     from kbcrm.access.demo import ensure_demo_users
-    from kbcrm.demo.load import load_demo
 
-    store = FalkorDBStore(graph_name="portal_session", socket_path=embedded.socket_path)
-    store.drop_graph()
-    store.ensure_schema(vector_dimension=384)
-    load_demo(store, demo_dir, include_articles=False)
-    linker = NoteLinker.from_graph(store)
-    ingest_articles(store, demo_dir / "articles", data_dir=tmp_path_factory.mktemp("portal_data"), linker=linker)
-    link_notes(store, linker)
+    store = load_knowledge_graph(embedded, "portal_session", demo_dir, tmp_path_factory.mktemp("portal_data"))
     ensure_demo_users(store, enabled=True)
     yield store
     store.drop_graph()

@@ -10,9 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.articles import ingest_articles
-from ingest.notes import NoteLinker, link_notes
-from kbcrm.demo.load import load_demo
 from kbcrm.graph.embedded import EmbeddedServer
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.settings import Settings
@@ -22,6 +19,7 @@ from knowledge_transfer.answers.service import AccessDenied, AnswerError, Knowle
 from knowledge_transfer.experts import who_knows
 from knowledge_transfer.recommendations import cross_sell, next_best_actions, next_best_articles
 from ontology import load_vocabulary
+from tests.conftest import load_knowledge_graph
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +27,7 @@ def kt_store(
     embedded: EmbeddedServer, demo_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FalkorDBStore]:
     """The small demo set loaded as `make run` loads it (articles through the article connector, notes linked)."""
-    store = FalkorDBStore(graph_name="kt_module", socket_path=embedded.socket_path)
-    store.drop_graph()
-    store.ensure_schema(vector_dimension=384)
-    load_demo(store, demo_dir, include_articles=False)
-    linker = NoteLinker.from_graph(store)
-    ingest_articles(store, demo_dir / "articles", data_dir=tmp_path_factory.mktemp("kt_data"), linker=linker)
-    link_notes(store, linker)
+    store = load_knowledge_graph(embedded, "kt_module", demo_dir, tmp_path_factory.mktemp("kt_data"))
     yield store
     store.drop_graph()
     store.close()
