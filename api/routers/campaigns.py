@@ -53,7 +53,7 @@ def personaliser(store: GraphStore) -> campaigns.Personaliser:
 
 
 @router.post("", status_code=201, summary="Create a campaign: target list (consent respected) and control group")
-def create(store: Store, principal: AnyUser, body: NewCampaign) -> dict[str, Any]:
+def new_campaign(store: Store, principal: AnyUser, body: NewCampaign) -> dict[str, Any]:
     """Only customers who consented to the channel are taken; the control split is deterministic."""
     rule = campaigns.TargetRule(
         segment_id=body.segment_id,
