@@ -11,7 +11,8 @@ from typing import Any
 from kbcrm.access import audit
 from kbcrm.access.models import Principal
 from kbcrm.graph import GraphStore, cypher
-from knowledge_transfer.kcs import record_usage
+from kbcrm.operations.cases import get_case
+from knowledge_transfer.kcs import Draft, draft_from_case, link_article_to_case, record_usage
 
 CUSTOMER_VISIBLE = ("customer", "public")
 
@@ -122,3 +123,25 @@ def record_deflection(
         detail={"subject": subject[:200], "solved": solved, "customer": principal.customer_id},
     )
     return {"article_id": article_id, "solved": solved}
+
+
+def link_article_on_case(
+    store: GraphStore, *, principal: Principal, case_id: str, article_id: str, kind: str = "reused"
+) -> bool:
+    """KCS from the console: link an article to a case the principal may work; False when the case is unknown."""
+    if get_case(store, principal=principal, case_id=case_id) is None:
+        return False
+    link_article_to_case(store, article_id, case_id, kind=kind, by=principal.employee_id or principal.user_id)
+    audit.record(
+        store, actor=principal.user_id, action="article_linked", target=case_id, detail={"article": article_id}
+    )
+    return True
+
+
+def draft_article_from_case(store: GraphStore, *, principal: Principal, case_id: str) -> Draft | None:
+    """KCS from the console: draft an internal article from a resolved case; None when the case is unknown."""
+    if get_case(store, principal=principal, case_id=case_id) is None:
+        return None
+    draft = draft_from_case(store, case_id, by=principal.employee_id or principal.user_id)
+    audit.record(store, actor=principal.user_id, action="article_drafted", target=draft.article_id)
+    return draft

@@ -27,7 +27,7 @@ from kbcrm.customers import service as customers
 from kbcrm.graph import StoreError
 from kbcrm.operations import cases
 from kbcrm.operations.campaigns import service as campaigns
-from knowledge_transfer import kcs, portal
+from knowledge_transfer import portal
 from knowledge_transfer.experts import who_knows
 
 router = APIRouter(include_in_schema=False)
@@ -191,10 +191,7 @@ def new_case_submit(
         subject=subject,
         description=description,
         product_id=product_id or None,
-    )
-    shown = [s for s in suggestions_shown.split(",") if s][:20]
-    audit.record(
-        store, actor=user.user_id, action="case_opened", target=case["id"], detail={"suggestions_shown": shown}
+        suggestions_shown=[s for s in suggestions_shown.split(",") if s][:20],
     )
     return _redirect(f"/my/cases/{quote(case['id'])}")
 
@@ -284,8 +281,7 @@ def staff_note(
 ) -> Response:
     """Add a note (internal by default)."""
     user = _need(request, principal, Role.admin, Role.engineer)
-    note = cases.add_note(store, principal=user, case_id=case_id, text=text, visibility=visibility)
-    audit.record(store, actor=user.user_id, action="note_added", target=case_id, detail={"note": note["id"]})
+    cases.add_note(store, principal=user, case_id=case_id, text=text, visibility=visibility)
     return _redirect(f"/staff/cases/{quote(case_id)}")
 
 
@@ -296,7 +292,6 @@ def staff_status(
     """Change the case's status."""
     user = _need(request, principal, Role.admin, Role.engineer)
     cases.set_status(store, principal=user, case_id=case_id, status=status)
-    audit.record(store, actor=user.user_id, action="case_status", target=case_id, detail={"status": status})
     return _redirect(f"/staff/cases/{quote(case_id)}")
 
 
@@ -311,10 +306,8 @@ def staff_link(
 ) -> Response:
     """KCS: link an article to the case."""
     user = _need(request, principal, Role.admin, Role.engineer)
-    if cases.get_case(store, principal=user, case_id=case_id) is None:
+    if not portal.link_article_on_case(store, principal=user, case_id=case_id, article_id=article_id, kind=kind):
         raise not_found(f"case {case_id!r}")
-    kcs.link_article_to_case(store, article_id, case_id, kind=kind, by=user.employee_id or user.user_id)
-    audit.record(store, actor=user.user_id, action="article_linked", target=case_id, detail={"article": article_id})
     return _redirect(f"/staff/cases/{quote(case_id)}")
 
 
@@ -322,10 +315,9 @@ def staff_link(
 def staff_draft(request: Request, case_id: str, store: Store, principal: MaybeUser) -> Response:
     """KCS: draft an internal article from the case and open it."""
     user = _need(request, principal, Role.admin, Role.engineer)
-    if cases.get_case(store, principal=user, case_id=case_id) is None:
+    draft = portal.draft_article_from_case(store, principal=user, case_id=case_id)
+    if draft is None:
         raise not_found(f"case {case_id!r}")
-    draft = kcs.draft_from_case(store, case_id, by=user.employee_id or user.user_id)
-    audit.record(store, actor=user.user_id, action="article_drafted", target=draft.article_id)
     return _redirect(f"/articles/{quote(draft.article_id)}")
 
 

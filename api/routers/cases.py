@@ -11,10 +11,9 @@ from api.deps import AppSettings, Calendar, Knowledge, Store
 from api.errors import ApiError, not_found
 from api.routers.knowledge import search_answer
 from api.security import AnyUser, CaseWorker, Staff
-from kbcrm.access import audit
 from kbcrm.access.models import Role
 from kbcrm.operations import cases
-from knowledge_transfer import kcs
+from knowledge_transfer import portal
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -106,13 +105,7 @@ def open_case(store: Store, principal: AnyUser, body: NewCase) -> dict[str, Any]
         product_id=body.product_id,
         priority=body.priority,
         channel="web" if principal.role == Role.customer else "phone",
-    )
-    audit.record(
-        store,
-        actor=principal.user_id,
-        action="case_opened",
-        target=case["id"],
-        detail={"suggestions_shown": body.suggestions_shown[:20]},
+        suggestions_shown=body.suggestions_shown,
     )
     return case
 
@@ -133,9 +126,7 @@ def add_note(case_id: str, store: Store, principal: AnyUser, body: NewNote) -> d
         raise ApiError(403, "forbidden", "only customers, engineers and admins write case notes")
     if cases.get_case(store, principal=principal, case_id=case_id) is None:
         raise not_found(f"case {case_id!r}")
-    note = cases.add_note(store, principal=principal, case_id=case_id, text=body.text, visibility=body.visibility)
-    audit.record(store, actor=principal.user_id, action="note_added", target=case_id, detail={"note": note["id"]})
-    return note
+    return cases.add_note(store, principal=principal, case_id=case_id, text=body.text, visibility=body.visibility)
 
 
 @router.patch("/{case_id}", summary="Change a case's status")
@@ -143,9 +134,7 @@ def change_status(case_id: str, store: Store, principal: CaseWorker, body: Statu
     """open, in-progress, waiting-for-customer, resolved or closed; resolving stamps closed_at."""
     if cases.get_case(store, principal=principal, case_id=case_id) is None:
         raise not_found(f"case {case_id!r}")
-    case = cases.set_status(store, principal=principal, case_id=case_id, status=body.status)
-    audit.record(store, actor=principal.user_id, action="case_status", target=case_id, detail={"status": body.status})
-    return case
+    return cases.set_status(store, principal=principal, case_id=case_id, status=body.status)
 
 
 @router.get("/{case_id}/suggestions", summary="Suggested answers for a case, with evidence")
@@ -166,22 +155,17 @@ def suggestions(
 @router.post("/{case_id}/articles", status_code=201, summary="KCS: link an article to the case")
 def link_article(case_id: str, store: Store, principal: CaseWorker, body: ArticleLink) -> dict[str, Any]:
     """Reused (it solved the case), created (written from it) or modified (improved while solving it)."""
-    if cases.get_case(store, principal=principal, case_id=case_id) is None:
+    if not portal.link_article_on_case(
+        store, principal=principal, case_id=case_id, article_id=body.article_id, kind=body.kind
+    ):
         raise not_found(f"case {case_id!r}")
-    kcs.link_article_to_case(
-        store, body.article_id, case_id, kind=body.kind, by=principal.employee_id or principal.user_id
-    )
-    audit.record(
-        store, actor=principal.user_id, action="article_linked", target=case_id, detail={"article": body.article_id}
-    )
     return {"case_id": case_id, "article_id": body.article_id, "kind": body.kind}
 
 
 @router.post("/{case_id}/draft-article", status_code=201, summary="KCS: draft an internal article from the case")
 def draft_article(case_id: str, store: Store, principal: CaseWorker) -> dict[str, Any]:
     """A work-in-progress article (issue, environment, cause, resolution) linked to the case as 'created'."""
-    if cases.get_case(store, principal=principal, case_id=case_id) is None:
+    draft = portal.draft_article_from_case(store, principal=principal, case_id=case_id)
+    if draft is None:
         raise not_found(f"case {case_id!r}")
-    draft = kcs.draft_from_case(store, case_id, by=principal.employee_id or principal.user_id)
-    audit.record(store, actor=principal.user_id, action="article_drafted", target=draft.article_id)
     return {"article_id": draft.article_id, "title": draft.title, "body": draft.body, "sections": draft.sections}

@@ -7,9 +7,11 @@ and never an internal note.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from kbcrm.access import audit
 from kbcrm.access.models import AccessDenied, Principal
 from kbcrm.access.scope import customer_filter, note_visibilities, require_case_reader, require_customer
 from kbcrm.graph import GraphStore, cypher
@@ -148,8 +150,13 @@ def open_case(
     product_id: str | None = None,
     priority: str = "P3",
     channel: str = "web",
+    suggestions_shown: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Open a case for a customer (a customer may open only their own); returns the new case."""
+    """Open a case for a customer (a customer may open only their own); returns the new case.
+
+    The audit event keeps which articles were suggested before the case was opened anyway
+    (case deflection that did not work).
+    """
     require_customer(principal, customer_id)
     subject = " ".join(subject.split())
     if not subject:
@@ -190,6 +197,13 @@ def open_case(
             start_label=Label.ServiceCase,
             end_label=Label.Product,
         )
+    audit.record(
+        store,
+        actor=principal.user_id,
+        action="case_opened",
+        target=case_id,
+        detail={"suggestions_shown": list(suggestions_shown)[:20]},
+    )
     case = get_case(store, principal=principal, case_id=case_id)
     assert case is not None
     return case
@@ -236,6 +250,7 @@ def add_note(
         )
     if principal.is_staff and visibility == "customer":
         store.run(FIRST_RESPONSE, id=case_id, now=now)
+    audit.record(store, actor=principal.user_id, action="note_added", target=case_id, detail={"note": note_id})
     return {"id": note_id, "visibility": visibility, "written_at": now}
 
 
@@ -248,6 +263,7 @@ def set_status(store: GraphStore, *, principal: Principal, case_id: str, status:
     if not principal.is_staff:
         raise AccessDenied("only staff change a case's status")
     store.run(SET_STATUS, id=case_id, status=status, now=utc_now())
+    audit.record(store, actor=principal.user_id, action="case_status", target=case_id, detail={"status": status})
     case = get_case(store, principal=principal, case_id=case_id)
     assert case is not None
     return case
