@@ -15,7 +15,7 @@ from kbcrm.analyst.service import QueryRefused
 from kbcrm.customers.privacy import PrivacyError
 from kbcrm.graph import QueryError, QueryTimeout, StoreError, StoreUnavailable
 from kbcrm.operations.campaigns.service import CampaignError
-from kbcrm.operations.cases import CaseError
+from kbcrm.operations.cases import CaseError, CaseNotFound
 from knowledge_transfer.answers.service import AccessDenied as AnswerAccessDenied
 from knowledge_transfer.answers.service import AnswerError
 from knowledge_transfer.kcs import KcsError
@@ -92,6 +92,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(AnswerAccessDenied)
     async def answer_denied(request: Request, exc: AnswerAccessDenied) -> Response:
         return error_response(request, 403, "forbidden", str(exc))
+
+    @app.exception_handler(CaseNotFound)
+    async def case_not_found(request: Request, exc: CaseNotFound) -> Response:
+        return error_response(request, 404, "not_found", str(exc))
 
     async def bad_request(request: Request, exc: Exception) -> Response:
         field, message = _field(str(exc))

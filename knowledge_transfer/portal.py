@@ -12,6 +12,7 @@ from kbcrm.access import audit
 from kbcrm.access.models import Principal
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.operations.cases import get_case
+from knowledge_transfer.answers.service import KnowledgeBase, answer
 from knowledge_transfer.kcs import Draft, draft_from_case, link_article_to_case, record_usage
 
 CUSTOMER_VISIBLE = ("customer", "public")
@@ -47,6 +48,34 @@ RELATED = cypher(
 )
 
 
+def answer_for(
+    kb: KnowledgeBase,
+    store: GraphStore,
+    principal: Principal | None,
+    question: str,
+    *,
+    case_id: str | None = None,
+    limit: int = 5,
+) -> dict[str, Any]:
+    """Answer assist for the caller's audience, as JSON.
+
+    Staff see articles, cases and experts; customers and visitors validated customer/public
+    articles, ranked with the customer's installed base.
+    """
+    staff = principal is not None and principal.is_staff
+    customer = principal.customer_id if principal is not None and not staff else None
+    result = answer(
+        kb,
+        store,
+        question,
+        customer_id=customer,
+        case_id=case_id,
+        audience="staff" if staff else "customer",
+        limit=limit,
+    )
+    return result.to_dict()
+
+
 def visible_audiences(principal: Principal | None) -> list[str]:
     """Article audiences a reader may see: staff everything, customers and visitors customer/public."""
     return ["internal", *CUSTOMER_VISIBLE] if principal is not None and principal.is_staff else list(CUSTOMER_VISIBLE)
@@ -59,15 +88,24 @@ def visible_states(principal: Principal | None) -> list[str]:
     return ["validated"]
 
 
-def get_article(store: GraphStore, *, article_id: str, principal: Principal | None) -> dict[str, Any] | None:
-    """The article with its links, authors and related articles, or None when missing or not for this reader."""
+def _readable(store: GraphStore, article_id: str, principal: Principal | None) -> dict[str, Any] | None:
     rows = store.read(ARTICLE, id=article_id)
     if not rows:
         return None
     article = rows[0]
-    if article["audience"] not in visible_audiences(principal) or article["confidence"] not in visible_states(
-        principal
-    ):
+    visible = article["audience"] in visible_audiences(principal) and article["confidence"] in visible_states(principal)
+    return article if visible else None
+
+
+def can_read_article(store: GraphStore, *, article_id: str, principal: Principal | None) -> bool:
+    """True when the article exists and this reader may see it (one query; no links or related articles)."""
+    return _readable(store, article_id, principal) is not None
+
+
+def get_article(store: GraphStore, *, article_id: str, principal: Principal | None) -> dict[str, Any] | None:
+    """The article with its links, authors and related articles, or None when missing or not for this reader."""
+    article = _readable(store, article_id, principal)
+    if article is None:
         return None
     article["links"] = store.read(ARTICLE_LINKS, id=article_id)
     article["related"] = store.read(
@@ -96,7 +134,7 @@ def rate_article(
     store: GraphStore, *, article_id: str, principal: Principal | None, helpful: bool
 ) -> dict[str, int] | None:
     """Count a helpful / not-helpful vote; None when the reader may not see the article."""
-    if get_article(store, article_id=article_id, principal=principal) is None:
+    if not can_read_article(store, article_id=article_id, principal=principal):
         return None
     return record_usage(
         store, article_id, audience=_feedback_audience(principal), event="helpful" if helpful else "not_helpful"
@@ -111,7 +149,7 @@ def record_deflection(
     A solved suggestion counts as helpful (and no case is opened); either way an audit
     event keeps which article was suggested for which subject.
     """
-    if get_article(store, article_id=article_id, principal=principal) is None:
+    if not can_read_article(store, article_id=article_id, principal=principal):
         return None
     if solved:
         record_usage(store, article_id, audience=_feedback_audience(principal), event="helpful")

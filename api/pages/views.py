@@ -16,10 +16,8 @@ from fastapi.responses import RedirectResponse
 from api.deps import AppSettings, Calendar, Knowledge, Store
 from api.errors import ApiError, not_found
 from api.pages.render import page
-from api.routers.auth import Login, log_in
-from api.routers.knowledge import search_answer
+from api.routers.auth import Login, log_in, log_out
 from api.security import MaybeUser
-from kbcrm.access import audit, users
 from kbcrm.access.models import Principal, Role
 from kbcrm.analyst import service as analyst
 from kbcrm.customers import privacy
@@ -59,7 +57,7 @@ def _redirect(path: str) -> RedirectResponse:
 def home(request: Request, kb: Knowledge, store: Store, principal: MaybeUser, q: str = "") -> Response:
     """Search the knowledge base: every answer shows why."""
     q = q.strip()[:500]
-    result = search_answer(kb, store, principal, q, limit=8) if q else None
+    result = portal.answer_for(kb, store, principal, q, limit=8) if q else None
     return page(request, "search.html", {"q": q, "answer": result}, principal=principal)
 
 
@@ -73,7 +71,7 @@ def article_page(
         raise not_found(f"article {article_id!r}")
     why = None
     if q.strip():
-        result = search_answer(kb, store, principal, q.strip()[:500], limit=20)
+        result = portal.answer_for(kb, store, principal, q.strip()[:500], limit=20)
         why = next((s for s in result["suggestions"] if s["id"] == article_id), None)
     return page(request, "article.html", {"article": article, "q": q, "why": why}, principal=principal)
 
@@ -136,10 +134,7 @@ def login_submit(
 def logout_page(store: Store, principal: MaybeUser) -> Response:
     """End every session of this user."""
     response = _redirect("/")
-    if principal is not None:
-        users.end_sessions(store, principal.user_id)
-        audit.record(store, actor=principal.user_id, action="logout")
-    response.delete_cookie("kbcrm_session", path="/")
+    log_out(store, response, principal)
     return response
 
 
@@ -266,7 +261,7 @@ def staff_case(
     case = cases.get_case(store, principal=user, case_id=case_id, calendar=calendar)
     if case is None:
         raise not_found(f"case {case_id!r}")
-    suggestions = search_answer(kb, store, user, case.get("subject") or "", case_id=case_id)
+    suggestions = portal.answer_for(kb, store, user, case.get("subject") or "", case_id=case_id)
     return page(request, "staff_case.html", {"case": case, "answer": suggestions}, principal=user)
 
 

@@ -80,12 +80,18 @@ def login(request: Request, response: Response, store: Store, settings: AppSetti
     return me_body(principal, sessions.csrf_token(settings.auth_secret.get_secret_value(), cookie))
 
 
+def log_out(store: Store, response: Response, principal: Principal | None) -> None:
+    """End every session of the user (their session version goes up) and drop the cookie; audited."""
+    if principal is not None:
+        users.end_sessions(store, principal.user_id)
+        audit.record(store, actor=principal.user_id, action="logout")
+    response.delete_cookie(sessions.SESSION_COOKIE, path="/")
+
+
 @router.post("/logout", summary="Log out: ends every session of this user")
 def logout(response: Response, store: Store, principal: AnyUser) -> dict[str, str]:
     """Bumps the user's session version, so every cookie issued before stops working."""
-    users.end_sessions(store, principal.user_id)
-    response.delete_cookie(sessions.SESSION_COOKIE, path="/")
-    audit.record(store, actor=principal.user_id, action="logout")
+    log_out(store, response, principal)
     return {"status": "logged out"}
 
 

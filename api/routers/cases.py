@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 
 from api.deps import AppSettings, Calendar, Knowledge, Store
 from api.errors import ApiError, not_found
-from api.routers.knowledge import search_answer
 from api.security import AnyUser, CaseWorker, Staff
 from kbcrm.access.models import Role
+from kbcrm.access.scope import require_case_writer
 from kbcrm.operations import cases
 from knowledge_transfer import portal
 
@@ -88,12 +88,8 @@ def list_cases(
 @router.post("", status_code=201, summary="Open a case")
 def open_case(store: Store, principal: AnyUser, body: NewCase) -> dict[str, Any]:
     """Customers open cases for themselves; engineers and admins for any customer."""
-    if principal.role == Role.customer:
-        customer_id = principal.customer_id
-    elif principal.role in (Role.admin, Role.engineer):
-        customer_id = body.customer_id
-    else:
-        raise ApiError(403, "forbidden", "only customers, engineers and admins open cases")
+    require_case_writer(principal)
+    customer_id = principal.customer_id if principal.role == Role.customer else body.customer_id
     if not customer_id:
         raise ApiError(422, "invalid", "customer_id: required when staff open a case", "customer_id")
     case = cases.open_case(
@@ -122,18 +118,12 @@ def get_case(case_id: str, store: Store, calendar: Calendar, principal: AnyUser)
 @router.post("/{case_id}/notes", status_code=201, summary="Add a note")
 def add_note(case_id: str, store: Store, principal: AnyUser, body: NewNote) -> dict[str, Any]:
     """Staff choose the visibility; a customer-visible staff note is the first response if there was none."""
-    if principal.role not in (Role.customer, Role.admin, Role.engineer):
-        raise ApiError(403, "forbidden", "only customers, engineers and admins write case notes")
-    if cases.get_case(store, principal=principal, case_id=case_id) is None:
-        raise not_found(f"case {case_id!r}")
     return cases.add_note(store, principal=principal, case_id=case_id, text=body.text, visibility=body.visibility)
 
 
 @router.patch("/{case_id}", summary="Change a case's status")
 def change_status(case_id: str, store: Store, principal: CaseWorker, body: StatusChange) -> dict[str, Any]:
     """open, in-progress, waiting-for-customer, resolved or closed; resolving stamps closed_at."""
-    if cases.get_case(store, principal=principal, case_id=case_id) is None:
-        raise not_found(f"case {case_id!r}")
     return cases.set_status(store, principal=principal, case_id=case_id, status=body.status)
 
 
@@ -149,7 +139,7 @@ def suggestions(
     case = cases.get_case(store, principal=principal, case_id=case_id)
     if case is None:
         raise not_found(f"case {case_id!r}")
-    return search_answer(kb, store, principal, q or case.get("subject") or "", case_id=case_id)
+    return portal.answer_for(kb, store, principal, q or case.get("subject") or "", case_id=case_id)
 
 
 @router.post("/{case_id}/articles", status_code=201, summary="KCS: link an article to the case")

@@ -11,9 +11,7 @@ from api.deps import Knowledge, Store
 from api.errors import not_found
 from api.security import CaseWorker, Customer, MaybeUser, Staff
 from kbcrm.access import audit
-from kbcrm.access.models import Principal
 from knowledge_transfer import kcs, portal
-from knowledge_transfer.answers.service import KnowledgeBase, answer
 from knowledge_transfer.experts import who_knows
 
 router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"])
@@ -46,20 +44,6 @@ class ConfidenceChange(BaseModel):
     state: str = Field(min_length=1, max_length=40)
 
 
-def search_answer(
-    kb: KnowledgeBase, store: Any, principal: Principal | None, q: str, *, case_id: str | None = None, limit: int = 5
-) -> dict[str, Any]:
-    """Answer assist for the caller's audience.
-
-    Staff see articles, cases and experts; customers and visitors validated customer/public
-    articles, ranked with the customer's installed base.
-    """
-    audience = "staff" if principal is not None and principal.is_staff else "customer"
-    customer = principal.customer_id if principal is not None and not principal.is_staff else None
-    result = answer(kb, store, q, customer_id=customer, case_id=case_id, audience=audience, limit=limit)
-    return result.to_dict()
-
-
 @router.get("/search", summary="Search the knowledge base; every suggestion carries its evidence")
 def search(
     kb: Knowledge,
@@ -70,7 +54,7 @@ def search(
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> dict[str, Any]:
     """Anonymous visitors and customers get validated customer/public articles; staff get everything."""
-    return search_answer(kb, store, principal, q, case_id=case_id, limit=limit)
+    return portal.answer_for(kb, store, principal, q, case_id=case_id, limit=limit)
 
 
 @router.get("/suggest", summary="Articles for a case subject being typed (case deflection)")
@@ -81,7 +65,7 @@ def suggest(
     subject: Annotated[str, Query(min_length=1, max_length=500)],
 ) -> dict[str, Any]:
     """Up to three customer-visible articles, with evidence, for the subject typed so far."""
-    return search_answer(kb, store, principal, subject, limit=3)
+    return portal.answer_for(kb, store, principal, subject, limit=3)
 
 
 @router.get("/articles/{article_id}", summary="Read an article (audience-checked), with related articles")
@@ -116,7 +100,7 @@ def deflection(article_id: str, store: Store, principal: Customer, body: Deflect
 @router.get("/articles/{article_id}/history", summary="Versions of an article (KCS)")
 def article_history(article_id: str, store: Store, principal: Staff) -> list[dict[str, Any]]:
     """Who changed what, when."""
-    if portal.get_article(store, article_id=article_id, principal=principal) is None:
+    if not portal.can_read_article(store, article_id=article_id, principal=principal):
         raise not_found(f"article {article_id!r}")
     return kcs.history(store, article_id)
 
@@ -124,7 +108,7 @@ def article_history(article_id: str, store: Store, principal: Staff) -> list[dic
 @router.patch("/articles/{article_id}", summary="Edit an article (KCS): the previous content is kept as a version")
 def edit_article(article_id: str, store: Store, principal: CaseWorker, body: ArticleEdit) -> dict[str, Any]:
     """Who edited, when and what it said before are in the article's history; audited."""
-    if portal.get_article(store, article_id=article_id, principal=principal) is None:
+    if not portal.can_read_article(store, article_id=article_id, principal=principal):
         raise not_found(f"article {article_id!r}")
     changes = body.model_dump(exclude_none=True)
     result = kcs.edit_article(store, article_id, by=principal.employee_id or principal.user_id, **changes)
@@ -137,7 +121,7 @@ def edit_article(article_id: str, store: Store, principal: CaseWorker, body: Art
 @router.put("/articles/{article_id}/confidence", summary="Move an article to a KCS confidence state")
 def set_confidence(article_id: str, store: Store, principal: CaseWorker, body: ConfidenceChange) -> dict[str, Any]:
     """work-in-progress → not-validated → validated → archived (and back for revisions)."""
-    if portal.get_article(store, article_id=article_id, principal=principal) is None:
+    if not portal.can_read_article(store, article_id=article_id, principal=principal):
         raise not_found(f"article {article_id!r}")
     result = kcs.set_confidence(store, article_id, body.state, by=principal.employee_id or principal.user_id)
     audit.record(

@@ -11,6 +11,19 @@ from kbcrm.access.models import AccessDenied, Principal, Role
 # Roles that may read any customer's records (a marketer sees segments and consent, not cases).
 CUSTOMER_READERS = frozenset({Role.admin, Role.engineer, Role.analyst, Role.marketer})
 CASE_WORKERS = frozenset({Role.admin, Role.engineer})
+CASE_WRITERS = CASE_WORKERS | {Role.customer}
+
+
+def require_case_writer(principal: Principal) -> None:
+    """Raise AccessDenied unless the principal may open cases and write notes (customers on their own)."""
+    if principal.role not in CASE_WRITERS:
+        raise AccessDenied("only customers, engineers and admins open cases and write case notes")
+
+
+def require_case_worker(principal: Principal) -> None:
+    """Raise AccessDenied unless the principal works cases (status changes, KCS actions)."""
+    if principal.role not in CASE_WORKERS:
+        raise AccessDenied("only engineers and admins work cases")
 
 
 def require_customer(principal: Principal, customer_id: str) -> None:

@@ -13,7 +13,14 @@ from typing import Any
 
 from kbcrm.access import audit
 from kbcrm.access.models import AccessDenied, Principal
-from kbcrm.access.scope import customer_filter, note_visibilities, require_case_reader, require_customer
+from kbcrm.access.scope import (
+    customer_filter,
+    note_visibilities,
+    require_case_reader,
+    require_case_worker,
+    require_case_writer,
+    require_customer,
+)
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from kbcrm.operations.sla import BusinessCalendar, sla_status
@@ -78,6 +85,10 @@ FIRST_RESPONSE = cypher(
 
 class CaseError(ValueError):
     """A case request that cannot be served (bad status, empty subject, unknown product…)."""
+
+
+class CaseNotFound(CaseError):
+    """No such case (the API answers 404)."""
 
 
 def list_cases(
@@ -157,6 +168,7 @@ def open_case(
     The audit event keeps which articles were suggested before the case was opened anyway
     (case deflection that did not work).
     """
+    require_case_writer(principal)
     require_customer(principal, customer_id)
     subject = " ".join(subject.split())
     if not subject:
@@ -223,9 +235,9 @@ def add_note(
 
     A staff note the customer can read is the case's first response if there was none.
     """
-    case = get_case(store, principal=principal, case_id=case_id)
-    if case is None:
-        raise CaseError(f"case {case_id!r} not found")
+    require_case_writer(principal)
+    if get_case(store, principal=principal, case_id=case_id) is None:
+        raise CaseNotFound(f"case {case_id!r} not found")
     if not text.strip():
         raise CaseError("text: required")
     if visibility not in ("internal", "customer"):
@@ -258,11 +270,9 @@ def set_status(store: GraphStore, *, principal: Principal, case_id: str, status:
     """Move a case to a status (staff); resolving or closing stamps closed_at once."""
     if status not in STATUSES:
         raise CaseError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-    if get_case(store, principal=principal, case_id=case_id) is None:
-        raise CaseError(f"case {case_id!r} not found")
-    if not principal.is_staff:
-        raise AccessDenied("only staff change a case's status")
-    store.run(SET_STATUS, id=case_id, status=status, now=utc_now())
+    require_case_worker(principal)
+    if not store.run(SET_STATUS, id=case_id, status=status, now=utc_now()):
+        raise CaseNotFound(f"case {case_id!r} not found")
     audit.record(store, actor=principal.user_id, action="case_status", target=case_id, detail={"status": status})
     case = get_case(store, principal=principal, case_id=case_id)
     assert case is not None
