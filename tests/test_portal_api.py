@@ -308,6 +308,21 @@ def test_consent_export_and_erasure(app: FastAPI, portal_store: FalkorDBStore) -
     assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
     data = export.json()
     assert data["id"] == own and data["orders"] and all("lines" in o for o in data["orders"])
+    held = portal_store.read("MATCH (c:Customer {id: $id})-[:PLACED]->(o:Order) RETURN count(o) AS orders", id=own)[0][
+        "orders"
+    ]
+    assert len(data["orders"]) == held  # every order, not the 360 view's latest 20
+    assert all(
+        o["lines"]
+        for o in data["orders"]
+        if o["id"]
+        in {
+            r["id"]
+            for r in portal_store.read(
+                "MATCH (c:Customer {id: $id})-[:PLACED]->(o:Order)-[:CONTAINS]->() RETURN DISTINCT o.id AS id", id=own
+            )
+        }
+    )
     assert all(n["text"] for n in data["notes"]) and data["consents"]["email"]["granted"] is True
 
     # Erase a customer who has orders but no portal login.
@@ -352,3 +367,29 @@ def test_summaries_lose_their_markdown_markers() -> None:
 
     text = "## Issue The unit shows E-1020. ## Cause Bearing wear."
     assert plain(text) == "Issue: The unit shows E-1020. Cause: Bearing wear."
+
+
+def test_export_holds_every_order_and_its_lines(falkordb_store: FalkorDBStore) -> None:
+    from kbcrm.access.models import Principal, Role
+    from kbcrm.customers.privacy import export_customer
+
+    store = falkordb_store
+    store.upsert_nodes("Customer", [{"id": "c1", "name": "Acme"}])
+    store.upsert_nodes("Order", [{"id": f"o{i:02d}", "order_date": f"2026-01-{i + 1:02d}"} for i in range(25)])
+    store.upsert_nodes("OrderLine", [{"id": f"o{i:02d}-1", "line_number": 1, "quantity": i} for i in range(25)])
+    store.upsert_relationships(
+        "PLACED", [{"start": "c1", "end": f"o{i:02d}"} for i in range(25)], start_label="Customer", end_label="Order"
+    )
+    store.upsert_relationships(
+        "CONTAINS",
+        [{"start": f"o{i:02d}", "end": f"o{i:02d}-1"} for i in range(25)],
+        start_label="Order",
+        end_label="OrderLine",
+    )
+    data = export_customer(store, principal=Principal("user:a", "A", Role.admin), customer_id="c1")
+    assert data is not None and len(data["orders"]) == 25
+    assert all(
+        o["lines"]
+        == [{"line": 1, "product": None, "product_name": None, "quantity": int(o["id"][1:]), "unit_price": None}]
+        for o in data["orders"]
+    )

@@ -47,6 +47,16 @@ EXPORT_NOTES = cypher(
     example={"id": "c1", "visibilities": ["customer"]},
     ordered=True,
 )
+EVERYTHING = 1_000_000
+EXPORT_LINES = cypher(
+    "privacy.export_lines",
+    "MATCH (c:Customer {id: $id})-[:PLACED]->(o:Order)-[:CONTAINS]->(l:OrderLine) "
+    "OPTIONAL MATCH (l)-[:FOR_PRODUCT]->(p:Product) "
+    "RETURN o.id AS order_id, l.line_number AS line, p.id AS product, p.name AS product_name, "
+    "l.quantity AS quantity, l.unit_price AS unit_price ORDER BY o.id, l.line_number",
+    example={"id": "c1"},
+    ordered=True,
+)
 EXPORT_CONTACTS = cypher(
     "privacy.export_contacts",
     "MATCH (c:Customer {id: $id})-[r:HAS_CONTACT]->(k:Contact) "
@@ -142,13 +152,20 @@ def set_consent(
 
 def export_customer(store: GraphStore, *, principal: Principal, customer_id: str) -> dict[str, Any] | None:
     """Everything held on a customer as one JSON-ready document (customers get customer-visible notes only)."""
-    from kbcrm.customers.service import customer_360, order_lines
+    from kbcrm.customers.service import customer_360, orders
+    from kbcrm.operations.cases import list_cases
 
     view = customer_360(store, principal=principal, customer_id=customer_id)
     if view is None:
         return None
+    # The 360 view shows the latest 20 orders and cases; an export holds all of them, lines in one query.
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for line in store.read(EXPORT_LINES, id=customer_id):
+        lines.setdefault(line.pop("order_id"), []).append(line)
+    view["orders"] = orders(store, principal=principal, customer_id=customer_id, limit=EVERYTHING)
     for order in view["orders"]:
-        order["lines"] = order_lines(store, principal=principal, customer_id=customer_id, order_id=order["id"])
+        order["lines"] = lines.get(order["id"], [])
+    view["cases"] = list_cases(store, principal=principal, customer_id=customer_id, limit=EVERYTHING)
     view["contacts"] = store.read(EXPORT_CONTACTS, id=customer_id)
     view["notes"] = store.read(EXPORT_NOTES, id=customer_id, visibilities=note_visibilities(principal))
     view["consents"] = consents(store, principal=principal, customer_id=customer_id)
