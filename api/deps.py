@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from kbcrm.graph import GraphStore
-from kbcrm.operations.sla import BusinessCalendar
+from kbcrm.operations.cases.sla import BusinessCalendar
 from kbcrm.settings import Settings
 from knowledge_transfer.answers.service import KnowledgeBase
 

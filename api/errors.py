@@ -15,7 +15,7 @@ from kbcrm.analyst.service import QueryRefused
 from kbcrm.customers.privacy import PrivacyError
 from kbcrm.graph import QueryError, QueryTimeout, StoreError, StoreUnavailable
 from kbcrm.operations.campaigns.service import CampaignError
-from kbcrm.operations.cases import CaseError, CaseNotFound
+from kbcrm.operations.cases.service import CaseError, CaseNotFound
 from knowledge_transfer.answers.service import AccessDenied as AnswerAccessDenied
 from knowledge_transfer.answers.service import AnswerError
 from knowledge_transfer.kcs import KcsError

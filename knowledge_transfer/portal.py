@@ -11,7 +11,7 @@ from typing import Any
 from kbcrm.access import audit
 from kbcrm.access.models import Principal
 from kbcrm.graph import GraphStore, cypher
-from kbcrm.operations.cases import get_case
+from kbcrm.operations.cases.service import get_case
 from knowledge_transfer.answers.service import KnowledgeBase, answer
 from knowledge_transfer.kcs import Draft, draft_from_case, link_article_to_case, record_usage
 

@@ -8,8 +8,8 @@ import pytest
 
 from kbcrm.access.models import Principal, Role
 from kbcrm.graph.falkordb_backend import FalkorDBStore
-from kbcrm.operations.cases import list_cases, sla_watchlist
-from kbcrm.operations.sla import BusinessCalendar, sla_status
+from kbcrm.operations.cases.service import list_cases, sla_watchlist
+from kbcrm.operations.cases.sla import BusinessCalendar, sla_status
 from kbcrm.settings import Settings
 
 CAL = BusinessCalendar()  # Mon–Fri 09:00–17:00 UTC

@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from api.pages.i18n import LANG_COOKIE, STRINGS, language
 from kbcrm.access import sessions
 from kbcrm.access.models import Principal
-from kbcrm.operations.cases import STATUSES
+from kbcrm.operations.cases.service import STATUSES
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 

@@ -23,8 +23,8 @@ from kbcrm.analyst import service as analyst
 from kbcrm.customers import privacy
 from kbcrm.customers import service as customers
 from kbcrm.graph import StoreError
-from kbcrm.operations import cases
 from kbcrm.operations.campaigns import service as campaigns
+from kbcrm.operations.cases import service as cases
 from knowledge_transfer import portal
 from knowledge_transfer.experts import who_knows
 

@@ -12,7 +12,7 @@ from api.errors import ApiError, not_found
 from api.security import AnyUser, CaseWorker, Staff
 from kbcrm.access.models import Role
 from kbcrm.access.scope import require_case_writer
-from kbcrm.operations import cases
+from kbcrm.operations.cases import service as cases
 from knowledge_transfer import portal
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])

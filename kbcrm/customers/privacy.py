@@ -153,7 +153,7 @@ def set_consent(
 def export_customer(store: GraphStore, *, principal: Principal, customer_id: str) -> dict[str, Any] | None:
     """Everything held on a customer as one JSON-ready document (customers get customer-visible notes only)."""
     from kbcrm.customers.service import customer_360, orders
-    from kbcrm.operations.cases import list_cases
+    from kbcrm.operations.cases.service import list_cases
 
     view = customer_360(store, principal=principal, customer_id=customer_id)
     if view is None:

@@ -136,7 +136,7 @@ def customer_360(store: GraphStore, *, principal: Principal, customer_id: str) -
     Profile, sources, orders, products, cases, interactions, loyalty scores with reasons,
     segments and the graph neighbourhood.
     """
-    from kbcrm.operations.cases import list_cases
+    from kbcrm.operations.cases.service import list_cases
 
     props = profile(store, principal=principal, customer_id=customer_id)
     if props is None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from kbcrm.loyalty.churn import Feature
 from kbcrm.loyalty.service import CustomerActivity
-from kbcrm.operations.sla import first_response_breached
+from kbcrm.operations.cases.sla import first_response_breached
 
 NEGATIVE_OUTCOMES = {"complaint logged", "no answer"}
 RECENT_DAYS = 180

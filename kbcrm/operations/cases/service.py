@@ -23,7 +23,7 @@ from kbcrm.access.scope import (
 )
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
-from kbcrm.operations.sla import BusinessCalendar, sla_status
+from kbcrm.operations.cases.sla import BusinessCalendar, sla_status
 from ontology.terms import Label, Rel
 
 STATUSES = ("open", "in-progress", "waiting-for-customer", "resolved", "closed")

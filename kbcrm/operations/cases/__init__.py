@@ -1,0 +1,1 @@
+"""Service cases: queue, notes, status changes, SLA clocks and escalation."""
