@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import defaultdict
 from typing import Any
 
 from ingest.identity.compare import digits
 from ingest.identity.merge import keep_apart, merge_customers
-from ingest.identity.resolver import Record, Weights, pairwise_quality, resolve
+from ingest.identity.resolver import Record, Weights, compare, pairwise_quality, resolve
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from ontology.terms import Label, Rel
@@ -53,6 +54,72 @@ RESOLVED_PAIRS = cypher(
     "RETURN c.id AS customer, s.id AS record, s.true_customer AS truth ORDER BY record",
     ordered=True,
 )
+
+
+HAND_KEPT = cypher(
+    "identity.hand_kept_customers",
+    "MATCH (c:Customer) WHERE c.edited_fields IS NOT NULL OR c.status = 'archived' "
+    "RETURN c.id AS id, c.edited_fields AS edited, c.status AS status",
+)
+RECORDS_BY_KEY = cypher(
+    "identity.records_by_key",
+    "MATCH (r:SourceRecord) WHERE ($email <> '' AND r.email = $email) OR ($reg <> '' AND r.registration_id = $reg) "
+    "RETURN r.id AS id LIMIT 50",
+    example={"email": "a@b.c", "reg": "none"},
+)
+RECORDS_WITH_CUSTOMERS = cypher(
+    "identity.records_with_customers",
+    "UNWIND $ids AS rid MATCH (c:Customer)-[:RESOLVED_FROM]->(r:SourceRecord {id: rid}) "
+    "RETURN c.id AS customer_id, c.name AS customer_name, c.status AS status, c.erased_at AS erased_at, "
+    "r {.id, .source_system, .customer_kind, .name, .email, .phone, .street, .city, .postal_code, "
+    ".registration_id, .birth_date} AS record",
+    example={"ids": ["sales:S1"]},
+)
+
+
+def possible_duplicates(
+    store: GraphStore, fields: dict[str, Any], *, weights: Weights | None = None, limit: int = 5
+) -> list[dict[str, Any]]:
+    """Customers whose department records score at or above the link threshold against `fields`.
+
+    Candidates come from the indexes (same e-mail or registration id, and full-text hits on
+    each word of the name), then the resolver's own pairwise score decides, so the answer
+    agrees with what `kbcrm identity resolve` would later merge. Best match first, one row
+    per customer, each with its score and the fields that agreed.
+    """
+    weights = weights or Weights()
+    ids: set[str] = set()
+    email, reg = str(fields.get("email") or "").lower(), str(fields.get("registration_id") or "")
+    if email or reg:
+        ids.update(r["id"] for r in store.read(RECORDS_BY_KEY, email=email, reg=reg))
+    words = sorted({w for w in re.findall(r"\w+", str(fields.get("name") or "")) if len(w) >= 3}, key=len)[-4:]
+    for word in words:
+        ids.update(hit.id for hit in store.fulltext_search(Label.SourceRecord, word, limit=50))
+    if not ids:
+        return []
+    draft = _canonical({"id": "draft", **fields})
+    best: dict[str, dict[str, Any]] = {}
+    for row in store.read(RECORDS_WITH_CUSTOMERS, ids=sorted(ids)):
+        if row["erased_at"]:
+            continue
+        record = row["record"]
+        if fields.get("customer_kind") and record.get("customer_kind") not in (None, fields["customer_kind"]):
+            continue
+        score, agreed = compare(draft, _canonical(record), weights)
+        if score < weights.threshold:
+            continue
+        known = best.get(row["customer_id"])
+        if known is None or score > known["score"]:
+            best[row["customer_id"]] = {
+                "customer_id": row["customer_id"],
+                "name": row["customer_name"],
+                "status": row["status"],
+                "score": round(score, 2),
+                "agreed": list(agreed),
+                "record": record["id"],
+                "source_system": record["source_system"],
+            }
+    return sorted(best.values(), key=lambda c: (-c["score"], c["customer_id"]))[:limit]
 
 
 def source_records(store: GraphStore) -> list[dict[str, Any]]:
@@ -103,6 +170,11 @@ def resolve_customers(store: GraphStore, *, weights: Weights | None = None, acto
         links_by_cluster[member_of[link.left]].append(
             {"records": [link.left, link.right], "score": link.score, "agreed": list(link.agreed)}
         )
+    # Fields a person edited, and an archived status, are kept: resolution fills the rest.
+    kept = {
+        r["id"]: [*(r["edited"] or []), *(["status"] if r["status"] == "archived" else [])]
+        for r in store.read(HAND_KEPT)
+    }
     customers: dict[str, list[dict[str, Any]]] = {"organization": [], "person": []}
     edges, moves, audits = [], [], []
     now = utc_now()
@@ -119,6 +191,8 @@ def resolve_customers(store: GraphStore, *, weights: Weights | None = None, acto
         )
         row["customer_kind"] = kind
         row.pop("birth_date" if kind == "organization" else "registration_id")  # what the ontology allows per kind
+        for name in kept.get(customer_id, ()):
+            row.pop(name, None)
         customers[kind].append(row)
         for member in cluster:
             edges.append({"start": customer_id, "end": member, "score": best.get(member, 1.0), "rule": rule})

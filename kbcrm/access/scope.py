@@ -12,6 +12,28 @@ from kbcrm.access.models import AccessDenied, Principal, Role
 CUSTOMER_READERS = frozenset({Role.admin, Role.engineer, Role.analyst, Role.marketer})
 CASE_WORKERS = frozenset({Role.admin, Role.engineer})
 CASE_WRITERS = CASE_WORKERS | {Role.customer}
+# Sales records (opportunities) are kept by marketing/sales and admins; accounts, contacts
+# and touches by every staff role that talks to customers (analysts only read).
+SALES_WRITERS = frozenset({Role.admin, Role.marketer})
+ACCOUNT_WRITERS = frozenset({Role.admin, Role.engineer, Role.marketer})
+
+
+def require_sales_writer(principal: Principal) -> None:
+    """Raise AccessDenied unless the principal may create and move opportunities."""
+    if principal.role not in SALES_WRITERS:
+        raise AccessDenied("only marketers (sales) and admins change opportunities")
+
+
+def require_account_writer(principal: Principal) -> None:
+    """Raise AccessDenied unless the principal may change accounts, contacts and touches."""
+    if principal.role not in ACCOUNT_WRITERS:
+        raise AccessDenied("only engineers, marketers and admins change accounts, contacts and touches")
+
+
+def require_staff(principal: Principal) -> None:
+    """Raise AccessDenied unless the principal is staff (operations records are internal)."""
+    if not principal.is_staff:
+        raise AccessDenied("this is for staff")
 
 
 def require_case_writer(principal: Principal) -> None:

@@ -1,0 +1,1 @@
+"""Accounts and contacts: create with a duplicate check, update, archive, company groups."""

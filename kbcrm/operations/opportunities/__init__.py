@@ -1,0 +1,1 @@
+"""Opportunities: pipeline stages, stage history, won/lost reasons, weighted forecast."""

@@ -1,0 +1,1 @@
+"""Touches on every channel and the customer timeline."""
