@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from api import errors
 from api.pages import views
-from api.routers import admin, analyst, auth, campaigns, cases, customers, health, knowledge
+from api.routers import accounts, admin, analyst, auth, campaigns, cases, customers, health, knowledge, opportunities
 from kbcrm.access.sessions import LoginThrottle
 from kbcrm.analyst.service import RdfSnapshot
 from kbcrm.graph import GraphStore, open_store
@@ -71,7 +71,9 @@ def create_app(
 
     for router in (health.router, auth.router, knowledge.router, cases.router, customers.router):
         app.include_router(router)
-    for router in (campaigns.router, analyst.router, admin.router, views.router):
+    for router in (accounts.router, opportunities.router, campaigns.router, analyst.router, admin.router):
+        app.include_router(router)
+    for router in (views.router,):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

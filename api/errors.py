@@ -14,8 +14,11 @@ from kbcrm.access.users import UserError
 from kbcrm.analyst.service import QueryRefused
 from kbcrm.customers.privacy import PrivacyError
 from kbcrm.graph import QueryError, QueryTimeout, StoreError, StoreUnavailable
+from kbcrm.operations.accounts.service import AccountError, AccountNotFound, PossibleDuplicate
 from kbcrm.operations.campaigns.service import CampaignError
 from kbcrm.operations.cases.service import CaseError, CaseNotFound
+from kbcrm.operations.opportunities.service import OpportunityError, OpportunityNotFound
+from kbcrm.operations.touches.service import TouchError
 from knowledge_transfer.answers.service import AccessDenied as AnswerAccessDenied
 from knowledge_transfer.answers.service import AnswerError
 from knowledge_transfer.kcs import KcsError
@@ -93,15 +96,37 @@ def install(app: FastAPI) -> None:
     async def answer_denied(request: Request, exc: AnswerAccessDenied) -> Response:
         return error_response(request, 403, "forbidden", str(exc))
 
-    @app.exception_handler(CaseNotFound)
-    async def case_not_found(request: Request, exc: CaseNotFound) -> Response:
+    async def record_not_found(request: Request, exc: Exception) -> Response:
         return error_response(request, 404, "not_found", str(exc))
+
+    for missing in (CaseNotFound, OpportunityNotFound, AccountNotFound):
+        app.add_exception_handler(missing, record_not_found)
+
+    @app.exception_handler(PossibleDuplicate)
+    async def possible_duplicate(request: Request, exc: PossibleDuplicate) -> Response:
+        if _wants_html(request):
+            return error_response(request, 409, "possible_duplicate", str(exc))
+        body = {
+            "error": {"code": "possible_duplicate", "message": str(exc), "field": None, "candidates": exc.candidates}
+        }
+        return JSONResponse(body, status_code=409)
 
     async def bad_request(request: Request, exc: Exception) -> Response:
         field, message = _field(str(exc))
         return error_response(request, 400, "bad_request", message, field)
 
-    for kind in (CaseError, CampaignError, PrivacyError, UserError, AnswerError, KcsError, QueryRefused):
+    for kind in (
+        CaseError,
+        CampaignError,
+        PrivacyError,
+        UserError,
+        AnswerError,
+        KcsError,
+        QueryRefused,
+        OpportunityError,
+        AccountError,
+        TouchError,
+    ):
         app.add_exception_handler(kind, bad_request)
 
     @app.exception_handler(StoreError)

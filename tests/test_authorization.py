@@ -30,6 +30,8 @@ ANALYST = expect(200, anon=401, own=403, other=403, engineer=403, marketer=403)
 ADMIN = expect(200, anon=401, own=403, other=403, engineer=403, analyst=403, marketer=403)
 MARKETING_DENIED = {"anon": 401, "own": 403, "other": 403, "engineer": 403, "analyst": 403}
 MARKETING = expect(200, **MARKETING_DENIED)
+ACCOUNT_WRITE_DENIED = {"anon": 401, "own": 403, "other": 403, "analyst": 403}
+SALES_DENIED = {**ACCOUNT_WRITE_DENIED, "engineer": 403}
 LOGGED_IN = expect(200, anon=401)
 EVERYONE = expect(200)
 
@@ -55,6 +57,49 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
         None,
         expect(403, anon=401, admin=400),
     ),
+    # Accounts and contacts: writes by engineers, marketers and admins (bodies chosen to write nothing
+    # to the shared graph where they can: an invalid e-mail, records that do not exist).
+    (
+        "POST",
+        "/api/v1/customers",
+        {"kind": "organization", "name": "Matrix Co", "email": "not-an-email"},
+        expect(400, **ACCOUNT_WRITE_DENIED),
+    ),
+    ("PATCH", "/api/v1/customers/cust-none", {"name": "x"}, expect(404, **ACCOUNT_WRITE_DENIED)),
+    ("POST", "/api/v1/customers/cust-none/archive", {"reason": "x"}, expect(404, **ACCOUNT_WRITE_DENIED)),
+    ("POST", "/api/v1/customers/cust-none/restore", None, expect(404, **ACCOUNT_WRITE_DENIED)),
+    ("PUT", "/api/v1/customers/cust-none/parent", {"parent_id": None}, expect(404, **ACCOUNT_WRITE_DENIED)),
+    ("GET", "/api/v1/customers/{cid}/group", None, STAFF_ONLY),
+    ("GET", "/api/v1/customers/{cid}/contacts", None, CUSTOMER_RECORD),
+    (
+        "POST",
+        "/api/v1/customers/{cid}/contacts",
+        {"name": "Matrix Person", "role": "other"},
+        expect(201, **ACCOUNT_WRITE_DENIED),
+    ),
+    ("PATCH", "/api/v1/contacts/contact:none", {"name": "x"}, expect(404, **ACCOUNT_WRITE_DENIED)),
+    ("POST", "/api/v1/contacts/contact:none/archive", None, expect(404, **ACCOUNT_WRITE_DENIED)),
+    ("POST", "/api/v1/contacts/contact:none/restore", None, expect(404, **ACCOUNT_WRITE_DENIED)),
+    ("GET", "/api/v1/customers/{cid}/timeline", None, STAFF_ONLY),
+    (
+        "POST",
+        "/api/v1/customers/{cid}/touches",
+        {"channel": "phone", "direction": "inbound", "subject": "matrix call"},
+        expect(201, **ACCOUNT_WRITE_DENIED),
+    ),
+    # Opportunities: staff read; marketers (sales) and admins write.
+    ("GET", "/api/v1/opportunities", None, STAFF_ONLY),
+    (
+        "POST",
+        "/api/v1/opportunities",
+        {"customer_id": "{cid}", "name": "matrix deal", "amount": 10, "expected_close": "2027-01-01"},
+        expect(201, **SALES_DENIED),
+    ),
+    ("GET", "/api/v1/opportunities/forecast", None, STAFF_ONLY),
+    ("GET", "/api/v1/opportunities/summary", None, STAFF_ONLY),
+    ("GET", "/api/v1/opportunities/opp:none", None, expect(404, anon=401, own=403, other=403)),
+    ("PATCH", "/api/v1/opportunities/opp:none", {"amount": 5}, expect(404, **SALES_DENIED)),
+    ("POST", "/api/v1/opportunities/opp:none/stage", {"stage": "proposal"}, expect(404, **SALES_DENIED)),
     ("GET", "/api/v1/cases", None, LOGGED_IN),
     ("GET", "/api/v1/cases/sla-watchlist", None, STAFF_ONLY),
     ("GET", "/api/v1/cases?customer_id={cid}", None, CUSTOMER_RECORD),
@@ -228,6 +273,9 @@ def test_every_api_route_is_in_the_matrix(app: FastAPI) -> None:
         (
             m,
             p.replace("campaign:none", "{campaign_id}")
+            .replace("cust-none", "{customer_id}")
+            .replace("contact:none", "{contact_id}")
+            .replace("opp:none", "{opportunity_id}")
             .replace("{public}", "{article_id}")
             .replace("{internal}", "{article_id}")
             .replace("/post", "/{channel}"),

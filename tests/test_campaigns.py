@@ -109,6 +109,35 @@ def test_target_list_respects_consent_rules_and_erasure(crm: FalkorDBStore) -> N
         )
 
 
+def test_target_list_from_a_graph_query_and_archived_customers(crm: FalkorDBStore) -> None:
+    query = (
+        "MATCH (c:Customer)-[:OWNS]->(p:Product {name: 'AX-120'}) WHERE c.loyalty_tier = 'at-risk' "
+        "AND c.churn_risk > 0.05 RETURN c.id AS id"
+    )  # at-risk owners c01-c04 with risk > .05 → c01..c04; erased c03 out; c02 refused email
+    plan = create_campaign(crm, principal=MARKETER, name="Graph", channel="email", rule=TargetRule(graph_query=query))
+    assert sorted(plan.members) == ["c01", "c04"] and "graph query" in plan.rule
+    crm.upsert_nodes("Customer", [{"id": "c04", "status": "archived"}])
+    again = create_campaign(
+        crm, principal=MARKETER, name="Graph 2", channel="email", rule=TargetRule(graph_query=query)
+    )
+    assert again.members == ["c01"]  # archived customers are never targeted
+    both = TargetRule(graph_query=query, country="DE")
+    assert create_campaign(crm, principal=MARKETER, name="G3", channel="email", rule=both).members == ["c01"]
+    with pytest.raises(CampaignError, match="graph_query: .*read-only"):
+        create_campaign(
+            crm, principal=MARKETER, name="x", channel="email", rule=TargetRule(graph_query="MATCH (c) DETACH DELETE c")
+        )
+    with pytest.raises(CampaignError, match="column named id"):
+        create_campaign(
+            crm,
+            principal=MARKETER,
+            name="x",
+            channel="email",
+            rule=TargetRule(graph_query="MATCH (c:Customer) RETURN c.name AS name"),
+        )
+    assert crm.count_nodes("Customer") == 10
+
+
 def test_control_split_is_deterministic() -> None:
     ids = [f"cust-{i:05d}" for i in range(4000)]
     first = [in_control_group("campaign:abc", c, 0.2) for c in ids]

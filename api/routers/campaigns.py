@@ -30,6 +30,11 @@ class NewCampaign(BaseModel):
     min_clv: float | None = Field(default=None, ge=0)
     owns_product: str = Field(default="", max_length=100)
     country: str = Field(default="", max_length=2)
+    graph_query: str = Field(
+        default="",
+        max_length=4000,
+        description="Read-only Cypher whose `id` column lists the customers to target (analyst rules apply).",
+    )
     control_share: float = Field(default=0.0, ge=0, lt=1)
     starts_on: date | None = None
     attribution_days: int = Field(default=90, ge=1, le=730)
@@ -63,6 +68,7 @@ def new_campaign(store: Store, principal: AnyUser, body: NewCampaign) -> dict[st
         min_clv=body.min_clv,
         owns_product=body.owns_product,
         country=body.country,
+        graph_query=body.graph_query,
     )
     plan = campaigns.create_campaign(
         store,

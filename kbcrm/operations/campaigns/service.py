@@ -1,7 +1,8 @@
 """Campaigns from segments.
 
 A campaign's target list is a saved segment and/or a rule (loyalty tiers, churn-risk and CLV
-bounds, a product owned, a country); only customers who consented to the campaign's channel
+bounds, a product owned, a country, and a read-only graph query returning customer ids);
+archived customers are never taken; only customers who consented to the campaign's channel
 are taken (a channel never answered is no consent), and erased customers never. A
 `control_share` of the list is held back, chosen by a hash of (campaign id, customer id):
 the same campaign always splits the same way. Members who are not in the control group get
@@ -23,6 +24,7 @@ from typing import Any
 
 from kbcrm.access import audit
 from kbcrm.access.models import AccessDenied, Principal, Role
+from kbcrm.analyst.service import QueryRefused, run_cypher
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from ontology.terms import Label, Rel
@@ -30,6 +32,8 @@ from ontology.terms import Label, Rel
 CONTACT_CHANNELS = ("email", "phone", "post")
 RESPONSES = ("opened", "clicked", "replied", "converted", "unsubscribed")
 PAGE = 5000
+GRAPH_QUERY_TIMEOUT_MS = 10_000
+GRAPH_QUERY_ROW_LIMIT = 1_000_000
 
 CUSTOMERS = cypher(
     "campaigns.customers",
@@ -108,6 +112,8 @@ class TargetRule:
     min_clv: float | None = None
     owns_product: str = ""
     country: str = ""
+    # A read-only Cypher query (the analyst rules apply) whose `id` column lists customers.
+    graph_query: str = ""
 
     def describe(self) -> str:
         """The rule in words (stored on the campaign)."""
@@ -126,6 +132,8 @@ class TargetRule:
             parts.append(f"owns {self.owns_product}")
         if self.country:
             parts.append(f"in {self.country}")
+        if self.graph_query:
+            parts.append(f"returned by the graph query {' '.join(self.graph_query.split())!r}")
         return ", ".join(parts) or "every customer"
 
 
@@ -157,7 +165,7 @@ def in_control_group(campaign_id: str, customer_id: str, share: float) -> bool:
 
 
 def _matches(row: dict[str, Any], rule: TargetRule) -> bool:
-    if row["status"] == "erased":
+    if row["status"] in ("erased", "archived"):
         return False
     if rule.tiers and row["tier"] not in rule.tiers:
         return False
@@ -169,6 +177,19 @@ def _matches(row: dict[str, Any], rule: TargetRule) -> bool:
     if rule.min_clv is not None and (clv is None or clv < rule.min_clv):
         return False
     return not rule.country or row["country"] == rule.country
+
+
+def _graph_query_ids(store: GraphStore, query: str) -> set[str]:
+    """Customer ids from a read-only query's `id` column (refused like an analyst's write)."""
+    try:
+        result = run_cypher(store, query, timeout_ms=GRAPH_QUERY_TIMEOUT_MS, row_limit=GRAPH_QUERY_ROW_LIMIT)
+    except QueryRefused as exc:
+        raise CampaignError(f"graph_query: {str(exc).removeprefix('query: ')}") from exc
+    if result.rows and "id" not in result.columns:
+        raise CampaignError(f"graph_query: return the customers' ids as a column named id (got {result.columns})")
+    if result.truncated:
+        raise CampaignError(f"graph_query: more than {GRAPH_QUERY_ROW_LIMIT} rows; narrow it down")
+    return {str(row["id"]) for row in result.rows}
 
 
 def target_list(store: GraphStore, rule: TargetRule, *, channel: str) -> tuple[list[str], int]:
@@ -183,6 +204,9 @@ def target_list(store: GraphStore, rule: TargetRule, *, channel: str) -> tuple[l
     if rule.owns_product:
         owners = {r["id"] for r in store.read(OWNERS, product=rule.owns_product)}
         allowed = owners if allowed is None else allowed & owners
+    if rule.graph_query:
+        selected = _graph_query_ids(store, rule.graph_query)
+        allowed = selected if allowed is None else allowed & selected
     consented = {r["id"] for r in store.read(CONSENTED, channel=channel)}
     matched: list[str] = []
     after = ""
