@@ -123,7 +123,7 @@ def test_target_list_from_a_graph_query_and_archived_customers(crm: FalkorDBStor
     assert again.members == ["c01"]  # archived customers are never targeted
     both = TargetRule(graph_query=query, country="DE")
     assert create_campaign(crm, principal=MARKETER, name="G3", channel="email", rule=both).members == ["c01"]
-    with pytest.raises(CampaignError, match="graph_query: .*read-only"):
+    with pytest.raises(CampaignError, match=r"graph_query: .*read-only"):
         create_campaign(
             crm, principal=MARKETER, name="x", channel="email", rule=TargetRule(graph_query="MATCH (c) DETACH DELETE c")
         )
