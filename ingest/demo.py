@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ingest.articles import ingest_articles
@@ -18,6 +18,7 @@ from kbcrm.access.models import Principal, Role
 from kbcrm.demo.consents import seed_demo_consents
 from kbcrm.demo.generator import generate
 from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
+from kbcrm.demo.service_desk import seed_service_desk
 from kbcrm.graph import open_store
 from kbcrm.loyalty.job import run_loyalty
 from kbcrm.operations.campaigns.service import TargetRule, create_campaign
@@ -85,6 +86,8 @@ def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dic
                 + ", ".join(f"{tier} {n}" for tier, n in loyalty.tiers.items())
                 + f"; {len(loyalty.segments)} segments"
             )
+            desk = seed_service_desk(store, now=datetime.now(UTC), seed=settings.demo_seed)
+            say(f"  service desk today: {desk} open cases, opened in the hours before now (SLA clocks running)")
             consents = seed_demo_consents(store)
             say(f"  demo consents: {consents} (email 65 %, phone 35 %, post 20 % granted)")
             if store.get_node("Segment", "tier-at-risk") is not None:

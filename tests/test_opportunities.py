@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
 from kbcrm.access.models import AccessDenied, Principal, Role
+from kbcrm.demo.load import load_demo
+from kbcrm.demo.service_desk import seed_service_desk
 from kbcrm.graph.falkordb_backend import FalkorDBStore
+from kbcrm.operations.cases.service import list_cases, sla_watchlist
+from kbcrm.operations.cases.sla import BusinessCalendar
 from kbcrm.operations.opportunities.service import (
     STAGES,
     OpportunityDraft,
@@ -188,3 +194,35 @@ def test_update_and_listing_filters(crm: FalkorDBStore) -> None:
     move_stage(crm, principal=SALES, opportunity_id=two["id"], stage="won", reason="fit")
     assert [r["id"] for r in list_opportunities(crm, principal=ANALYST, stage="open")] == [one["id"]]
     assert [r["id"] for r in list_opportunities(crm, principal=ANALYST, stage="won")] == [two["id"]]
+
+
+def test_demo_pipeline_has_every_stage_history_and_a_forecast(demo_store: FalkorDBStore, demo_dir: Path) -> None:
+    rows = list_opportunities(demo_store, principal=ANALYST, limit=500)
+    assert len(rows) == json.loads((demo_dir / "manifest.json").read_text())["counts"]["opportunities"]
+    assert {r["stage"] for r in rows} >= {"won", "lost", "proposal", "negotiation"}
+    assert all(r["owner_id"] and r["customer_id"] and r["product_id"] for r in rows)
+    closed = [r for r in rows if r["stage"] in ("won", "lost")]
+    assert closed and all(r["close_reason"] and r["closed_on"] for r in closed)
+    one = get_opportunity(demo_store, principal=ANALYST, opportunity_id=closed[0]["id"])
+    assert one is not None
+    stages = [h["to_stage"] for h in one["history"]]
+    assert stages[0] == "prospecting" and stages[-1] == one["stage"] and one["history"][-1]["reason"]
+    summary = pipeline_summary(demo_store, principal=ANALYST)
+    assert 0 < summary["win_rate"] < 1
+    result = forecast(demo_store, principal=ANALYST, start=date(2026, 11, 1), months=6)
+    assert result["rows"] and all(r["weighted"] <= r["pipeline"] or r["won_count"] for r in result["rows"])
+
+
+def test_demo_service_desk_shows_every_sla_state(falkordb_store: FalkorDBStore, demo_dir: Path) -> None:
+    load_demo(falkordb_store, demo_dir, include_articles=False)
+    now = datetime(2026, 11, 25, 11, 0, tzinfo=UTC)  # a Wednesday morning
+    assert seed_service_desk(falkordb_store, now=now) == 12
+    assert seed_service_desk(falkordb_store, now=now) == 12  # idempotent: same ids
+    engineer = Principal("user:e", "E", Role.engineer)
+    queue = list_cases(falkordb_store, principal=engineer, status="active", limit=500, now=now)
+    today = [c for c in queue if c["id"].startswith("CS-TODAY-")]
+    assert len(today) == 12
+    states = {clock["state"] for c in today for clock in c["sla"]["clocks"]}
+    assert {"on_track", "at_risk", "breached", "met"} <= states
+    watch = sla_watchlist(falkordb_store, principal=engineer, calendar=BusinessCalendar(), now=now)
+    assert any(c["id"].startswith("CS-TODAY-") for c in watch)

@@ -948,6 +948,7 @@ def generate(
         counts["articles"] = _write_articles(rng, out_dir, experts)
     # Written after the rest with their own random stream, so adding them left every other file unchanged.
     counts.update(_write_relationships_and_payments(out_dir, seed))
+    counts.update(_write_pipeline(out_dir, seed))
     manifest = {
         "seed": seed,
         "customers": customers,
@@ -1022,6 +1023,120 @@ def _write_relationships_and_payments(out_dir: Path, seed: int) -> dict[str, int
             )
             payments += 1
     return {"relationships": relationships, "payments": payments}
+
+
+PIPELINE = ("prospecting", "qualification", "proposal", "negotiation")
+STAGE_PROBABILITY = {"prospecting": 0.1, "qualification": 0.2, "proposal": 0.5, "negotiation": 0.75, "won": 1.0}
+WON_REASONS = ("best total cost of ownership", "service coverage", "delivery time", "existing installed base")
+LOST_REASONS = ("price", "competitor's delivery time", "budget frozen", "chose to repair old machine", "no decision")
+
+
+def _write_pipeline(out_dir: Path, seed: int) -> dict[str, int]:
+    """Sales opportunities with their stage history, owned by each customer's account manager.
+
+    About half the organisations and one person in eight have one to three opportunities
+    over the last 18 months: closed ones (won or lost, with the reason) and open ones at
+    every stage, a few past their expected close date. Written with their own random
+    stream, after everything else, so every earlier file stays byte-identical.
+    """
+    rng = random.Random(f"{seed}-pipeline")
+    customers = list(read_csv(out_dir / "truth" / "customers.csv"))
+    managers = {r["sales_id"]: r["employee_id"] for r in read_csv(out_dir / "account_managers.csv")}
+    machines = [p for p in PRODUCTS if p.category in MACHINE_CATEGORIES]
+    opportunities = changes = 0
+    with (
+        (out_dir / "opportunities.csv").open("w", encoding="utf-8", newline="") as opp_handle,
+        (out_dir / "opportunity_stages.csv").open("w", encoding="utf-8", newline="") as stage_handle,
+    ):
+        opp_writer = csv.DictWriter(
+            opp_handle,
+            [
+                "opportunity_id",
+                "sales_id",
+                "name",
+                "product_id",
+                "amount",
+                "currency",
+                "stage",
+                "probability",
+                "expected_close",
+                "owner_id",
+                "created_on",
+                "closed_on",
+                "close_reason",
+            ],
+        )
+        stage_writer = csv.DictWriter(
+            stage_handle,
+            ["opportunity_id", "sequence", "from_stage", "to_stage", "changed_at", "changed_by", "close_reason"],
+        )
+        opp_writer.writeheader()
+        stage_writer.writeheader()
+        for customer in customers:
+            sales_id = "S" + customer["customer_id"].split("-")[-1]  # cust-0000001 is sales record S0000001
+            share = 0.5 if customer["kind"] == "organization" else 0.12
+            if sales_id not in managers or rng.random() >= share:
+                continue
+            currency = "CNY" if customer["country"] == "CN" else ("USD" if customer["country"] == "US" else "EUR")
+            for _ in range(rng.choice([1, 1, 2, 3])):
+                opportunities += 1
+                opportunity_id = f"OPP-{opportunities:07d}"
+                product = rng.choice(machines)
+                quantity = rng.choice([1, 1, 1, 2, 3])
+                amount = round(product.list_price * quantity * rng.uniform(0.85, 1.05), -1)
+                created = AS_OF - timedelta(days=rng.randint(5, 540))
+                outcome = (
+                    rng.choices(["open", "won", "lost"], weights=[45, 30, 25])[0]
+                    if (AS_OF - created).days > 60
+                    else "open"
+                )
+                furthest = rng.randint(0, 3)
+                path = list(PIPELINE[: furthest + 1])
+                if outcome != "open":
+                    path.append(outcome)
+                span = max((AS_OF - created).days, len(path))
+                days = sorted(rng.sample(range(span), len(path) - 1)) if len(path) > 1 else []
+                when = [created, *(created + timedelta(days=d + 1) for d in days)]
+                owner = managers[sales_id]
+                reason = rng.choice(WON_REASONS if outcome == "won" else LOST_REASONS) if outcome != "open" else ""
+                previous = ""
+                for sequence, (stage, day) in enumerate(zip(path, when, strict=True), start=1):
+                    clock = f"{rng.randint(8, 17):02d}:{rng.randint(0, 59):02d}:00+00:00"
+                    stage_writer.writerow(
+                        {
+                            "opportunity_id": opportunity_id,
+                            "sequence": sequence,
+                            "from_stage": previous,
+                            "to_stage": stage,
+                            "changed_at": f"{min(day, AS_OF).isoformat()}T{clock}",
+                            "changed_by": f"employee:{owner}",
+                            "close_reason": reason if stage in ("won", "lost") else "",
+                        }
+                    )
+                    changes += 1
+                    previous = stage
+                final = path[-1]
+                closed_on = min(when[-1], AS_OF).isoformat() if outcome != "open" else ""
+                closes = min(when[-1], AS_OF)
+                expected = AS_OF + timedelta(days=rng.randint(-30, 180)) if outcome == "open" else closes
+                opp_writer.writerow(
+                    {
+                        "opportunity_id": opportunity_id,
+                        "sales_id": sales_id,
+                        "name": f"{quantity}× {product.name}" + (" (replacement)" if rng.random() < 0.3 else ""),
+                        "product_id": product.id,
+                        "amount": f"{amount:.2f}",
+                        "currency": currency,
+                        "stage": final,
+                        "probability": STAGE_PROBABILITY.get(final, 0.0),
+                        "expected_close": expected.isoformat(),
+                        "owner_id": owner,
+                        "created_on": created.isoformat(),
+                        "closed_on": closed_on,
+                        "close_reason": reason,
+                    }
+                )
+    return {"opportunities": opportunities, "stage_changes": changes}
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from kbcrm.demo.generator import read_csv, read_jsonl
+from kbcrm.demo.generator import STAGE_PROBABILITY, read_csv, read_jsonl
 from kbcrm.graph import GraphStore, cypher
 from ontology.terms import Label, Rel
 
@@ -226,6 +226,8 @@ def load_demo(
             start_label=Label.Organization,
             end_label=Label.Organization,
         )
+    if (directory / "opportunities.csv").exists():
+        _load_pipeline(store, directory, record_to_customer, stamp)
     for batch in _batched(read_csv(directory / "order_lines.csv")):
         store.upsert_nodes(
             Label.OrderLine,
@@ -411,6 +413,74 @@ def load_demo(
         "relationships": store.count_relationships(),
         "customers": int(store.read(COUNT_CUSTOMERS)[0]["customers"]),
     }
+
+
+def _load_pipeline(
+    store: GraphStore, directory: Path, record_to_customer: dict[str, str], stamp: dict[str, Any]
+) -> None:
+    """Opportunities (customer, owner, product) and their stage history."""
+    rows = list(read_csv(directory / "opportunities.csv"))
+    store.upsert_nodes(
+        Label.Opportunity,
+        [
+            {
+                "id": r["opportunity_id"],
+                "name": r["name"],
+                "amount": float(r["amount"]),
+                "currency": r["currency"],
+                "stage": r["stage"],
+                "probability": float(r["probability"]),
+                "expected_close": r["expected_close"],
+                "closed_on": r["closed_on"] or None,
+                "close_reason": r["close_reason"] or None,
+                "created_at": f"{r['created_on']}T09:00:00+00:00",
+                **stamp,
+            }
+            for r in rows
+        ],
+    )
+    store.upsert_relationships(
+        Rel.HAS_OPPORTUNITY,
+        [{"start": record_to_customer[r["sales_id"]], "end": r["opportunity_id"]} for r in rows],
+        start_label=Label.Customer,
+        end_label=Label.Opportunity,
+    )
+    store.upsert_relationships(
+        Rel.ACCOUNT_MANAGER,
+        [{"start": r["opportunity_id"], "end": r["owner_id"]} for r in rows],
+        start_label=Label.Opportunity,
+        end_label=Label.Employee,
+    )
+    store.upsert_relationships(
+        Rel.FOR_PRODUCT,
+        [{"start": r["opportunity_id"], "end": r["product_id"]} for r in rows],
+        start_label=Label.Opportunity,
+        end_label=Label.Product,
+    )
+    changes = list(read_csv(directory / "opportunity_stages.csv"))
+    store.upsert_nodes(
+        Label.StageChange,
+        [
+            {
+                "id": f"{r['opportunity_id']}-S{r['sequence']}",
+                "sequence": int(r["sequence"]),
+                "from_stage": r["from_stage"] or None,
+                "to_stage": r["to_stage"],
+                "changed_at": r["changed_at"],
+                "changed_by": r["changed_by"],
+                "probability": STAGE_PROBABILITY.get(r["to_stage"], 0.0),
+                "close_reason": r["close_reason"] or None,
+                **stamp,
+            }
+            for r in changes
+        ],
+    )
+    store.upsert_relationships(
+        Rel.HAS_STAGE_CHANGE,
+        [{"start": r["opportunity_id"], "end": f"{r['opportunity_id']}-S{r['sequence']}"} for r in changes],
+        start_label=Label.Opportunity,
+        end_label=Label.StageChange,
+    )
 
 
 def _customers_from_truth(store: GraphStore, directory: Path, stamp: dict[str, Any]) -> None:
