@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from threadpoolctl import threadpool_limits
 
 from api import errors
+from api.pages import operations as operations_pages
 from api.pages import views
 from api.routers import accounts, admin, analyst, auth, campaigns, cases, customers, health, knowledge, opportunities
 from kbcrm.access.sessions import LoginThrottle
@@ -73,7 +74,7 @@ def create_app(
         app.include_router(router)
     for router in (accounts.router, opportunities.router, campaigns.router, analyst.router, admin.router):
         app.include_router(router)
-    for router in (views.router,):
+    for router in (operations_pages.router, views.router):  # /staff/customers/new before /{customer_id}
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

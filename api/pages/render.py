@@ -14,7 +14,9 @@ from fastapi.templating import Jinja2Templates
 from api.pages.i18n import LANG_COOKIE, STRINGS, language
 from kbcrm.access import sessions
 from kbcrm.access.models import Principal
+from kbcrm.operations.accounts.service import CONTACT_ROLES
 from kbcrm.operations.cases.service import STATUSES
+from kbcrm.operations.opportunities.service import CURRENCIES
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 
@@ -26,6 +28,8 @@ def plain(text: str | None) -> str:
 
 TEMPLATES.env.filters["plain"] = plain
 TEMPLATES.env.globals["statuses"] = ("active", *STATUSES)
+TEMPLATES.env.globals["contact_roles"] = CONTACT_ROLES
+TEMPLATES.env.globals["currencies"] = CURRENCIES
 
 
 def wants_json(request: Request) -> bool:

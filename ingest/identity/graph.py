@@ -67,6 +67,20 @@ RECORDS_BY_KEY = cypher(
     "RETURN r.id AS id LIMIT 50",
     example={"email": "a@b.c", "reg": "none"},
 )
+CUSTOMERS_BY_KEY = cypher(
+    "identity.customers_by_key",
+    "MATCH (c:Customer) WHERE ($email <> '' AND c.email = $email) OR ($reg <> '' AND c.registration_id = $reg) "
+    "RETURN c.id AS id LIMIT 50",
+    example={"email": "a@b.c", "reg": "none"},
+)
+CUSTOMERS_BY_ID = cypher(
+    "identity.customers_by_id",
+    "UNWIND $ids AS cid MATCH (c:Customer {id: cid}) "
+    "RETURN c.id AS customer_id, c.name AS customer_name, c.status AS status, c.erased_at AS erased_at, "
+    "c {.id, .customer_kind, .name, .email, .phone, .street, .city, .postal_code, .registration_id, .birth_date, "
+    "source_system: 'customer'} AS record",
+    example={"ids": ["c1"]},
+)
 RECORDS_WITH_CUSTOMERS = cypher(
     "identity.records_with_customers",
     "UNWIND $ids AS rid MATCH (c:Customer)-[:RESOLVED_FROM]->(r:SourceRecord {id: rid}) "
@@ -82,8 +96,9 @@ def possible_duplicates(
 ) -> list[dict[str, Any]]:
     """Customers whose department records score at or above the link threshold against `fields`.
 
-    Candidates come from the indexes (same e-mail or registration id, and full-text hits on
-    each word of the name), then the resolver's own pairwise score decides, so the answer
+    Candidates — department records and the customers themselves — come from the indexes
+    (same e-mail or registration id, and full-text hits on each word of the name), then the
+    resolver's own pairwise score decides, so the answer
     agrees with what `kbcrm identity resolve` would later merge. Best match first, one row
     per customer, each with its score and the fields that agreed.
     """
@@ -95,11 +110,17 @@ def possible_duplicates(
     words = sorted({w for w in re.findall(r"\w+", str(fields.get("name") or "")) if len(w) >= 3}, key=len)[-4:]
     for word in words:
         ids.update(hit.id for hit in store.fulltext_search(Label.SourceRecord, word, limit=50))
-    if not ids:
-        return []
+    # The customers themselves too: a customer created or edited in KBCRM, or loaded without department records.
+    customer_ids: set[str] = set()
+    if email or reg:
+        customer_ids.update(r["id"] for r in store.read(CUSTOMERS_BY_KEY, email=email, reg=reg))
+    for word in words:
+        customer_ids.update(hit.id for hit in store.fulltext_search(Label.Customer, word, limit=50))
     draft = _canonical({"id": "draft", **fields})
     best: dict[str, dict[str, Any]] = {}
-    for row in store.read(RECORDS_WITH_CUSTOMERS, ids=sorted(ids)):
+    rows = store.read(RECORDS_WITH_CUSTOMERS, ids=sorted(ids)) if ids else []
+    rows += store.read(CUSTOMERS_BY_ID, ids=sorted(customer_ids)) if customer_ids else []
+    for row in rows:
         if row["erased_at"]:
             continue
         record = row["record"]

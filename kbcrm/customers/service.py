@@ -134,9 +134,11 @@ def customer_360(store: GraphStore, *, principal: Principal, customer_id: str) -
     """Everything staff see on one page.
 
     Profile, sources, orders, products, cases, interactions, loyalty scores with reasons,
-    segments and the graph neighbourhood.
+    segments, the graph neighbourhood, contacts, the company group and opportunities.
     """
+    from kbcrm.operations.accounts.service import hierarchy, list_contacts
     from kbcrm.operations.cases.service import list_cases
+    from kbcrm.operations.opportunities.service import list_opportunities
 
     props = profile(store, principal=principal, customer_id=customer_id)
     if props is None:
@@ -171,4 +173,11 @@ def customer_360(store: GraphStore, *, principal: Principal, customer_id: str) -
         "interactions": store.read(INTERACTIONS, id=customer_id, limit=20) if principal.is_staff else [],
         "segments": store.read(SEGMENTS, id=customer_id) if principal.is_staff else [],
         "neighbourhood": store.read(NEIGHBOURHOOD, id=customer_id, limit=60) if principal.is_staff else [],
+        "contacts": list_contacts(store, principal=principal, customer_id=customer_id),
+        "group": hierarchy(store, principal=principal, customer_id=customer_id) if principal.is_staff else None,
+        "opportunities": (
+            list_opportunities(store, principal=principal, customer_id=customer_id, limit=50)
+            if principal.is_staff
+            else []
+        ),
     }

@@ -338,7 +338,8 @@ def set_parent(store: GraphStore, *, principal: Principal, customer_id: str, par
 def hierarchy(store: GraphStore, *, principal: Principal, customer_id: str) -> dict[str, Any]:
     """The company group around a customer: its parents up to the top, and every subsidiary below it."""
     require_staff(principal)
-    _customer(store, customer_id)
+    if not store.read(CUSTOMER, id=customer_id):
+        raise AccountNotFound(f"customer {customer_id!r} not found")
     return {
         "id": customer_id,
         "parents": store.read(PARENT_CHAIN, id=customer_id),
