@@ -176,3 +176,44 @@ def test_engineer_works_a_case(browser: Any, base_url: str, portal_store: Falkor
     )[0]["id"]
     assert note not in str(portal_store.read("MATCH (c:Customer {id: $id}) RETURN c.name AS n", id=customer))
     context.close()
+
+
+def test_sales_console_duplicate_answer_touch_and_stage_move(
+    browser: Any, base_url: str, portal_store: FalkorDBStore
+) -> None:
+    known = portal_store.read(
+        "MATCH (c:Customer:Organization) WHERE c.email IS NOT NULL RETURN c.id AS id, c.name AS name, "
+        "c.email AS email ORDER BY c.id LIMIT 1"
+    )[0]
+    context = browser.new_context()
+    page = context.new_page()
+    _login(page, base_url, "admin", "admin-demo-1")
+    page.goto(f"{base_url}/staff/customers")
+    page.click("#new-customer")
+    page.fill("#new-customer-form input[name=name]", known["name"])
+    page.fill("#new-customer-form input[name=email]", known["email"])
+    page.click("#new-customer-form button")
+    page.wait_for_selector("section.duplicates")
+    assert known["name"] in page.locator("section.duplicates").inner_text()
+    assert page.locator("#new-customer-form input[name=force]").count() == 1  # asked, not created
+
+    page.goto(f"{base_url}/staff/customers/{known['id']}")
+    page.click("text=Timeline")
+    subject = f"Browser call {time.time_ns()}"
+    page.select_option("#touch-form select[name=channel]", "phone")
+    page.fill("#touch-form input[name=subject]", subject)
+    page.fill("#touch-form input[name=next_step]", "send the quote")
+    page.click("#touch-form button")
+    page.wait_for_selector(f"text={subject}")
+
+    page.goto(f"{base_url}/staff/opportunities")
+    page.locator("#opportunities a").first.click()
+    page.wait_for_selector("#stage-history")
+    before = page.locator("#stage-history tr").count()
+    page.select_option("#stage-form select[name=stage]", "lost")
+    page.fill("#stage-form input[name=reason]", "budget frozen by the browser test")
+    page.click("#stage-form button")
+    page.wait_for_selector("strong.stage:text('lost')")
+    assert page.locator("#stage-history tr").count() == before + 1
+    assert "budget frozen by the browser test" in page.locator("#stage-history").inner_text()
+    context.close()
