@@ -13,6 +13,7 @@ from kbcrm.cli_common import console
 from kbcrm.cli_common import fail as _fail
 from kbcrm.cli_common import progress_bar as _progress
 from kbcrm.cli_loyalty import eval_churn, loyalty_app
+from kbcrm.cli_operations import customers_app, export_records_command, opportunities_app
 from kbcrm.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # the ingest package is imported lazily by the commands that use it
@@ -180,6 +181,45 @@ def ingest_interactions(
 ) -> None:
     """Load touches on any channel onto the timeline of the resolved customer."""
     _ingest_rows("interactions", "Interaction", path, mapping, dry_run, batch_size)
+
+
+@ingest_app.command("contacts")
+def ingest_contacts(
+    path: PathArg,
+    mapping: Annotated[
+        str, typer.Option(help="Mapping YAML file (default: bundled kbcrm-contacts).")
+    ] = "kbcrm-contacts",
+    dry_run: DryRun = False,
+    batch_size: BatchSize = 1000,
+) -> None:
+    """Load contact persons, each linked to its customer by id (the layout `export-records contacts` writes)."""
+    _ingest_rows("contacts", "Contact", path, mapping, dry_run, batch_size)
+
+
+@ingest_app.command("opportunities")
+def ingest_opportunities(
+    path: PathArg,
+    mapping: Annotated[
+        str, typer.Option(help="Mapping YAML file (default: bundled kbcrm-opportunities).")
+    ] = "kbcrm-opportunities",
+    dry_run: DryRun = False,
+    batch_size: BatchSize = 1000,
+) -> None:
+    """Load opportunities with customer, owner and product by id (the layout `export-records opportunities` writes)."""
+    _ingest_rows("opportunities", "Opportunity", path, mapping, dry_run, batch_size)
+
+
+@ingest_app.command("stage-changes")
+def ingest_stage_changes(
+    path: PathArg,
+    mapping: Annotated[
+        str, typer.Option(help="Mapping YAML file (default: bundled kbcrm-stage-changes).")
+    ] = "kbcrm-stage-changes",
+    dry_run: DryRun = False,
+    batch_size: BatchSize = 1000,
+) -> None:
+    """Load opportunities' stage history (load the opportunities first)."""
+    _ingest_rows("stage-changes", "StageChange", path, mapping, dry_run, batch_size)
 
 
 @ingest_app.command("articles")
@@ -469,6 +509,9 @@ app.add_typer(kt_app, name="kcs")
 eval_app = typer.Typer(help="Evaluations that print measured quality.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 app.add_typer(loyalty_app, name="loyalty")
+app.add_typer(opportunities_app, name="opportunities")
+app.add_typer(customers_app, name="customers")
+app.command("export-records")(export_records_command)
 eval_app.command("churn")(eval_churn)
 
 
