@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from kbcrm.access.demo import ensure_demo_users
+from kbcrm.demo.consents import seed_demo_consents
 from kbcrm.demo.load import load_demo
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.settings import Settings
@@ -134,3 +135,28 @@ def test_console_pages(app: FastAPI, falkordb_store: FalkorDBStore) -> None:
         ).status_code
         == 403
     )
+
+
+def test_campaign_form_from_a_graph_query(app: FastAPI, falkordb_store: FalkorDBStore) -> None:
+    seed_demo_consents(falkordb_store)
+    marketer = Client(app, "marketer")
+    page = marketer.get("/staff/campaigns")
+    assert 'id="campaign-form"' in page.text
+    query = "MATCH (c:Customer)-[:OWNS]->(p:Product) WHERE p.category IS NOT NULL RETURN DISTINCT c.id AS id"
+    form = {
+        "csrf_token": marketer.csrf,
+        "name": "Owners",
+        "channel": "email",
+        "graph_query": query,
+        "control_share": "0.2",
+    }
+    created = marketer.http.post("/staff/campaigns", data=form)
+    assert created.status_code == 303, created.text
+    report = marketer.get(created.headers["location"] + "?format=json").json()["report"]
+    assert "graph query" in report["campaign"]["rule"] and report["targeted"] + report["control"] > 0
+    owners = {r["id"] for r in falkordb_store.read(query)}
+    members = marketer.get(f"/api/v1/campaigns/{report['campaign']['id']}/members?limit=500").json()
+    assert members and {m["customer_id"] for m in members} <= owners
+    refused = marketer.http.post("/staff/campaigns", data={**form, "graph_query": "MATCH (c) DELETE c"})
+    assert refused.status_code == 400
+    assert Client(app, "engineer").http.post("/staff/campaigns", data=form).status_code == 403

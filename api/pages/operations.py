@@ -22,6 +22,7 @@ from ingest.identity.graph import possible_duplicates
 from ingest.identity.resolver import Weights
 from kbcrm.access.models import Role
 from kbcrm.operations.accounts import service as accounts
+from kbcrm.operations.campaigns import service as campaigns
 from kbcrm.operations.opportunities import service as opportunities
 from kbcrm.operations.touches import service as touches
 
@@ -246,3 +247,39 @@ def new_opportunity(
     )
     created = opportunities.create_opportunity(store, principal=user, draft=draft)
     return _redirect(f"/staff/opportunities/{quote(created['id'])}")
+
+
+@router.post("/staff/campaigns")
+def new_campaign(
+    request: Request,
+    store: Store,
+    principal: MaybeUser,
+    name: Annotated[str, Form(max_length=200)],
+    channel: Annotated[str, Form(pattern="^(email|phone|post)$")],
+    segment_id: Annotated[str, Form(max_length=200)] = "",
+    min_churn_risk: Annotated[str, Form(max_length=10)] = "",
+    owns_product: Annotated[str, Form(max_length=100)] = "",
+    graph_query: Annotated[str, Form(max_length=4000)] = "",
+    control_share: Annotated[float, Form(ge=0, lt=1)] = 0.1,
+) -> Response:
+    """Create a campaign from a segment, a rule and/or a read-only graph query, with personalised content."""
+    from api.routers.campaigns import personaliser
+
+    user = _need(request, principal, Role.admin, Role.marketer)
+    try:
+        risk = float(min_churn_risk) if min_churn_risk.strip() else None
+    except ValueError:
+        raise campaigns.CampaignError(f"min_churn_risk: {min_churn_risk!r} is not a number") from None
+    rule = campaigns.TargetRule(
+        segment_id=segment_id, min_churn_risk=risk, owns_product=owns_product.strip(), graph_query=graph_query.strip()
+    )
+    plan = campaigns.create_campaign(
+        store,
+        principal=user,
+        name=name,
+        channel=channel,
+        rule=rule,
+        control_share=control_share,
+        personalise=personaliser(store),
+    )
+    return _redirect(f"/staff/campaigns/{quote(plan.id)}")

@@ -23,6 +23,7 @@ from kbcrm.analyst import service as analyst
 from kbcrm.customers import privacy
 from kbcrm.customers import service as customers
 from kbcrm.graph import StoreError
+from kbcrm.loyalty import service as loyalty
 from kbcrm.operations.campaigns import service as campaigns
 from kbcrm.operations.cases import service as cases
 from knowledge_transfer import portal
@@ -350,7 +351,8 @@ def staff_campaigns(request: Request, store: Store, principal: MaybeUser) -> Res
     user = _need(request, principal, Role.admin, Role.marketer)
     rows = campaigns.list_campaigns(store, principal=user)
     reports = [campaigns.results(store, principal=user, campaign_id=row["id"]) for row in rows]
-    return page(request, "staff_campaigns.html", {"campaigns": [r for r in reports if r]}, principal=user)
+    data = {"campaigns": [r for r in reports if r], "segments": loyalty.segments(store)}
+    return page(request, "staff_campaigns.html", data, principal=user)
 
 
 @router.get("/staff/campaigns/{campaign_id}")

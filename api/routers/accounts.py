@@ -1,4 +1,4 @@
-"""Accounts and contacts: create (with the duplicate check), update, archive, company groups, touches, timeline."""
+"""Accounts and contacts: new customers (duplicate check), updates, archive, company groups, touches, timeline."""
 
 from __future__ import annotations
 
