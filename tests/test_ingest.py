@@ -182,7 +182,9 @@ def test_mapping_files_are_checked_against_the_ontology(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="'shoe_size' is not a property of SourceRecord"):
         load_mapping(bad)
     with pytest.raises(
-        MappingError, match="bundled mappings: billing, interactions, order_lines, orders, sales, service"
+        MappingError,
+        match="bundled mappings: billing, interactions, kbcrm-contacts, kbcrm-opportunities, kbcrm-stage-changes, "
+        "kbcrm-touches, order_lines, orders, sales, service",
     ):
         load_mapping("nonexistent")
 
