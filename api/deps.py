@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ingest.identity.graph import possible_duplicates
+from ingest.identity.resolver import Weights
 from kbcrm.graph import GraphStore
+from kbcrm.operations.accounts.service import DuplicateFinder
 from kbcrm.operations.cases.sla import BusinessCalendar
 from kbcrm.settings import Settings
 from knowledge_transfer.answers.service import KnowledgeBase
@@ -38,11 +42,18 @@ def get_knowledge_base(request: Request) -> KnowledgeBase:
     return kb
 
 
+def get_duplicate_finder(request: Request) -> DuplicateFinder:
+    """The duplicate check for new customers: the identity resolver's scoring at KBCRM_IDENTITY_THRESHOLD."""
+    weights = Weights(threshold=request.app.state.settings.identity_threshold)
+    return partial(possible_duplicates, request.app.state.store, weights=weights)
+
+
 def get_calendar(request: Request) -> BusinessCalendar:
     """The service desk's business-hours calendar (KBCRM_SLA_* settings)."""
     return BusinessCalendar.from_settings(request.app.state.settings)
 
 
+DuplicateCheck = Annotated[DuplicateFinder, Depends(get_duplicate_finder)]
 Calendar = Annotated[BusinessCalendar, Depends(get_calendar)]
 Store = Annotated[GraphStore, Depends(get_store)]
 AppSettings = Annotated[Settings, Depends(get_settings)]

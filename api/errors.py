@@ -59,13 +59,14 @@ def error_response(
     message: str,
     field: str | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
-    """The JSON error body, or for a browser page a small HTML page saying the same."""
+    """The JSON error body (plus `extra` keys in `error`), or for a browser page a small HTML page saying the same."""
     if _wants_html(request):
         from api.pages.render import render_error
 
         return render_error(request, status, message)
-    body: dict[str, Any] = {"error": {"code": code, "message": message, "field": field}}
+    body: dict[str, Any] = {"error": {"code": code, "message": message, "field": field, **(extra or {})}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -104,12 +105,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PossibleDuplicate)
     async def possible_duplicate(request: Request, exc: PossibleDuplicate) -> Response:
-        if _wants_html(request):
-            return error_response(request, 409, "possible_duplicate", str(exc))
-        body = {
-            "error": {"code": "possible_duplicate", "message": str(exc), "field": None, "candidates": exc.candidates}
-        }
-        return JSONResponse(body, status_code=409)
+        return error_response(request, 409, "possible_duplicate", str(exc), extra={"candidates": exc.candidates})
 
     async def bad_request(request: Request, exc: Exception) -> Response:
         field, message = _field(str(exc))

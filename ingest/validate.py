@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from ingest.mapping import Mapping
 from ingest.readers import lookup
+from kbcrm.domain.values import InvalidValue, coerce
 from ontology import load_vocabulary
-
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
 @dataclass(frozen=True)
@@ -43,55 +38,6 @@ def write_quarantine(path: Path, problems: list[Rejection], record: dict[str, An
         if new:
             writer.writerow(QUARANTINE_COLUMNS)
         writer.writerows([p.file, p.line, p.field, p.value, p.message, raw] for p in problems)
-
-
-class InvalidValue(ValueError):
-    """A value that does not fit its declared type."""
-
-
-def normalise_phone(text: str) -> str:
-    """Digits only, with a leading + kept (formatting differs between departments)."""
-    cleaned = re.sub(r"[^\d+]", "", text)
-    if len(re.sub(r"\D", "", cleaned)) < 6:
-        raise InvalidValue("a phone number needs at least 6 digits")
-    return cleaned
-
-
-def coerce(value: Any, kind: str) -> Any:
-    """The value converted to its graph type; InvalidValue with a reason otherwise."""
-    text = str(value).strip()
-    try:
-        if kind == "string":
-            return text
-        if kind == "integer":
-            return int(text)
-        if kind == "decimal":
-            return float(Decimal(text.replace(",", ".") if text.count(",") == 1 and "." not in text else text))
-        if kind == "boolean":
-            if text.lower() in ("true", "yes", "1", "y"):
-                return True
-            if text.lower() in ("false", "no", "0", "n"):
-                return False
-            raise InvalidValue("expected true/false")
-        if kind == "date":
-            return date.fromisoformat(text).isoformat()
-        if kind == "datetime":
-            return datetime.fromisoformat(text).isoformat(timespec="seconds")
-        if kind == "email":
-            if not EMAIL.match(text):
-                raise InvalidValue("not an e-mail address")
-            return text.lower()
-        if kind == "phone":
-            return normalise_phone(text)
-        if kind == "country":
-            if not COUNTRY.match(text.upper()):
-                raise InvalidValue("expected a two-letter ISO country code")
-            return text.upper()
-    except (ValueError, InvalidOperation) as exc:
-        if isinstance(exc, InvalidValue):
-            raise
-        raise InvalidValue(f"not a valid {kind}") from None
-    raise InvalidValue(f"unknown type {kind}")
 
 
 def validate_row(

@@ -7,19 +7,16 @@ the API; who may write is decided by the services (kbcrm.access.scope).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request, Response
 
-from api.deps import AppSettings, Store
+from api.deps import DuplicateCheck, Store
 from api.errors import not_found
 from api.pages.render import page
 from api.pages.views import STAFF, _need, _redirect
 from api.security import MaybeUser
-from ingest.identity.graph import possible_duplicates
-from ingest.identity.resolver import Weights
 from kbcrm.access.models import Role
 from kbcrm.operations.accounts import service as accounts
 from kbcrm.operations.campaigns import service as campaigns
@@ -46,7 +43,7 @@ def new_customer_page(request: Request, principal: MaybeUser) -> Response:
 def new_customer_submit(
     request: Request,
     store: Store,
-    settings: AppSettings,
+    duplicates: DuplicateCheck,
     principal: MaybeUser,
     kind: Annotated[str, Form(pattern="^(organization|person)$")],
     name: Annotated[str, Form(max_length=200)],
@@ -61,9 +58,8 @@ def new_customer_submit(
     user = _need(request, principal, *ACCOUNT_WRITERS)
     values = {"email": email, "phone": phone, "city": city, "country": country, "registration_id": registration_id}
     draft = accounts.CustomerDraft(kind=kind, name=name, **values)
-    finder = partial(possible_duplicates, store, weights=Weights(threshold=settings.identity_threshold))
     try:
-        created = accounts.create_customer(store, principal=user, draft=draft, find_duplicates=finder, force=force)
+        created = accounts.create_customer(store, principal=user, draft=draft, find_duplicates=duplicates, force=force)
     except accounts.PossibleDuplicate as exc:
         data = _new_customer_form(kind=kind, name=name, **values)
         data.update(candidates=exc.candidates, error=str(exc))

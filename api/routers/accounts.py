@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.deps import AppSettings, Store
+from api.deps import DuplicateCheck, Store
 from api.security import AnyUser
-from ingest.identity.graph import possible_duplicates
-from ingest.identity.resolver import Weights
 from kbcrm.operations.accounts import service as accounts
 from kbcrm.operations.touches import service as touches
 
@@ -103,13 +100,12 @@ class NewTouch(BaseModel):
     status_code=201,
     summary="Create a customer; 409 with the candidates when it looks like a known one",
 )
-def new_customer(store: Store, settings: AppSettings, principal: AnyUser, body: NewCustomer) -> dict[str, Any]:
+def new_customer(store: Store, duplicates: DuplicateCheck, principal: AnyUser, body: NewCustomer) -> dict[str, Any]:
     """The identity resolver's scoring decides what is a possible duplicate; repeat with force=true to create."""
     fields = body.model_dump(exclude={"kind", "name", "parent_id", "force"})
     draft = accounts.CustomerDraft(kind=body.kind, name=body.name, **fields)
-    finder = partial(possible_duplicates, store, weights=Weights(threshold=settings.identity_threshold))
     return accounts.create_customer(
-        store, principal=principal, draft=draft, find_duplicates=finder, force=body.force, parent_id=body.parent_id
+        store, principal=principal, draft=draft, find_duplicates=duplicates, force=body.force, parent_id=body.parent_id
     )
 
 

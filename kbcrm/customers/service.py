@@ -99,11 +99,17 @@ def list_customers(
     return store.read(CUSTOMERS_PAGE, after=after, q=q.lower().strip(), tier=tier, limit=limit)
 
 
+def get_customer(store: GraphStore, customer_id: str) -> dict[str, Any] | None:
+    """The customer node's properties, unscoped (for services that check access themselves); None when unknown."""
+    rows = store.read(CUSTOMER, id=customer_id)
+    return dict(rows[0]["props"]) if rows else None
+
+
 def profile(store: GraphStore, *, principal: Principal, customer_id: str) -> dict[str, Any] | None:
     """The customer's own properties, or None when there is no such customer."""
     require_customer(principal, customer_id)
-    rows = store.read(CUSTOMER, id=customer_id)
-    return _clean(rows[0]["props"]) if rows else None
+    props = get_customer(store, customer_id)
+    return _clean(props) if props is not None else None
 
 
 def orders(

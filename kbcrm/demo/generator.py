@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kbcrm.demo.catalog import COMPONENT_BY_ID, COMPONENTS, FAULTS, PRODUCTS, SYMPTOM_BY_ID, SYMPTOMS, TOPICS, Fault
+from kbcrm.operations.opportunities.service import OPEN_STAGES, STAGES
 
 START = date(2024, 1, 1)
 AS_OF = date(2026, 10, 31)
@@ -1025,8 +1026,6 @@ def _write_relationships_and_payments(out_dir: Path, seed: int) -> dict[str, int
     return {"relationships": relationships, "payments": payments}
 
 
-PIPELINE = ("prospecting", "qualification", "proposal", "negotiation")
-STAGE_PROBABILITY = {"prospecting": 0.1, "qualification": 0.2, "proposal": 0.5, "negotiation": 0.75, "won": 1.0}
 WON_REASONS = ("best total cost of ownership", "service coverage", "delivery time", "existing installed base")
 LOST_REASONS = ("price", "competitor's delivery time", "budget frozen", "chose to repair old machine", "no decision")
 
@@ -1091,7 +1090,7 @@ def _write_pipeline(out_dir: Path, seed: int) -> dict[str, int]:
                     else "open"
                 )
                 furthest = rng.randint(0, 3)
-                path = list(PIPELINE[: furthest + 1])
+                path = list(OPEN_STAGES[: furthest + 1])
                 if outcome != "open":
                     path.append(outcome)
                 span = max((AS_OF - created).days, len(path))
@@ -1128,7 +1127,7 @@ def _write_pipeline(out_dir: Path, seed: int) -> dict[str, int]:
                         "amount": f"{amount:.2f}",
                         "currency": currency,
                         "stage": final,
-                        "probability": STAGE_PROBABILITY.get(final, 0.0),
+                        "probability": STAGES[final],
                         "expected_close": expected.isoformat(),
                         "owner_id": owner,
                         "created_on": created.isoformat(),

@@ -16,8 +16,9 @@ from typing import Any
 
 import yaml
 
-from kbcrm.demo.generator import STAGE_PROBABILITY, read_csv, read_jsonl
+from kbcrm.demo.generator import read_csv, read_jsonl
 from kbcrm.graph import GraphStore, cypher
+from kbcrm.operations.opportunities.service import STAGES
 from ontology.terms import Label, Rel
 
 BATCH = 5000
@@ -468,7 +469,7 @@ def _load_pipeline(
                 "to_stage": r["to_stage"],
                 "changed_at": r["changed_at"],
                 "changed_by": r["changed_by"],
-                "probability": STAGE_PROBABILITY.get(r["to_stage"], 0.0),
+                "probability": STAGES[r["to_stage"]],
                 "close_reason": r["close_reason"] or None,
                 **stamp,
             }

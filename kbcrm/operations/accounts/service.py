@@ -13,7 +13,6 @@ can be restored.
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,6 +22,8 @@ from typing import Any
 from kbcrm.access import audit
 from kbcrm.access.models import Principal
 from kbcrm.access.scope import require_account_writer, require_customer, require_staff
+from kbcrm.customers.service import get_customer
+from kbcrm.domain.values import InvalidValue, coerce
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from ontology.terms import Label, Rel
@@ -52,17 +53,12 @@ CONTACT_ROLES = (
     "finance",
     "other",
 )
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PHONE = re.compile(r"^\+?[0-9 ()./-]{5,25}$")
+# Fields with a type beyond plain text (kbcrm.domain.values decides, for ingest too).
+VALUE_TYPES = {"email": "email", "phone": "phone", "country": "country", "birth_date": "date"}
 MAX_DEPTH = 10
 
 DuplicateFinder = Callable[[dict[str, Any]], list[dict[str, Any]]]
 
-CUSTOMER = cypher(
-    "accounts.customer",
-    "MATCH (c:Customer {id: $id}) RETURN properties(c) AS props, labels(c) AS labels",
-    example={"id": "c1"},
-)
 PARENT_CHAIN = cypher(
     "accounts.parent_chain",
     "MATCH p = (c:Customer {id: $id})-[:SUBSIDIARY_OF*1..10]->(a:Customer) "
@@ -172,32 +168,25 @@ def _check_fields(kind: str, values: dict[str, Any]) -> dict[str, Any]:
             raise AccountError(f"{name}: only organizations have a {name.replace('_', ' ')}")
         if name in PERSON_ONLY and kind != "person":
             raise AccountError(f"{name}: only persons have a {name.replace('_', ' ')}")
-        if name == "email":
-            text = text.lower()
-            if not EMAIL.match(text):
-                raise AccountError(f"email: {text!r} is not an e-mail address")
-        elif name == "phone" and not PHONE.match(text):
-            raise AccountError(f"phone: {text!r} is not a phone number")
-        elif name == "country":
-            text = text.upper()
-            if not re.fullmatch(r"[A-Z]{2}", text):
-                raise AccountError(f"country: {text!r} is not a two-letter ISO country code")
-        elif name == "birth_date":
-            try:
-                born = date.fromisoformat(text)
-            except ValueError:
-                raise AccountError(f"birth_date: {text!r} is not a date (YYYY-MM-DD)") from None
-            if born > date.today():
-                raise AccountError("birth_date: in the future")
+        text = _typed(name, text)
+        if name == "birth_date" and date.fromisoformat(text) > date.today():
+            raise AccountError("birth_date: in the future")
         out[name] = text
     return out
 
 
+def _typed(name: str, text: str) -> str:
+    """The value as ingest would store it (same e-mail, phone, country and date rules)."""
+    try:
+        return str(coerce(text, VALUE_TYPES.get(name, "string")))
+    except InvalidValue as exc:
+        raise AccountError(f"{name}: {text!r}: {exc}") from None
+
+
 def _customer(store: GraphStore, customer_id: str) -> dict[str, Any]:
-    rows = store.read(CUSTOMER, id=customer_id)
-    if not rows:
+    props = get_customer(store, customer_id)
+    if props is None:
         raise AccountNotFound(f"customer {customer_id!r} not found")
-    props = dict(rows[0]["props"])
     if props.get("erased_at"):
         raise AccountError(f"customer {customer_id!r} was erased (GDPR); it cannot be changed")
     return props
@@ -338,7 +327,7 @@ def set_parent(store: GraphStore, *, principal: Principal, customer_id: str, par
 def hierarchy(store: GraphStore, *, principal: Principal, customer_id: str) -> dict[str, Any]:
     """The company group around a customer: its parents up to the top, and every subsidiary below it."""
     require_staff(principal)
-    if not store.read(CUSTOMER, id=customer_id):
+    if get_customer(store, customer_id) is None:
         raise AccountNotFound(f"customer {customer_id!r} not found")
     return {
         "id": customer_id,
@@ -365,12 +354,8 @@ def _contact_fields(values: dict[str, Any], *, creating: bool) -> dict[str, Any]
             raise AccountError("name: required")
         if len(text) > 200:
             raise AccountError(f"{name}: at most 200 characters")
-        if name == "email" and text:
-            text = text.lower()
-            if not EMAIL.match(text):
-                raise AccountError(f"email: {text!r} is not an e-mail address")
-        if name == "phone" and text and not PHONE.match(text):
-            raise AccountError(f"phone: {text!r} is not a phone number")
+        if text and name in VALUE_TYPES:
+            text = _typed(name, text)
         if name == "role" and text not in CONTACT_ROLES:
             raise AccountError(f"role must be one of {', '.join(CONTACT_ROLES)}, not {text!r}")
         out[name] = text or None

@@ -21,6 +21,7 @@ from typing import Any
 from kbcrm.access import audit
 from kbcrm.access.models import Principal
 from kbcrm.access.scope import require_sales_writer, require_staff
+from kbcrm.customers.service import get_customer
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from ontology.terms import Label, Rel
@@ -125,11 +126,6 @@ EMPLOYEE = cypher(
     "opportunities.employee",
     "MATCH (e:Employee {id: $id}) RETURN e.id AS id, e.name AS name",
     example={"id": "E-1"},
-)
-CUSTOMER_EXISTS = cypher(
-    "opportunities.customer_exists",
-    "MATCH (c:Customer {id: $id}) RETURN c.id AS id, c.status AS status, c.erased_at AS erased_at",
-    example={"id": "c1"},
 )
 PRODUCT_EXISTS = cypher(
     "opportunities.product_exists",
@@ -245,10 +241,10 @@ def create_opportunity(store: GraphStore, *, principal: Principal, draft: Opport
     if draft.stage in CLOSED_STAGES:
         raise OpportunityError("stage: a new opportunity starts open; move it to won or lost with a reason")
     probability = _probability(draft.stage, draft.probability)
-    customer = store.read(CUSTOMER_EXISTS, id=draft.customer_id)
-    if not customer:
+    customer = get_customer(store, draft.customer_id)
+    if customer is None:
         raise OpportunityError(f"customer_id: no customer {draft.customer_id!r}")
-    if customer[0]["erased_at"] or customer[0]["status"] == "archived":
+    if customer.get("erased_at") or customer.get("status") == "archived":
         raise OpportunityError(f"customer_id: customer {draft.customer_id!r} is archived or erased")
     owner = draft.owner_id or principal.employee_id or ""
     if owner:

@@ -18,6 +18,7 @@ from typing import Any
 from kbcrm.access import audit
 from kbcrm.access.models import Principal
 from kbcrm.access.scope import require_account_writer, require_customer, require_staff
+from kbcrm.customers.service import get_customer
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from ontology.terms import Label, Rel
@@ -27,26 +28,26 @@ DIRECTIONS = ("inbound", "outbound")
 KINDS = ("touch", "case", "order", "opportunity", "campaign", "consent")
 FAR_FUTURE = "9999-12-31T23:59:59"
 
-CUSTOMER = cypher(
-    "touches.customer",
-    "MATCH (c:Customer {id: $id}) RETURN c.id AS id, c.erased_at AS erased_at",
-    example={"id": "c1"},
-)
 CONTACT_OF = cypher(
     "touches.contact_of",
     "MATCH (c:Customer {id: $customer})-[:HAS_CONTACT]->(k:Contact {id: $contact}) RETURN k.id AS id",
     example={"customer": "c1", "contact": "k1"},
 )
-TOUCHES = cypher(
-    "touches.timeline_touches",
-    "MATCH (c:Customer {id: $id})-[:HAD_INTERACTION]->(i:Interaction) WHERE i.occurred_at < $before "
+# What a touch shows on the timeline (with its contact and the employee who handled it).
+_TOUCH = (
     "OPTIONAL MATCH (i)-[:WITH_CONTACT]->(k:Contact) OPTIONAL MATCH (i)-[:HANDLED_BY]->(e:Employee) "
     "RETURN i.occurred_at AS at, i.id AS id, i.channel AS channel, i.direction AS direction, "
     "i.subject AS title, i.outcome AS outcome, i.next_step AS next_step, k.name AS contact, e.name AS by "
-    "ORDER BY at DESC, id DESC LIMIT $limit",
+)
+TOUCHES = cypher(
+    "touches.timeline_touches",
+    "MATCH (c:Customer {id: $id})-[:HAD_INTERACTION]->(i:Interaction) WHERE i.occurred_at < $before "
+    + _TOUCH
+    + "ORDER BY at DESC, id DESC LIMIT $limit",
     example={"id": "c1", "before": FAR_FUTURE, "limit": 10},
     ordered=True,
 )
+TOUCH = cypher("touches.one", "MATCH (i:Interaction {id: $id}) " + _TOUCH, example={"id": "touch:none"})
 CASES = cypher(
     "touches.timeline_cases",
     "MATCH (c:Customer {id: $id})-[:RAISED]->(k:ServiceCase) WHERE k.opened_at < $before "
@@ -119,10 +120,10 @@ def log_touch(
     for name, text in (("subject", subject), ("outcome", outcome), ("next_step", next_step)):
         if len(text) > 500:
             raise TouchError(f"{name}: at most 500 characters")
-    customer = store.read(CUSTOMER, id=customer_id)
-    if not customer:
+    customer = get_customer(store, customer_id)
+    if customer is None:
         raise TouchError(f"customer_id: no customer {customer_id!r}")
-    if customer[0]["erased_at"]:
+    if customer.get("erased_at"):
         raise TouchError(f"customer_id: customer {customer_id!r} was erased")
     if contact_id and not store.read(CONTACT_OF, customer=customer_id, contact=contact_id):
         raise TouchError(f"contact_id: {contact_id!r} is not a contact of {customer_id}")
@@ -169,8 +170,7 @@ def log_touch(
     audit.record(
         store, actor=principal.user_id, action="touch_logged", target=touch_id, detail={"customer": customer_id}
     )
-    entries = timeline(store, principal=principal, customer_id=customer_id, kinds=("touch",), limit=200)
-    return next(e for e in entries if e["id"] == touch_id)
+    return _entry("touch", store.read(TOUCH, id=touch_id)[0])
 
 
 def _entry(kind: str, row: dict[str, Any]) -> dict[str, Any]:
