@@ -9,7 +9,14 @@ key: sales_id                 # column (dotted path for JSON) holding the stable
 fields:                       # graph property: {from: column, type: …, required: …}
   name: {from: name, required: true}
   email: {from: email, type: email}
+links:                        # relationships each row gets; a required link's target must exist
+  - {rel: ACCOUNT_MANAGER, from: owner_id, label: Employee, match: id, required: false}
+update_only: false            # true: a row must name an existing node (edits, never new nodes)
 ```
+
+A row's empty optional link column means "no such relationship"; when a stored row is
+updated, its old relationship of that type is replaced (or removed), so an exported file
+edited in a spreadsheet and imported again moves an opportunity to its new owner.
 
 Types: string (default), integer, decimal, boolean, date, datetime, email, phone, country.
 Closed value sets declared in the ontology (kb:allowedValues) are enforced as well.
@@ -53,6 +60,7 @@ class LinkMapping:
     match: str
     direction: str  # "in": (target)-[rel]->(row's node); "out": (row's node)-[rel]->(target)
     customer_of: str | None = None
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class Mapping:
     links: tuple[LinkMapping, ...] = ()
     id_prefix: str | None = None
     key_separator: str = "|"
+    update_only: bool = False
 
     @property
     def columns(self) -> list[str]:
@@ -121,6 +130,8 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
             raise MappingError(f"{path}: field {prop!r} needs 'from' (the source column)")
         fields.append(FieldMapping(prop, str(spec["from"]), kind, bool(spec.get("required", False))))
     links = tuple(_link(path, label, spec) for spec in raw.get("links") or [])
+    if raw.get("update_only") and links:
+        raise MappingError(f"{path}: an update_only mapping changes fields of existing records and cannot have links")
     keys = raw["key"] if isinstance(raw["key"], list) else [raw["key"]]
     return Mapping(
         path=path,
@@ -133,6 +144,7 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
         fields=tuple(fields),
         format=raw.get("format"),
         delimiter=raw.get("delimiter"),
+        update_only=bool(raw.get("update_only", False)),
     )
 
 
@@ -158,4 +170,12 @@ def _link(path: Path, label: str, spec: dict[str, Any]) -> LinkMapping:
     info = vocabulary.relationships[rel]
     if not (vocabulary.ancestors(start) & info.domain and vocabulary.ancestors(end) & info.range):
         raise MappingError(f"{path}: link {rel}: the ontology has no {rel} from {start} to {end}")
-    return LinkMapping(rel, str(spec["from"]), target, match, direction, str(customer_of) if customer_of else None)
+    return LinkMapping(
+        rel,
+        str(spec["from"]),
+        target,
+        match,
+        direction,
+        str(customer_of) if customer_of else None,
+        required=bool(spec.get("required", True)),
+    )

@@ -127,12 +127,14 @@ def _classify_query(label: str) -> str:
     return (
         f"UNWIND $rows AS row OPTIONAL MATCH (n:{label} {{id: row.id}}) "
         "OPTIONAL MATCH (n)-[d:DERIVED_FROM]->(:Source {id: $source}) "
-        "RETURN row.id AS id, n.content_hash AS hash, d.line AS seen_line"
+        "RETURN row.id AS id, n.id AS found, n.content_hash AS hash, d.line AS seen_line, "
+        "CASE WHEN n IS NULL THEN NULL ELSE properties(n) END AS stored"
     )
 
 
-def _write_query(mapping: Mapping) -> str:
+def _write_query(mapping: Mapping, present: tuple[bool, ...]) -> str:
     # One statement: a node is never stored without its provenance edge and its links.
+    # `present` says which links this group of rows has (an optional link may be empty).
     text = (
         f"UNWIND $rows AS row MERGE (n:{mapping.label} {{id: row.id}}) ON CREATE SET n.created_at = $now "
         "SET n += row.props, n.updated_at = $now "
@@ -140,11 +142,23 @@ def _write_query(mapping: Mapping) -> str:
         f"MERGE (n)-[d:{Rel.DERIVED_FROM}]->(s) SET d.line = row.line"
     )
     for i, link in enumerate(mapping.links):
+        if not present[i]:
+            continue
         edge = f"(t{i})-[e{i}:{link.rel}]->(n)" if link.direction == "in" else f"(n)-[e{i}:{link.rel}]->(t{i})"
         text += (
             f" WITH n, row MATCH (t{i}:{link.label} {{id: row.targets[{i}]}}) MERGE {edge} SET e{i}.source_id = $source"
         )
     return text
+
+
+def _unlink_query(mapping: Mapping, i: int) -> str:
+    """Remove an updated row's relationship of link i when it no longer points where the row says."""
+    link = mapping.links[i]
+    arrow = f"<-[old:{link.rel}]-" if link.direction == "in" else f"-[old:{link.rel}]->"
+    return (
+        f"UNWIND $rows AS row MATCH (n:{mapping.label} {{id: row.id}}){arrow}(t:{link.label}) "
+        f"WHERE row.targets[{i}] IS NULL OR t.id <> row.targets[{i}] DELETE old"
+    )
 
 
 def _link_targets(store: GraphStore, link: LinkMapping, values: list[str]) -> dict[str, str]:
@@ -250,7 +264,7 @@ class _Pending:
     node_id: str
     key: str
     props: dict[str, Any]
-    targets: list[str] = field(default_factory=list)
+    targets: list[str | None] = field(default_factory=list)
 
 
 def _duplicate(report: IngestReport, mapping: Mapping, quarantine: Path, row: SourceRow, key: str, first: int) -> None:
@@ -279,10 +293,14 @@ def _commit(
         content = {**props, "source_system": mapping.source_system, "source_key": key} if provenance_fields else props
         pending.append(_Pending(row, node_id, key, content))
     for link in mapping.links:
-        values = {p.node_id: str(lookup(p.source.data, link.source)).strip() for p in pending}
+        values = {p.node_id: str(lookup(p.source.data, link.source) or "").strip() for p in pending}
         found = _link_targets(store, link, sorted(set(values.values())))
         linked = []
         for item in pending:
+            if not link.required and not values[item.node_id]:
+                item.targets.append(None)  # an optional link left empty: no relationship
+                linked.append(item)
+                continue
             target = found.get(values[item.node_id])
             if target is None:
                 what = (
@@ -310,21 +328,69 @@ def _commit(
         for r in store.read(_classify_query(mapping.label), rows=[{"id": p.node_id} for p in pending], source=source_id)
     }
     to_write: list[_Pending] = []
+    updated: list[_Pending] = []
     for item in pending:
         seen = existing.get(item.node_id, {})
         if seen.get("seen_line") is not None and seen["seen_line"] != item.source.line:  # earlier batch, same run
             _duplicate(report, mapping, quarantine, item.source, item.key, int(seen["seen_line"]))
-        elif seen.get("hash") is None:
-            report.created += 1
+        elif mapping.update_only:
+            _classify_edit(store, mapping, report, quarantine, item, seen, to_write)
+        elif seen.get("hash") is None:  # new, or stored by something other than an ingest (no hash yet)
+            if seen.get("found") is None:
+                report.created += 1
+            else:
+                report.updated += 1
+                updated.append(item)
             to_write.append(item)
         elif seen["hash"] != item.props["content_hash"]:
             report.updated += 1
             to_write.append(item)
+            updated.append(item)
         else:
             report.unchanged += 1
-    if to_write and not dry_run:
-        rows = [{"id": p.node_id, "line": p.source.line, "props": p.props, "targets": p.targets} for p in to_write]
-        store.execute(_write_query(mapping), {"rows": rows, "source": source_id, "now": utc_now()})
+    if dry_run or not to_write:
+        return
+    cleared = {f.property: None for f in mapping.fields}  # a cell emptied in the file clears the property
+    if updated and mapping.links:
+        moved = [{"id": p.node_id, "targets": p.targets} for p in updated]
+        for i in range(len(mapping.links)):
+            store.execute(_unlink_query(mapping, i), {"rows": moved})
+    groups: dict[tuple[bool, ...], list[_Pending]] = {}
+    for p in to_write:
+        groups.setdefault(tuple(t is not None for t in p.targets), []).append(p)
+    for present, group in groups.items():
+        rows: list[dict[str, Any]] = [
+            {"id": p.node_id, "line": p.source.line, "props": {**cleared, **p.props}, "targets": p.targets}
+            for p in group
+        ]
+        store.execute(_write_query(mapping, present), {"rows": rows, "source": source_id, "now": utc_now()})
+
+
+def _classify_edit(
+    store: GraphStore,
+    mapping: Mapping,
+    report: IngestReport,
+    quarantine: Path,
+    item: _Pending,
+    seen: dict[str, Any],
+    to_write: list[_Pending],
+) -> None:
+    """An update-only row: reject an unknown id; compare field by field; mark the changed fields edited."""
+    if seen.get("found") is None:
+        what = f"no {mapping.label} with id {item.node_id!r} (this file can only change existing records)"
+        problem = Rejection(report.file, item.source.line, "+".join(mapping.key), item.key, what)
+        _reject(report, quarantine, [problem], item.source)
+        return
+    stored = seen.get("stored") or {}
+    changed = sorted(f.property for f in mapping.fields if stored.get(f.property) != item.props.get(f.property))
+    if not changed:
+        report.unchanged += 1
+        return
+    report.updated += 1
+    if "edited_fields" in store.vocabulary.properties_of(mapping.label):
+        # Identity resolution does not overwrite fields changed by hand (or by an edited file).
+        item.props["edited_fields"] = sorted(set(stored.get("edited_fields") or []) | set(changed))
+    to_write.append(item)
 
 
 def _reject(report: IngestReport, quarantine: Path, problems: list[Rejection], row: SourceRow) -> None:

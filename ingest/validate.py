@@ -54,7 +54,7 @@ def validate_row(
             problems.append(Rejection(file, line, column, "", "the key column is empty"))
     for link in mapping.links:
         value = lookup(record, link.source)
-        if value is None or not str(value).strip():
+        if link.required and (value is None or not str(value).strip()):
             problems.append(Rejection(file, line, link.source, "", f"the {link.rel} link column is empty"))
     vocabulary = load_vocabulary()
     props: dict[str, Any] = {}

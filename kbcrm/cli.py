@@ -92,7 +92,7 @@ ingest_app = typer.Typer(
 app.add_typer(ingest_app, name="ingest")
 
 
-def _ingest_rows(kind: str, label: str, path: Path, mapping: str, dry_run: bool, batch_size: int) -> None:
+def _ingest_rows(kind: str, labels: tuple[str, ...], path: Path, mapping: str, dry_run: bool, batch_size: int) -> None:
     from ingest.mapping import MappingError, load_mapping
     from ingest.readers import SourceFileError
     from ingest.runner import ingest_file
@@ -101,8 +101,8 @@ def _ingest_rows(kind: str, label: str, path: Path, mapping: str, dry_run: bool,
     settings = get_settings()
     try:
         parsed = load_mapping(mapping)
-        if parsed.label != label:
-            _fail(f"{parsed.path}: maps to {parsed.label}, but {kind} files become {label}")
+        if parsed.label not in labels:
+            _fail(f"{parsed.path}: maps to {parsed.label}, but {kind} files become {' or '.join(labels)}")
         with open_store(settings) as store, _progress() as progress:
             store.ensure_schema(vector_dimension=settings.embedding_dim)
             task = progress.add_task(f"ingest {path.name}", total=None)
@@ -139,87 +139,94 @@ DryRun = Annotated[bool, typer.Option(help="Validate and count, write nothing to
 BatchSize = Annotated[int, typer.Option(min=1, help="Rows per write statement.")]
 
 
-@ingest_app.command("customers")
-def ingest_customers(
-    path: PathArg,
-    mapping: Annotated[str, typer.Option(help="Mapping YAML file, or a bundled one: sales, service, billing.")],
-    dry_run: DryRun = False,
-    batch_size: BatchSize = 1000,
-) -> None:
-    """Validate a customer export against its mapping and the ontology, and load it as SourceRecords."""
-    _ingest_rows("customers", "SourceRecord", path, mapping, dry_run, batch_size)
+# Row sources: kind, the labels its mapping may produce, default mapping (None: required), what it does.
+ROW_KINDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
+    (
+        "customers",
+        ("SourceRecord", "Customer"),
+        None,
+        "Load a department's customer export as SourceRecords (mapping sales, service, billing or yours; then "
+        "`kbcrm identity resolve`), or edits to existing customers (mapping kbcrm-customers, the layout "
+        "`export-records customers` writes).",
+    ),
+    (
+        "orders",
+        ("Order",),
+        "orders",
+        "Load orders, each linked to the customer its account resolved to "
+        "(run identity resolve first); kbcrm-orders links by customer id.",
+    ),
+    (
+        "order-lines",
+        ("OrderLine",),
+        "order_lines",
+        "Load order lines, linked to their order and to the product (by SKU; kbcrm-order-lines by product id).",
+    ),
+    (
+        "interactions",
+        ("Interaction",),
+        "interactions",
+        "Load touches on any channel onto the timeline of the resolved customer (kbcrm-touches: by customer id).",
+    ),
+    (
+        "contacts",
+        ("Contact",),
+        "kbcrm-contacts",
+        "Load contact persons, each linked to its customer by id (the layout `export-records contacts` writes).",
+    ),
+    (
+        "opportunities",
+        ("Opportunity",),
+        "kbcrm-opportunities",
+        "Load opportunities with customer (required), "
+        "owner and product by id (the layout `export-records opportunities` writes).",
+    ),
+    (
+        "stage-changes",
+        ("StageChange",),
+        "kbcrm-stage-changes",
+        "Load opportunities' stage history (load the opportunities first).",
+    ),
+    (
+        "cases",
+        ("ServiceCase",),
+        "kbcrm-cases",
+        "Load service cases with customer (required), product and handler "
+        "by id (the layout `export-records cases` writes).",
+    ),
+    (
+        "case-notes",
+        ("ServiceNote",),
+        "kbcrm-case-notes",
+        "Load case notes onto their cases (load the cases first; then `kbcrm link-notes` links them to the catalogue).",
+    ),
+)
 
 
-@ingest_app.command("orders")
-def ingest_orders(
-    path: PathArg,
-    mapping: Annotated[str, typer.Option(help="Mapping YAML file (default: the bundled orders mapping).")] = "orders",
-    dry_run: DryRun = False,
-    batch_size: BatchSize = 1000,
-) -> None:
-    """Load orders, each linked to the customer its account resolved to (run identity resolve first)."""
-    _ingest_rows("orders", "Order", path, mapping, dry_run, batch_size)
+def _row_command(kind: str, labels: tuple[str, ...], default: str | None, doc: str) -> None:
+    """Register `kbcrm ingest KIND PATH --mapping M`: the same runner for every row source."""
+
+    def command(path: Path, mapping: str = default or "", dry_run: bool = False, batch_size: int = 1000) -> None:
+        _ingest_rows(kind, labels, path, mapping, dry_run, batch_size)
+
+    where = f"(default: bundled {default})" if default else "(required)"
+    # Annotations set as objects: `from __future__ import annotations` would leave strings typer cannot resolve.
+    command.__annotations__ = {
+        "path": PathArg,
+        "mapping": Annotated[str, typer.Option(help=f"Mapping YAML file, or a bundled one's name {where}.")],
+        "dry_run": DryRun,
+        "batch_size": BatchSize,
+        "return": None,
+    }
+    if default is None:
+        command.__defaults__ = (False, 1000)  # no default: --mapping is required
+    command.__doc__ = doc
+    command.__name__ = f"ingest_{kind.replace('-', '_')}"
+    ingest_app.command(kind)(command)
 
 
-@ingest_app.command("order-lines")
-def ingest_order_lines(
-    path: PathArg,
-    mapping: Annotated[str, typer.Option(help="Mapping YAML file (default: bundled order_lines).")] = "order_lines",
-    dry_run: DryRun = False,
-    batch_size: BatchSize = 1000,
-) -> None:
-    """Load order lines, linked to their order and to the product by SKU."""
-    _ingest_rows("order-lines", "OrderLine", path, mapping, dry_run, batch_size)
-
-
-@ingest_app.command("interactions")
-def ingest_interactions(
-    path: PathArg,
-    mapping: Annotated[str, typer.Option(help="Mapping YAML file (default: bundled interactions).")] = "interactions",
-    dry_run: DryRun = False,
-    batch_size: BatchSize = 1000,
-) -> None:
-    """Load touches on any channel onto the timeline of the resolved customer."""
-    _ingest_rows("interactions", "Interaction", path, mapping, dry_run, batch_size)
-
-
-@ingest_app.command("contacts")
-def ingest_contacts(
-    path: PathArg,
-    mapping: Annotated[
-        str, typer.Option(help="Mapping YAML file (default: bundled kbcrm-contacts).")
-    ] = "kbcrm-contacts",
-    dry_run: DryRun = False,
-    batch_size: BatchSize = 1000,
-) -> None:
-    """Load contact persons, each linked to its customer by id (the layout `export-records contacts` writes)."""
-    _ingest_rows("contacts", "Contact", path, mapping, dry_run, batch_size)
-
-
-@ingest_app.command("opportunities")
-def ingest_opportunities(
-    path: PathArg,
-    mapping: Annotated[
-        str, typer.Option(help="Mapping YAML file (default: bundled kbcrm-opportunities).")
-    ] = "kbcrm-opportunities",
-    dry_run: DryRun = False,
-    batch_size: BatchSize = 1000,
-) -> None:
-    """Load opportunities with customer, owner and product by id (the layout `export-records opportunities` writes)."""
-    _ingest_rows("opportunities", "Opportunity", path, mapping, dry_run, batch_size)
-
-
-@ingest_app.command("stage-changes")
-def ingest_stage_changes(
-    path: PathArg,
-    mapping: Annotated[
-        str, typer.Option(help="Mapping YAML file (default: bundled kbcrm-stage-changes).")
-    ] = "kbcrm-stage-changes",
-    dry_run: DryRun = False,
-    batch_size: BatchSize = 1000,
-) -> None:
-    """Load opportunities' stage history (load the opportunities first)."""
-    _ingest_rows("stage-changes", "StageChange", path, mapping, dry_run, batch_size)
+for _kind, _labels, _default, _doc in ROW_KINDS:
+    _row_command(_kind, _labels, _default, _doc)
 
 
 @ingest_app.command("articles")

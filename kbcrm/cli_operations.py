@@ -142,7 +142,12 @@ def customers_timeline(
 
 
 def export_records_command(
-    kind: Annotated[str, typer.Argument(help="contacts, touches, opportunities or stage-changes.")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="customers, contacts, touches, opportunities, stage-changes, orders, order-lines, cases or case-notes."
+        ),
+    ],
     out: Annotated[Path, typer.Argument(help="CSV file to write.")],
 ) -> None:
     """Write every record of a kind to CSV, in the layout `kbcrm ingest KIND` reads back."""
@@ -155,5 +160,11 @@ def export_records_command(
             rows = export_records(store, kind=kind, path=out, on_rows=lambda n: progress.update(task, completed=n))
         except ExportError as exc:
             fail(str(exc))
-    mapping = EXPORTS[kind].mapping
-    console.print(f"wrote {rows} {kind} to {out} (read back with: kbcrm ingest {kind} {out} --mapping {mapping})")
+    spec = EXPORTS[kind]
+    ingest_kind = "interactions" if kind == "touches" else kind
+    console.print(
+        f"wrote {rows} {kind} to {out} (read back with: kbcrm ingest {ingest_kind} {out} --mapping {spec.mapping})",
+        soft_wrap=True,  # one line, so the command can be copied
+    )
+    if spec.read_only:
+        console.print(f"read-only columns, not imported: {', '.join(spec.read_only)}")

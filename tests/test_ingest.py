@@ -183,10 +183,24 @@ def test_mapping_files_are_checked_against_the_ontology(tmp_path: Path) -> None:
         load_mapping(bad)
     with pytest.raises(
         MappingError,
-        match="bundled mappings: billing, interactions, kbcrm-contacts, kbcrm-opportunities, kbcrm-stage-changes, "
+        match="bundled mappings: billing, interactions, kbcrm-case-notes, kbcrm-cases, kbcrm-contacts, "
+        "kbcrm-customers, kbcrm-opportunities, kbcrm-order-lines, kbcrm-orders, kbcrm-stage-changes, "
         "kbcrm-touches, order_lines, orders, sales, service",
     ):
         load_mapping("nonexistent")
+    edits = tmp_path / "edits.yaml"
+    edits.write_text(
+        "source_system: x\nlabel: Customer\nkey: id\nupdate_only: true\nfields:\n  name: {from: name}\n"
+        "links:\n  - {rel: OWNS, from: product, label: Product, match: id, direction: out}\n"
+    )
+    with pytest.raises(MappingError, match=r"update_only mapping .* cannot have links"):
+        load_mapping(edits)
+    optional = load_mapping("kbcrm-cases")
+    assert [(link.rel, link.required) for link in optional.links] == [
+        ("RAISED", True),
+        ("ABOUT_PRODUCT", False),
+        ("HANDLED_BY", False),
+    ]
 
 
 def test_provenance_and_dry_run(falkordb_store: FalkorDBStore, tmp_path: Path) -> None:

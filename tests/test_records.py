@@ -30,7 +30,30 @@ SNAPSHOT = {
     "k.email AS email, k.role AS role ORDER BY id",
     "touches": "MATCH (c:Customer)-[:HAD_INTERACTION]->(i:Interaction) RETURN i.id AS id, c.id AS c, "
     "i.channel AS channel, i.occurred_at AS at, i.subject AS subject, i.next_step AS next ORDER BY id",
+    "orders": "MATCH (c:Customer)-[:PLACED]->(o:Order) RETURN o.id AS id, c.id AS c, o.order_number AS n, "
+    "o.order_date AS d, o.status AS s, o.currency AS cur, o.total_amount AS total, o.due_on AS due, "
+    "o.paid_on AS paid ORDER BY id",
+    "order-lines": "MATCH (o:Order)-[:CONTAINS]->(l:OrderLine)-[:FOR_PRODUCT]->(p:Product) RETURN l.id AS id, "
+    "o.id AS o, p.id AS p, l.line_number AS n, l.quantity AS q, l.unit_price AS price ORDER BY id",
+    "cases": "MATCH (c:Customer)-[:RAISED]->(s:ServiceCase) OPTIONAL MATCH (s)-[:ABOUT_PRODUCT]->(p:Product) "
+    "OPTIONAL MATCH (s)-[:HANDLED_BY]->(e:Employee) RETURN s.id AS id, c.id AS c, p.id AS p, e.id AS e, "
+    "s.subject AS subject, s.priority AS priority, s.status AS status, s.opened_at AS opened, "
+    "s.first_response_at AS first, s.closed_at AS closed ORDER BY id",
+    "case-notes": "MATCH (s:ServiceCase)-[:HAS_NOTE]->(n:ServiceNote) OPTIONAL MATCH (e:Employee)-[:WROTE]->(n) "
+    "RETURN n.id AS id, s.id AS s, e.id AS e, n.text AS text, n.visibility AS v, n.written_at AS at, "
+    "n.language AS lang ORDER BY id",
 }
+# Dependencies first: order lines need their orders, stage changes their opportunities, notes their cases.
+ROUND_TRIP = (
+    "opportunities",
+    "stage-changes",
+    "contacts",
+    "touches",
+    "orders",
+    "order-lines",
+    "cases",
+    "case-notes",
+)
 
 
 def test_export_then_import_round_trips_every_kind(
@@ -38,7 +61,8 @@ def test_export_then_import_round_trips_every_kind(
 ) -> None:
     for label, query in COPY.items():  # the records these link to, by id
         falkordb_store.upsert_nodes(label, [{"id": r["id"]} for r in demo_store.read(query)])
-    for kind in ("opportunities", "stage-changes", "contacts", "touches"):  # stage changes after opportunities
+    assert set(ROUND_TRIP) | {"customers"} == set(EXPORTS)  # customers: edits only, tested below
+    for kind in ROUND_TRIP:
         path = tmp_path / f"{kind}.csv"
         written = export_records(demo_store, kind=kind, path=path)
         assert written == len(demo_store.read(SNAPSHOT[kind])) > 0
@@ -46,6 +70,8 @@ def test_export_then_import_round_trips_every_kind(
         report = ingest_file(falkordb_store, path=path, mapping=mapping, source_kind=kind, data_dir=tmp_path)
         assert (report.read, report.created, report.rejected) == (written, written, 0), report.rejections[:3]
         assert falkordb_store.read(SNAPSHOT[kind]) == demo_store.read(SNAPSHOT[kind]), kind
+        if kind == "case-notes":  # the export is for staff: internal notes are in it
+            assert {r["v"] for r in falkordb_store.read(SNAPSHOT[kind])} == {"internal", "customer"}
         again = ingest_file(falkordb_store, path=path, mapping=mapping, source_kind=kind, data_dir=tmp_path)
         assert (again.created, again.updated, again.unchanged) == (0, 0, written)
 
@@ -102,6 +128,18 @@ def test_operations_commands(tmp_path: Path, monkeypatch: object) -> None:
         assert exported.exit_code == 0 and "kbcrm ingest opportunities" in exported.output
         again = runner.invoke(app, ["ingest", "opportunities", str(out)])
         assert again.exit_code == 0, again.output
+        for kind in ("cases", "case-notes", "customers", "touches"):
+            out = tmp_path / f"{kind}.csv"
+            exported = runner.invoke(app, ["export-records", kind, str(out)])
+            assert exported.exit_code == 0, exported.output
+            command = exported.output.split("read back with: ")[1].split(")")[0].split()
+            assert command[:2] == ["kbcrm", "ingest"]
+            loaded = runner.invoke(app, command[1:])  # the printed command works as printed
+            assert loaded.exit_code == 0, loaded.output
+            counts = [c.strip() for c in loaded.output.splitlines()[-2].split("│")[1:-1]]
+            assert len(counts) == 5 and counts[0] != "0" and counts[1] == counts[4] == "0", loaded.output
+        wrong = runner.invoke(app, ["ingest", "cases", str(out), "--mapping", "kbcrm-touches"])
+        assert wrong.exit_code == 1 and "maps to Interaction, but cases files become ServiceCase" in wrong.output
         timeline = runner.invoke(app, ["customers", "timeline", "cust-0000001", "--limit", "200"])
         assert timeline.exit_code == 0 and "timeline of cust-0000001" in timeline.output
         assert "order" in timeline.output and "touch" in timeline.output
@@ -110,3 +148,80 @@ def test_operations_commands(tmp_path: Path, monkeypatch: object) -> None:
     finally:
         embedded_server().destroy()
         get_settings.cache_clear()
+
+
+def test_an_edited_link_moves_the_relationship_and_an_emptied_cell_clears_it(
+    demo_store: FalkorDBStore, falkordb_store: FalkorDBStore, tmp_path: Path
+) -> None:
+    for label, query in COPY.items():
+        falkordb_store.upsert_nodes(label, [{"id": r["id"]} for r in demo_store.read(query)])
+    path = tmp_path / "opportunities.csv"
+    export_records(demo_store, kind="opportunities", path=path)
+    mapping = load_mapping("kbcrm-opportunities")
+    ingest_file(falkordb_store, path=path, mapping=mapping, source_kind="opportunities", data_dir=tmp_path)
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    closed = next(i for i, r in enumerate(rows) if r["close_reason"])
+    other_owner = next(r["owner_id"] for r in rows if r["owner_id"] != rows[0]["owner_id"])
+    rows[0]["owner_id"] = other_owner  # re-assigned
+    rows[1]["product_id"] = ""  # the product is no longer known
+    rows[closed]["close_reason"] = ""  # a cell emptied
+    _write(path, rows)
+    report = ingest_file(falkordb_store, path=path, mapping=mapping, source_kind="opportunities", data_dir=tmp_path)
+    assert (report.updated, report.rejected) == (3 if closed > 1 else 2, 0), report.rejections[:3]
+    owners = falkordb_store.read(
+        "MATCH (o:Opportunity {id: $id})-[:ACCOUNT_MANAGER]->(e:Employee) RETURN e.id AS e",
+        id=rows[0]["opportunity_id"],
+    )
+    assert owners == [{"e": other_owner}]  # moved, not added
+    products = falkordb_store.read(
+        "MATCH (o:Opportunity {id: $id})-[:FOR_PRODUCT]->(p) RETURN p.id AS p", id=rows[1]["opportunity_id"]
+    )
+    assert products == []
+    assert "close_reason" not in falkordb_store.get_node("Opportunity", rows[closed]["opportunity_id"])
+    again = ingest_file(falkordb_store, path=path, mapping=mapping, source_kind="opportunities", data_dir=tmp_path)
+    assert (again.updated, again.unchanged) == (0, len(rows))
+    rows[2]["owner_id"] = "emp-nobody"  # a filled link column must name a real node
+    _write(path, rows)
+    bad = ingest_file(falkordb_store, path=path, mapping=mapping, source_kind="opportunities", data_dir=tmp_path)
+    assert bad.rejected == 1 and bad.rejections[0].field == "owner_id" and "no Employee" in bad.rejections[0].message
+
+
+def test_customer_edits_change_existing_customers_only_and_are_marked_edited(
+    demo_store: FalkorDBStore, falkordb_store: FalkorDBStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "customers.csv"
+    written = export_records(demo_store, kind="customers", path=path)
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))[:20]
+    falkordb_store.upsert_nodes(
+        "Customer",
+        [
+            {k: v for k, v in r.items() if v and k in ("name", "email", "phone", "city", "country")}
+            | {"id": r["customer_id"]}
+            for r in rows
+        ],
+    )
+    assert written >= 20
+    _write(path, rows)
+    mapping = load_mapping("kbcrm-customers")
+    first = ingest_file(falkordb_store, path=path, mapping=mapping, source_kind="customers", data_dir=tmp_path)
+    changed = [r for r in rows if r["street"] or r["postal_code"]]  # only street and postal code were not copied
+    assert (first.created, first.updated, first.rejected) == (0, len(changed), 0), first.rejections[:3]
+    rows[0]["city"] = "Newtown"
+    rows[1]["customer_id"] = "cust:nobody"
+    rows[1]["name"] = "Nobody Ltd"
+    _write(path, rows)
+    second = ingest_file(falkordb_store, path=path, mapping=mapping, source_kind="customers", data_dir=tmp_path)
+    assert (second.created, second.updated, second.rejected) == (0, 1, 1)
+    assert second.rejections[0].value == "cust:nobody" and "no Customer" in second.rejections[0].message
+    edited = falkordb_store.get_node("Customer", rows[0]["customer_id"])
+    assert edited["city"] == "Newtown" and "city" in edited["edited_fields"]
+    assert falkordb_store.get_node("Customer", "cust:nobody") is None  # never created
+    third = ingest_file(falkordb_store, path=path, mapping=mapping, source_kind="customers", data_dir=tmp_path)
+    assert (third.updated, third.unchanged, third.rejected) == (0, len(rows) - 1, 1)
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

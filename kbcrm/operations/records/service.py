@@ -5,6 +5,11 @@ KIND FILE --mapping kbcrm-KIND` reads such a file back through the ingest machin
 (validation, quarantine, idempotence, provenance). So a file can be exported, edited in a
 spreadsheet and imported again: unchanged rows are reported unchanged, edited rows updated,
 bad rows quarantined with the reason.
+
+Customers are exported for editing: their import (`kbcrm-customers`) only changes existing
+customers, records the changed fields in `edited_fields` (identity resolution keeps them)
+and ignores the read-only columns (kind, status, scores); archiving asks for a reason in
+the console or API. Case notes include internal notes: the export is for staff.
 """
 
 from __future__ import annotations
@@ -28,9 +33,40 @@ class RecordExport:
     query: Cypher
     columns: tuple[str, ...]
     mapping: str
+    read_only: tuple[str, ...] = ()  # shown for reference; the import mapping does not read them
 
 
 EXPORTS: dict[str, RecordExport] = {
+    "customers": RecordExport(
+        "customers",
+        cypher(
+            "records.customers",
+            "MATCH (c:Customer) WHERE c.id > $after WITH c ORDER BY c.id LIMIT $limit "
+            "RETURN c.id AS customer_id, c.customer_kind AS customer_kind, c.name AS name, c.email AS email, "
+            "c.phone AS phone, c.street AS street, c.city AS city, c.postal_code AS postal_code, "
+            "c.country AS country, coalesce(c.status, 'active') AS status, c.loyalty_tier AS loyalty_tier, "
+            "c.clv AS clv, c.churn_risk AS churn_risk ORDER BY customer_id",
+            example={"after": "", "limit": 10},
+            ordered=True,
+        ),
+        (
+            "customer_id",
+            "customer_kind",
+            "name",
+            "email",
+            "phone",
+            "street",
+            "city",
+            "postal_code",
+            "country",
+            "status",
+            "loyalty_tier",
+            "clv",
+            "churn_risk",
+        ),
+        "kbcrm-customers",
+        read_only=("customer_kind", "status", "loyalty_tier", "clv", "churn_risk"),
+    ),
     "contacts": RecordExport(
         "contacts",
         cypher(
@@ -65,8 +101,9 @@ EXPORTS: dict[str, RecordExport] = {
         "opportunities",
         cypher(
             "records.opportunities",
-            "MATCH (c:Customer)-[:HAS_OPPORTUNITY]->(o:Opportunity)-[:ACCOUNT_MANAGER]->(e:Employee) "
-            "WHERE o.id > $after MATCH (o)-[:FOR_PRODUCT]->(p:Product) WITH c, o, e, p ORDER BY o.id LIMIT $limit "
+            "MATCH (c:Customer)-[:HAS_OPPORTUNITY]->(o:Opportunity) WHERE o.id > $after "
+            "WITH c, o ORDER BY o.id LIMIT $limit "
+            "OPTIONAL MATCH (o)-[:ACCOUNT_MANAGER]->(e:Employee) OPTIONAL MATCH (o)-[:FOR_PRODUCT]->(p:Product) "
             "RETURN o.id AS opportunity_id, c.id AS customer_id, o.name AS name, o.amount AS amount, "
             "o.currency AS currency, o.stage AS stage, o.probability AS probability, "
             "o.expected_close AS expected_close, o.closed_on AS closed_on, o.close_reason AS close_reason, "
@@ -114,6 +151,91 @@ EXPORTS: dict[str, RecordExport] = {
             "close_reason",
         ),
         "kbcrm-stage-changes",
+    ),
+    "orders": RecordExport(
+        "orders",
+        cypher(
+            "records.orders",
+            "MATCH (c:Customer)-[:PLACED]->(o:Order) WHERE o.id > $after WITH c, o ORDER BY o.id LIMIT $limit "
+            "RETURN o.id AS order_id, o.order_number AS order_number, c.id AS customer_id, o.order_date AS order_date, "
+            "o.status AS status, o.currency AS currency, o.total_amount AS total_amount, o.due_on AS due_on, "
+            "o.paid_on AS paid_on ORDER BY order_id",
+            example={"after": "", "limit": 10},
+            ordered=True,
+        ),
+        (
+            "order_id",
+            "order_number",
+            "customer_id",
+            "order_date",
+            "status",
+            "currency",
+            "total_amount",
+            "due_on",
+            "paid_on",
+        ),
+        "kbcrm-orders",
+        read_only=("order_id",),
+    ),
+    "order-lines": RecordExport(
+        "order-lines",
+        cypher(
+            "records.order_lines",
+            "MATCH (o:Order)-[:CONTAINS]->(l:OrderLine) WHERE l.id > $after WITH o, l ORDER BY l.id LIMIT $limit "
+            "OPTIONAL MATCH (l)-[:FOR_PRODUCT]->(p:Product) "
+            "RETURN l.id AS line_id, o.order_number AS order_number, l.line_number AS line_number, "
+            "p.id AS product_id, p.sku AS sku, l.quantity AS quantity, l.unit_price AS unit_price ORDER BY line_id",
+            example={"after": "", "limit": 10},
+            ordered=True,
+        ),
+        ("line_id", "order_number", "line_number", "product_id", "sku", "quantity", "unit_price"),
+        "kbcrm-order-lines",
+        read_only=("line_id", "sku"),
+    ),
+    "cases": RecordExport(
+        "cases",
+        cypher(
+            "records.cases",
+            "MATCH (c:Customer)-[:RAISED]->(s:ServiceCase) WHERE s.id > $after WITH c, s ORDER BY s.id LIMIT $limit "
+            "OPTIONAL MATCH (s)-[:ABOUT_PRODUCT]->(p:Product) OPTIONAL MATCH (s)-[:HANDLED_BY]->(e:Employee) "
+            "RETURN s.id AS case_id, s.case_number AS case_number, c.id AS customer_id, s.subject AS subject, "
+            "s.description AS description, s.category AS category, s.priority AS priority, s.channel AS channel, "
+            "s.status AS status, s.opened_at AS opened_at, s.first_response_at AS first_response_at, "
+            "s.closed_at AS closed_at, p.id AS product_id, e.id AS handler_id ORDER BY case_id",
+            example={"after": "", "limit": 10},
+            ordered=True,
+        ),
+        (
+            "case_id",
+            "case_number",
+            "customer_id",
+            "subject",
+            "description",
+            "category",
+            "priority",
+            "channel",
+            "status",
+            "opened_at",
+            "first_response_at",
+            "closed_at",
+            "product_id",
+            "handler_id",
+        ),
+        "kbcrm-cases",
+    ),
+    "case-notes": RecordExport(
+        "case-notes",
+        cypher(
+            "records.case_notes",
+            "MATCH (s:ServiceCase)-[:HAS_NOTE]->(n:ServiceNote) WHERE n.id > $after "
+            "WITH s, n ORDER BY n.id LIMIT $limit OPTIONAL MATCH (e:Employee)-[:WROTE]->(n) "
+            "RETURN n.id AS note_id, s.id AS case_id, n.visibility AS visibility, n.written_at AS written_at, "
+            "n.language AS language, e.id AS author_id, n.text AS text ORDER BY note_id",
+            example={"after": "", "limit": 10},
+            ordered=True,
+        ),
+        ("note_id", "case_id", "visibility", "written_at", "language", "author_id", "text"),
+        "kbcrm-case-notes",
     ),
 }
 
