@@ -229,6 +229,34 @@ for _kind, _labels, _default, _doc in ROW_KINDS:
     _row_command(_kind, _labels, _default, _doc)
 
 
+@ingest_app.command("campaign-responses")
+def ingest_campaign_responses(path: PathArg, dry_run: DryRun = False) -> None:
+    """Record campaign members' responses from a mailing tool.
+
+    The layout `export-records campaign-members` writes: campaign_id, customer_id, response, responded_at.
+    """
+    from ingest.readers import SourceFileError
+    from ingest.responses import ingest_responses
+    from kbcrm.cli_operations import OPERATOR
+    from kbcrm.graph import StoreError, open_store
+
+    settings = get_settings()
+    try:
+        with open_store(settings) as store, _progress() as progress:
+            task = progress.add_task(f"ingest {path.name}", total=None)
+            report = ingest_responses(
+                store,
+                path=path,
+                principal=OPERATOR,
+                data_dir=settings.data_dir,
+                dry_run=dry_run,
+                on_rows=lambda n: progress.update(task, completed=n),
+            )
+    except (SourceFileError, StoreError) as exc:
+        _fail(str(exc))
+    _print_run(report, f"run {report.run_id}" + (" (dry run: nothing written)" if dry_run else ""))
+
+
 @ingest_app.command("articles")
 def ingest_articles_command(
     directory: Annotated[Path, typer.Argument(help="A folder of Markdown files with YAML front matter.")],

@@ -145,7 +145,8 @@ def export_records_command(
     kind: Annotated[
         str,
         typer.Argument(
-            help="customers, contacts, touches, opportunities, stage-changes, orders, order-lines, cases or case-notes."
+            help="customers, contacts, touches, opportunities, stage-changes, orders, order-lines, cases, case-notes "
+            "or campaign-members."
         ),
     ],
     out: Annotated[Path, typer.Argument(help="CSV file to write.")],
@@ -161,9 +162,8 @@ def export_records_command(
         except ExportError as exc:
             fail(str(exc))
     spec = EXPORTS[kind]
-    ingest_kind = "interactions" if kind == "touches" else kind
     console.print(
-        f"wrote {rows} {kind} to {out} (read back with: kbcrm ingest {ingest_kind} {out} --mapping {spec.mapping})",
+        f"wrote {rows} {kind} to {out} (read back with: {spec.import_command(out)})",
         soft_wrap=True,  # one line, so the command can be copied
     )
     if spec.read_only:

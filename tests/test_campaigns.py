@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
+from ingest.responses import ingest_responses
+from ingest.runner import run_report
 from kbcrm.access.models import AccessDenied, Principal, Role
 from kbcrm.demo.consents import seed_demo_consents
 from kbcrm.graph.falkordb_backend import FalkorDBStore
@@ -18,10 +22,12 @@ from kbcrm.operations.campaigns.service import (
     TargetRule,
     create_campaign,
     in_control_group,
+    member,
     members,
     record_response,
     results,
 )
+from kbcrm.operations.records.service import export_records
 from kbcrm.settings import Settings
 from tests.portal_client import Client
 
@@ -241,3 +247,43 @@ def test_campaign_api_for_marketers(portal_store: FalkorDBStore, portal_kb: Any,
     assert page.status_code == 200 and "Owners" in page.text
     detail = marketer.get(f"/staff/campaigns/{plan['id']}", headers={"Accept": "text/html"})
     assert detail.status_code == 200 and with_content[0]["content"][0]["title"] in detail.text
+
+
+def test_member_export_and_responses_from_a_mailing_tool(crm: FalkorDBStore, tmp_path: Path) -> None:
+    crm.upsert_nodes("Customer", [{"id": f"c{i:02d}", "email": f"c{i}@example.com"} for i in range(10)])
+    plan = create_campaign(
+        crm,
+        principal=MARKETER,
+        name="Spring check-up",
+        channel="email",
+        rule=TargetRule(segment_id="tier-at-risk"),
+        control_share=0.4,
+        starts_on=date(2026, 3, 1),
+    )
+    path = tmp_path / "members.csv"
+    assert export_records(crm, kind="campaign-members", path=path) == len(plan.members)
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    for row in rows:  # the control group cannot be mailed by mistake: no address in the file
+        control = in_control_group(plan.id, row["customer_id"], 0.4)
+        assert row["control_group"] == str(control) and (row["email"] == "") == control
+    targeted = [r for r in rows if r["email"]]
+    targeted[0]["response"], targeted[0]["responded_at"] = "clicked", "2026-03-04T09:30:00+00:00"
+    targeted[1]["response"] = "liked"
+    rows.append({**targeted[0], "customer_id": "c09", "response": "opened"})  # c09 is not a member
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    report = ingest_responses(crm, path=path, principal=MARKETER, data_dir=tmp_path)
+    assert (report.read, report.updated, report.rejected) == (len(rows), 1, 2)
+    assert report.unchanged == len(rows) - 3
+    assert {(r.field, r.value) for r in report.rejections} == {("response", "liked"), ("customer_id", "c09")}
+    assert "not a member" in next(r.message for r in report.rejections if r.field == "customer_id")
+    assert Path(report.quarantine_file).read_text(encoding="utf-8").count("\n") == 3  # header + 2 rows
+    stored = member(crm, principal=MARKETER, campaign_id=plan.id, customer_id=targeted[0]["customer_id"])
+    assert stored is not None and stored["response"] == "clicked"
+    assert stored["responded_at"] == "2026-03-04T09:30:00+00:00"
+    again = ingest_responses(crm, path=path, principal=MARKETER, data_dir=tmp_path)
+    assert (again.updated, again.rejected) == (0, 2)
+    run = run_report(crm, report.run_id)
+    assert run is not None and run["rows_updated"] == 1 and run["status"] == "finished"

@@ -93,6 +93,12 @@ RESPOND = cypher(
     "SET m.response = $response, m.responded_at = $now, m.status = 'responded' RETURN m.control_group AS control",
     example={"customer": "c-none", "id": "campaign:x", "response": "opened", "now": "2026-01-01T00:00:00+00:00"},
 )
+MEMBER = cypher(
+    "campaigns.member",
+    "MATCH (c:Customer {id: $customer})-[m:IN_CAMPAIGN]->(k:Campaign {id: $id}) "
+    "RETURN m.response AS response, m.responded_at AS responded_at, m.control_group AS control_group",
+    example={"customer": "c-none", "id": "campaign:x"},
+)
 
 Personaliser = Callable[[str], list[dict[str, Any]]]
 
@@ -317,14 +323,27 @@ def members(
     return rows
 
 
+def member(store: GraphStore, *, principal: Principal, campaign_id: str, customer_id: str) -> dict[str, Any] | None:
+    """One member's response so far (None when the customer is not a member)."""
+    _require_marketing(principal)
+    rows = store.read(MEMBER, customer=customer_id, id=campaign_id)
+    return rows[0] if rows else None
+
+
 def record_response(
-    store: GraphStore, *, principal: Principal, campaign_id: str, customer_id: str, response: str
+    store: GraphStore,
+    *,
+    principal: Principal,
+    campaign_id: str,
+    customer_id: str,
+    response: str,
+    at: str | None = None,
 ) -> dict[str, Any]:
-    """Record a member's response (opened, clicked, replied, converted, unsubscribed)."""
+    """Record a member's response (opened, clicked, replied, converted, unsubscribed), now or at `at`."""
     _require_marketing(principal)
     if response not in RESPONSES:
         raise CampaignError(f"response must be one of {', '.join(RESPONSES)}, not {response!r}")
-    rows = store.run(RESPOND, customer=customer_id, id=campaign_id, response=response, now=utc_now())
+    rows = store.run(RESPOND, customer=customer_id, id=campaign_id, response=response, now=at or utc_now())
     if not rows:
         raise CampaignError(f"customer {customer_id!r} is not a member of campaign {campaign_id!r}")
     return {"campaign_id": campaign_id, "customer_id": customer_id, "response": response}

@@ -10,6 +10,9 @@ Customers are exported for editing: their import (`kbcrm-customers`) only change
 customers, records the changed fields in `edited_fields` (identity resolution keeps them)
 and ignores the read-only columns (kind, status, scores); archiving asks for a reason in
 the console or API. Case notes include internal notes: the export is for staff.
+Campaign members are exported for the mailing tool (control-group members without an
+address, so they cannot be contacted by mistake); the tool's responses come back with
+`kbcrm ingest campaign-responses`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ class RecordExport:
     columns: tuple[str, ...]
     mapping: str
     read_only: tuple[str, ...] = ()  # shown for reference; the import mapping does not read them
+    read_back: str = ""  # the import command, when it is not `kbcrm ingest KIND PATH --mapping MAPPING`
+
+    def import_command(self, path: Path) -> str:
+        """The command that reads an exported file back."""
+        if self.read_back:
+            return self.read_back.format(path=path)
+        kind = "interactions" if self.kind == "touches" else self.kind
+        return f"kbcrm ingest {kind} {path} --mapping {self.mapping}"
 
 
 EXPORTS: dict[str, RecordExport] = {
@@ -236,6 +247,34 @@ EXPORTS: dict[str, RecordExport] = {
         ),
         ("note_id", "case_id", "visibility", "written_at", "language", "author_id", "text"),
         "kbcrm-case-notes",
+    ),
+    "campaign-members": RecordExport(
+        "campaign-members",
+        cypher(
+            "records.campaign_members",
+            "MATCH (c:Customer)-[m:IN_CAMPAIGN]->(k:Campaign) WITH c, m, k, k.id + '/' + c.id AS member_id "
+            "WHERE member_id > $after WITH c, m, k, member_id ORDER BY member_id LIMIT $limit "
+            "RETURN member_id, k.id AS campaign_id, k.channel AS channel, c.id AS customer_id, c.name AS name, "
+            "CASE WHEN m.control_group THEN NULL ELSE c.email END AS email, m.control_group AS control_group, "
+            "m.status AS status, m.response AS response, m.responded_at AS responded_at ORDER BY member_id",
+            example={"after": "", "limit": 10},
+            ordered=True,
+        ),
+        (
+            "member_id",
+            "campaign_id",
+            "channel",
+            "customer_id",
+            "name",
+            "email",
+            "control_group",
+            "status",
+            "response",
+            "responded_at",
+        ),
+        "",
+        read_only=("member_id", "channel", "name", "email", "control_group", "status"),
+        read_back="kbcrm ingest campaign-responses {path}",
     ),
 }
 
