@@ -160,3 +160,51 @@ def test_campaign_form_from_a_graph_query(app: FastAPI, falkordb_store: FalkorDB
     refused = marketer.http.post("/staff/campaigns", data={**form, "graph_query": "MATCH (c) DELETE c"})
     assert refused.status_code == 400
     assert Client(app, "engineer").http.post("/staff/campaigns", data=form).status_code == 403
+
+
+def test_console_edits_details_and_company_group(app: FastAPI, falkordb_store: FalkorDBStore) -> None:
+    companies = falkordb_store.read(
+        "MATCH (c:Customer:Organization) WHERE NOT (c)-[:SUBSIDIARY_OF]-() "
+        "RETURN c.id AS id, c.name AS name, c.city AS city ORDER BY c.id LIMIT 2"
+    )
+    child, parent = companies[0], companies[1]
+    engineer = Client(app, "engineer")
+    page = engineer.get(f"/staff/customers/{child['id']}")
+    assert 'id="edit-form"' in page.text and 'id="parent-form"' in page.text
+    assert f'name="city" value="{child["city"] or ""}"' in page.text  # the form shows today's values
+    country = "fr" if falkordb_store.get_node("Customer", child["id"]).get("country") != "FR" else "de"
+    form = {"csrf_token": engineer.csrf, "name": child["name"], "city": "Lyon", "country": country, "industry": "food"}
+    edited = engineer.http.post(f"/staff/customers/{child['id']}/edit", data=form)
+    assert edited.status_code == 303
+    after = falkordb_store.get_node("Customer", child["id"])
+    assert after is not None and (after["city"], after["country"], after["industry"]) == (
+        "Lyon",
+        country.upper(),
+        "food",
+    )
+    assert after["edited_fields"] == ["city", "country", "industry"]  # the unchanged name is not marked
+    bad = engineer.http.post(f"/staff/customers/{child['id']}/edit", data={**form, "email": "not-an-address"})
+    assert bad.status_code == 400 and "email" in bad.text
+    grouped = engineer.http.post(
+        f"/staff/customers/{child['id']}/parent", data={"csrf_token": engineer.csrf, "parent_id": parent["id"]}
+    )
+    assert grouped.status_code == 303
+    assert parent["name"] in engineer.get(f"/staff/customers/{child['id']}").text
+    assert child["name"] in engineer.get(f"/staff/customers/{parent['id']}").text  # listed as a subsidiary
+    cycle = engineer.http.post(
+        f"/staff/customers/{parent['id']}/parent", data={"csrf_token": engineer.csrf, "parent_id": child["id"]}
+    )
+    assert cycle.status_code == 400 and "cycle" in cycle.text
+    alone = engineer.http.post(
+        f"/staff/customers/{child['id']}/parent", data={"csrf_token": engineer.csrf, "parent_id": ""}
+    )
+    assert alone.status_code == 303
+    assert falkordb_store.read(
+        "MATCH (c:Customer {id: $id})-[:SUBSIDIARY_OF]->() RETURN count(*) AS n", id=child["id"]
+    ) == [{"n": 0}]
+    analyst = Client(app, "analyst")  # reads customers, changes nothing
+    assert 'id="edit-form"' not in analyst.get(f"/staff/customers/{child['id']}").text
+    assert (
+        analyst.http.post(f"/staff/customers/{child['id']}/edit", data={**form, "csrf_token": analyst.csrf}).status_code
+        == 403
+    )

@@ -97,6 +97,31 @@ def add_contact(
     return _redirect(f"/staff/customers/{quote(customer_id)}")
 
 
+@router.post("/staff/customers/{customer_id}/edit")
+async def edit_customer(request: Request, customer_id: str, store: Store, principal: MaybeUser) -> Response:
+    """Change the customer's details; only the fields that differ are changed (and marked edited)."""
+    user = _need(request, principal, *ACCOUNT_WRITERS)
+    form = await request.form()
+    changes = {f: str(form[f])[:300] for f in accounts.EDITABLE if isinstance(form.get(f), str)}
+    if changes:  # the service changes only what differs, and names a field it refuses
+        accounts.update_customer(store, principal=user, customer_id=customer_id, changes=changes)
+    return _redirect(f"/staff/customers/{quote(customer_id)}")
+
+
+@router.post("/staff/customers/{customer_id}/parent")
+def set_parent_company(
+    request: Request,
+    customer_id: str,
+    store: Store,
+    principal: MaybeUser,
+    parent_id: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Put a company under a parent, or make it stand alone."""
+    user = _need(request, principal, *ACCOUNT_WRITERS)
+    accounts.set_parent(store, principal=user, customer_id=customer_id, parent_id=parent_id.strip() or None)
+    return _redirect(f"/staff/customers/{quote(customer_id)}")
+
+
 @router.post("/staff/customers/{customer_id}/archive")
 def archive_customer(
     request: Request,

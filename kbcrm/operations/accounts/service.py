@@ -258,13 +258,19 @@ def create_customer(
 def update_customer(
     store: GraphStore, *, principal: Principal, customer_id: str, changes: dict[str, Any]
 ) -> dict[str, Any]:
-    """Change editable fields (None or '' clears one); the fields are kept from identity resolution's rewrites."""
+    """Change editable fields (None or '' clears one); the fields are kept from identity resolution's rewrites.
+
+    A field given with the value it already has is not a change: it is neither written nor
+    marked edited (a form sends every field).
+    """
     require_account_writer(principal)
     props = _customer(store, customer_id)
     if not changes:
         raise AccountError("nothing to change")
     kind = str(props.get("customer_kind") or "organization")
-    cleaned = _check_fields(kind, changes)
+    cleaned = {k: v for k, v in _check_fields(kind, changes).items() if v != props.get(k)}
+    if not cleaned:
+        return props
     edited = sorted(set(props.get("edited_fields") or []) | set(cleaned))
     extra = Label.Organization if kind == "organization" else Label.Person
     store.upsert_nodes(Label.Customer, [{"id": customer_id, **cleaned, "edited_fields": edited}], extra_labels=[extra])
