@@ -198,6 +198,11 @@ def test_sales_console_duplicate_answer_touch_and_stage_move(
     assert page.locator("#new-customer-form input[name=force]").count() == 1  # asked, not created
 
     page.goto(f"{base_url}/staff/customers/{known['id']}")
+    street = f"{time.time_ns() % 1000} Browser Street"
+    page.click("text=Edit details")
+    page.fill("#edit-form input[name=street]", street)
+    page.click("#edit-form button")
+    page.wait_for_selector(f"dd:text('{street}')")  # the profile shows the edited field
     page.click("text=Timeline")
     subject = f"Browser call {time.time_ns()}"
     page.select_option("#touch-form select[name=channel]", "phone")
