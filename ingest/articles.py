@@ -25,6 +25,7 @@ from ingest.notes import NoteLinker
 from ingest.readers import SourceFileError
 from ingest.runner import RunCounts
 from ingest.validate import Rejection, write_quarantine
+from kbcrm.domain.article_versions import version_node, write_versions
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from ontology import load_vocabulary
@@ -155,18 +156,7 @@ def ingest_articles(
         else:
             report.updated += 1
         rows.append({"id": article_id, **content, "version": version, "content_hash": digest})
-        versions.append(
-            {
-                "id": f"{article_id}@v{version}",
-                "version": version,
-                "title": content["title"],
-                "body": body,
-                "audience": content["audience"],
-                "language": content["language"],
-                "confidence": content["confidence"],
-                "edited_by": str(meta["author"]),
-            }
-        )
+        versions.append(version_node(article_id, version, content, by=str(meta["author"])))
         source_id = f"source:{run_id}:{path.name}"
         sources.append(
             {
@@ -206,13 +196,7 @@ def ingest_articles(
                 applies.append(({"start": article_id, "end": m.node_id}, m.label))
     store.upsert_nodes(Label.Source, sources)
     store.upsert_nodes(Label.KnowledgeArticle, rows)
-    store.upsert_nodes(Label.ArticleVersion, versions)
-    store.upsert_relationships(
-        Rel.HAS_VERSION,
-        [{"start": v["id"].split("@v")[0], "end": v["id"]} for v in versions],
-        start_label=Label.KnowledgeArticle,
-        end_label=Label.ArticleVersion,
-    )
+    write_versions(store, versions)
     store.upsert_relationships(Rel.DERIVED_FROM, provenance, start_label=Label.KnowledgeArticle, end_label=Label.Source)
     store.upsert_nodes(Label.Topic, [t for t in topics.values()])
     store.upsert_nodes(Label.Employee, [{"id": a["start"]} for a in authored], extra_labels=[Label.Expert])

@@ -687,7 +687,7 @@ def kcs_link(
 
 @kt_app.command("history")
 def kcs_history(article: Annotated[str, typer.Argument(help="Article id.")]) -> None:
-    """Every earlier version of an article: who, when, state."""
+    """Every version of an article, the current one last: who made it, when, state."""
     from kbcrm.graph import open_store
     from knowledge_transfer.kcs import KcsError, history
 

@@ -3,8 +3,9 @@
 - Confidence states follow KCS v6: work-in-progress → not-validated → validated → archived,
   with the way back for revisions (validated → not-validated) and restores (archived →
   not-validated). Any other move is refused with the allowed ones named.
-- Every edit keeps the previous content as an `ArticleVersion` (who, when, what); the
-  article's `version` counts up.
+- Every change (edit or state) writes the new content as the next `ArticleVersion` (who,
+  when, what; kbcrm.domain.article_versions, shared with article ingest); the article's
+  `version` counts up, and the history's last entry is the article as it reads now.
 - An article links to a case with a kind: reused (it solved the case), created (written
   from the case) or modified (improved while solving it).
 - `draft_from_case` writes a work-in-progress, internal article from a resolved case:
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from kbcrm.domain.article_versions import version_node, write_versions
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from ontology.terms import Label, Rel
@@ -113,29 +115,11 @@ def _article(store: GraphStore, article_id: str) -> dict[str, Any]:
     return rows[0]
 
 
-def _snapshot(article: dict[str, Any], *, by: str) -> dict[str, Any]:
-    version = int(article["version"] or 1)
-    return {
-        "id": f"{article['id']}@v{version}",
-        "version": version,
-        "title": article["title"],
-        "body": article["body"],
-        "audience": article["audience"],
-        "language": article["language"],
-        "confidence": article["confidence"],
-        "edited_by": by,
-    }
-
-
-def _write_version(store: GraphStore, article: dict[str, Any], *, by: str) -> None:
-    snapshot = _snapshot(article, by=by)
-    store.upsert_nodes(Label.ArticleVersion, [snapshot])
-    store.upsert_relationships(
-        Rel.HAS_VERSION,
-        [{"start": article["id"], "end": snapshot["id"]}],
-        start_label=Label.KnowledgeArticle,
-        end_label=Label.ArticleVersion,
-    )
+def _new_version(store: GraphStore, article: dict[str, Any], changes: dict[str, Any], *, by: str) -> int:
+    """Write the changed article as its next version (who, when, what it now says); returns the number."""
+    version = int(article["version"] or 1) + 1
+    write_versions(store, [version_node(article["id"], version, {**article, **changes}, by=by)])
+    return version
 
 
 def set_confidence(store: GraphStore, article_id: str, state: str, *, by: str) -> dict[str, Any]:
@@ -149,10 +133,8 @@ def set_confidence(store: GraphStore, article_id: str, state: str, *, by: str) -
     if state not in TRANSITIONS[current]:
         allowed = ", ".join(sorted(TRANSITIONS[current]))
         raise KcsError(f"article {article_id}: cannot go from {current} to {state} (allowed: {allowed})")
-    _write_version(store, article, by=by)
-    store.upsert_nodes(
-        Label.KnowledgeArticle, [{"id": article_id, "confidence": state, "version": int(article["version"] or 1) + 1}]
-    )
+    version = _new_version(store, article, {"confidence": state}, by=by)
+    store.upsert_nodes(Label.KnowledgeArticle, [{"id": article_id, "confidence": state, "version": version}])
     if state == "validated":
         store.upsert_relationships(
             Rel.VALIDATED,
@@ -172,7 +154,7 @@ def edit_article(
     body: str | None = None,
     audience: str | None = None,
 ) -> dict[str, Any]:
-    """Change an article's content; the previous content is kept as a version (who, when)."""
+    """Change an article's content; the new content becomes the next version (who, when)."""
     article = _article(store, article_id)
     if audience is not None and audience not in ("internal", "customer", "public"):
         raise KcsError(f"audience must be internal, customer or public, not {audience!r}")
@@ -183,18 +165,17 @@ def edit_article(
     }
     if not changes:
         return article
-    _write_version(store, article, by=by)
+    version = _new_version(store, article, changes, by=by)
     content = {**article, **changes}
     digest = hashlib.sha256(f"{content['title']}\n{content['body']}\n{content['audience']}".encode()).hexdigest()
     store.upsert_nodes(
-        Label.KnowledgeArticle,
-        [{"id": article_id, **changes, "version": int(article["version"] or 1) + 1, "content_hash": digest}],
+        Label.KnowledgeArticle, [{"id": article_id, **changes, "version": version, "content_hash": digest}]
     )
     return _article(store, article_id)
 
 
 def history(store: GraphStore, article_id: str) -> list[dict[str, Any]]:
-    """Every earlier version of an article, oldest first (who edited, when, what it said)."""
+    """Every version of an article, oldest first, the current one last (who made it, when, what it said)."""
     _article(store, article_id)
     return store.read(HISTORY, id=article_id)
 
@@ -292,6 +273,23 @@ def draft_from_case(store: GraphStore, case_id: str, *, by: str) -> Draft:
             start_label=Label.KnowledgeArticle,
             end_label=Label.Product,
         )
+    write_versions(
+        store,
+        [
+            version_node(
+                article_id,
+                1,
+                {
+                    "title": title,
+                    "body": body,
+                    "audience": "internal",
+                    "language": language,
+                    "confidence": "work-in-progress",
+                },
+                by=by,
+            )
+        ],
+    )
     link_article_to_case(store, article_id, case_id, kind="created", by=by)
     return Draft(article_id=article_id, title=title, body=body, sections=sections)
 

@@ -220,8 +220,16 @@ def test_kcs_states_and_version_history(kt_store: FalkorDBStore) -> None:
     row = kcs.set_confidence(kt_store, article, "validated", by="emp-004")
     assert row["confidence"] == "validated" and row["body"] == "New schedule: every 250 hours."
     versions = kcs.history(kt_store, article)
+    # Each version is what the article said after that person's change; the last is the article now.
+    assert [v["version"] for v in versions] == list(range(1, int(start["version"]) + 5))
     assert [v["edited_by"] for v in versions[-4:]] == ["emp-001", "emp-002", "emp-003", "emp-004"]
-    assert versions[-4]["confidence"] == start["confidence"] and versions[-4]["body"] == start["body"]
+    assert [v["confidence"] for v in versions[-4:]] == ["archived", "not-validated", "not-validated", "validated"]
+    assert versions[-5]["confidence"] == start["confidence"] and versions[-5]["body"] == start["body"]
+    authors = kt_store.read(
+        "MATCH (e:Employee)-[:AUTHORED]->(:KnowledgeArticle {id: $id}) RETURN e.id AS id", id=article
+    )
+    assert [{"id": versions[-5]["edited_by"]}] == authors  # the author's version keeps its author
+    assert versions[-1]["body"] == row["body"] and versions[-3]["body"] == start["body"]
     assert all(v["created_at"] for v in versions)
     assert kt_store.read(
         "MATCH (:Employee {id: 'emp-004'})-[r:VALIDATED]->(:KnowledgeArticle {id: $id}) RETURN r.validated_at AS at",
@@ -245,6 +253,8 @@ def test_draft_from_resolved_case(kt_store: FalkorDBStore) -> None:
     assert row["internal"] not in draft.body, "an internal note was copied into a draft"
     node = kt_store.get_node("KnowledgeArticle", draft.article_id)
     assert node is not None and node["confidence"] == "work-in-progress" and node["audience"] == "internal"
+    first = kcs.history(kt_store, draft.article_id)
+    assert [(v["version"], v["edited_by"], v["body"]) for v in first] == [(1, "emp-005", draft.body)]
     links = kcs.case_links(kt_store, draft.article_id)
     assert [(x["case"], x["kind"], x["linked_by"]) for x in links] == [(row["case"], "created", "emp-005")]
     assert links[0]["linked_at"]
