@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from ingest.mapping import load_mapping
+from ingest.mapping import Mapping, load_mapping
 from ingest.runner import ingest_file
 from kbcrm.cli import app
 from kbcrm.graph.falkordb_backend import FalkorDBStore
@@ -79,19 +79,10 @@ def test_export_then_import_round_trips_every_kind(
 def test_an_edited_export_updates_one_row_and_quarantines_a_bad_one(
     demo_store: FalkorDBStore, falkordb_store: FalkorDBStore, tmp_path: Path
 ) -> None:
-    for label, query in COPY.items():
-        falkordb_store.upsert_nodes(label, [{"id": r["id"]} for r in demo_store.read(query)])
-    path = tmp_path / "opportunities.csv"
-    export_records(demo_store, kind="opportunities", path=path)
-    mapping = load_mapping("kbcrm-opportunities")
-    ingest_file(falkordb_store, path=path, mapping=mapping, source_kind="opportunities", data_dir=tmp_path)
-    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    path, mapping, rows = _opportunities_imported(demo_store, falkordb_store, tmp_path)
     rows[0]["amount"] = "12345.00"
     rows[1]["stage"] = "dreaming"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    _write(path, rows)
     report = ingest_file(falkordb_store, path=path, mapping=mapping, source_kind="opportunities", data_dir=tmp_path)
     assert (report.updated, report.rejected, report.unchanged) == (1, 1, len(rows) - 2)
     assert report.rejections[0].line == 3 and report.rejections[0].field == "stage"
@@ -154,13 +145,7 @@ def test_operations_commands(tmp_path: Path, monkeypatch: object) -> None:
 def test_an_edited_link_moves_the_relationship_and_an_emptied_cell_clears_it(
     demo_store: FalkorDBStore, falkordb_store: FalkorDBStore, tmp_path: Path
 ) -> None:
-    for label, query in COPY.items():
-        falkordb_store.upsert_nodes(label, [{"id": r["id"]} for r in demo_store.read(query)])
-    path = tmp_path / "opportunities.csv"
-    export_records(demo_store, kind="opportunities", path=path)
-    mapping = load_mapping("kbcrm-opportunities")
-    ingest_file(falkordb_store, path=path, mapping=mapping, source_kind="opportunities", data_dir=tmp_path)
-    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    path, mapping, rows = _opportunities_imported(demo_store, falkordb_store, tmp_path)
     closed = next(i for i, r in enumerate(rows) if r["close_reason"])
     other_owner = next(r["owner_id"] for r in rows if r["owner_id"] != rows[0]["owner_id"])
     rows[0]["owner_id"] = other_owner  # re-assigned
@@ -219,6 +204,19 @@ def test_customer_edits_change_existing_customers_only_and_are_marked_edited(
     assert falkordb_store.get_node("Customer", "cust:nobody") is None  # never created
     third = ingest_file(falkordb_store, path=path, mapping=mapping, source_kind="customers", data_dir=tmp_path)
     assert (third.updated, third.unchanged, third.rejected) == (0, len(rows) - 1, 1)
+
+
+def _opportunities_imported(
+    demo_store: FalkorDBStore, falkordb_store: FalkorDBStore, tmp_path: Path
+) -> tuple[Path, Mapping, list[dict[str, str]]]:
+    """The demo's opportunities exported and imported into an empty graph (with what they link to)."""
+    for label, query in COPY.items():
+        falkordb_store.upsert_nodes(label, [{"id": r["id"]} for r in demo_store.read(query)])
+    path = tmp_path / "opportunities.csv"
+    export_records(demo_store, kind="opportunities", path=path)
+    mapping = load_mapping("kbcrm-opportunities")
+    ingest_file(falkordb_store, path=path, mapping=mapping, source_kind="opportunities", data_dir=tmp_path)
+    return path, mapping, list(csv.DictReader(path.open(encoding="utf-8")))
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> None:
