@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 
 from ingest.identity.graph import possible_duplicates
 from ingest.identity.resolver import Weights
@@ -17,6 +18,7 @@ from kbcrm.settings import Settings
 from knowledge_transfer.answers.service import KnowledgeBase
 
 _KB_LOCK = threading.Lock()
+log = logging.getLogger("kbcrm.api")
 
 
 def get_store(request: Request) -> GraphStore:
@@ -40,6 +42,49 @@ def get_knowledge_base(request: Request) -> KnowledgeBase:
                 state.kb = KnowledgeBase.from_graph(state.store, state.settings)
     kb: KnowledgeBase = state.kb
     return kb
+
+
+def knowledge_changed(app: FastAPI) -> threading.Thread | None:
+    """An article changed (edited, state moved, drafted): rebuild the knowledge base in the background.
+
+    Requests keep answering from the current knowledge base until the new one is ready, then
+    it is swapped in; only new or changed texts are embedded (the vector cache). Changes that
+    arrive during a rebuild are picked up by one more rebuild. Returns the rebuilding thread
+    (None when nothing was built yet: the first request builds it from the graph anyway).
+    """
+    state = app.state
+    with _KB_LOCK:
+        if getattr(state, "kb", None) is None:
+            return None
+        state.kb_dirty = True
+        thread: threading.Thread | None = getattr(state, "kb_refresh", None)
+        if thread is None:
+            thread = threading.Thread(target=_rebuild, args=(state,), name="kbcrm-kb-refresh", daemon=True)
+            state.kb_refresh = thread
+            thread.start()
+        return thread
+
+
+def _rebuild(state: Any) -> None:
+    while True:
+        with _KB_LOCK:
+            if not state.kb_dirty:
+                state.kb_refresh = None
+                return
+            state.kb_dirty = False
+        try:
+            fresh = KnowledgeBase.from_graph(state.store, state.settings)
+        except Exception:  # keep answering from the current knowledge base
+            log.exception("rebuilding the knowledge base failed; the previous one stays in use")
+            continue
+        state.kb = fresh
+
+
+def wait_for_knowledge(app: FastAPI, timeout: float = 60.0) -> None:
+    """Block until a background rebuild (if any) has finished (tests, and a graceful shutdown)."""
+    thread = getattr(app.state, "kb_refresh", None)
+    if thread is not None:
+        thread.join(timeout)
 
 
 def get_duplicate_finder(request: Request) -> DuplicateFinder:

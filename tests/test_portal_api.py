@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.deps import wait_for_knowledge
 from kbcrm.access import sessions
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.settings import Settings
@@ -397,3 +398,36 @@ def test_export_holds_every_order_and_its_lines(falkordb_store: FalkorDBStore) -
         == [{"line": 1, "product": None, "product_name": None, "quantity": int(o["id"][1:]), "unit_price": None}]
         for o in data["orders"]
     )
+
+
+def test_an_edited_article_is_searchable_without_a_restart(portal_store: FalkorDBStore, portal_kb: Any) -> None:
+    # Its own app on the portal graph, sharing the fixture's vector cache (only changed texts are embedded).
+    application = create_app(
+        Settings(data_dir=portal_kb.settings.data_dir), store=portal_store, knowledge_base=portal_kb
+    )
+    article = portal_store.read(
+        "MATCH (a:KnowledgeArticle {confidence: 'validated'}) WHERE a.audience IN ['customer', 'public'] "
+        "AND a.language = 'en' RETURN a.id AS id, a.body AS body ORDER BY a.id LIMIT 1"
+    )[0]
+    visitor, engineer = Client(application), Client(application, "engineer")
+
+    def found() -> list[str]:
+        answer = visitor.get("/api/v1/knowledge/search", params={"q": "zebraquartz"}).json()
+        return [s["id"] for s in answer["suggestions"] if "zebraquartz" in s["evidence"]["matched_terms"]]
+
+    assert found() == []
+    edited = engineer.send(
+        "PATCH", f"/api/v1/knowledge/articles/{article['id']}", json={"body": article["body"] + " See zebraquartz."}
+    )
+    assert edited.status_code == 200
+    wait_for_knowledge(application)
+    assert application.state.kb is not portal_kb  # rebuilt in the background and swapped in
+    assert found() == [article["id"]]
+    url = f"/api/v1/knowledge/articles/{article['id']}/confidence"
+    assert engineer.send("PUT", url, json={"state": "archived"}).status_code == 200
+    wait_for_knowledge(application)
+    assert found() == []  # an archived article leaves the portal at once, without a restart
+    for state in ("not-validated", "validated"):
+        assert engineer.send("PUT", url, json={"state": state}).status_code == 200
+    wait_for_knowledge(application)
+    assert found() == [article["id"]]

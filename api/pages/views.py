@@ -13,7 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
-from api.deps import AppSettings, Calendar, Knowledge, Store
+from api.deps import AppSettings, Calendar, Knowledge, Store, knowledge_changed
 from api.errors import ApiError, not_found
 from api.pages.render import page
 from api.routers.auth import Login, log_in, log_out
@@ -314,6 +314,7 @@ def staff_draft(request: Request, case_id: str, store: Store, principal: MaybeUs
     draft = portal.draft_article_from_case(store, principal=user, case_id=case_id)
     if draft is None:
         raise not_found(f"case {case_id!r}")
+    knowledge_changed(request.app)
     return _redirect(f"/articles/{quote(draft.article_id)}")
 
 

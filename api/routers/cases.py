@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import AppSettings, Calendar, Knowledge, Store
+from api.deps import AppSettings, Calendar, Knowledge, Store, knowledge_changed
 from api.errors import ApiError, not_found
 from api.security import AnyUser, CaseWorker, Staff
 from kbcrm.access.models import Role
@@ -153,9 +153,10 @@ def link_article(case_id: str, store: Store, principal: CaseWorker, body: Articl
 
 
 @router.post("/{case_id}/draft-article", status_code=201, summary="KCS: draft an internal article from the case")
-def draft_article(case_id: str, store: Store, principal: CaseWorker) -> dict[str, Any]:
+def draft_article(request: Request, case_id: str, store: Store, principal: CaseWorker) -> dict[str, Any]:
     """A work-in-progress article (issue, environment, cause, resolution) linked to the case as 'created'."""
     draft = portal.draft_article_from_case(store, principal=principal, case_id=case_id)
     if draft is None:
         raise not_found(f"case {case_id!r}")
+    knowledge_changed(request.app)
     return {"article_id": draft.article_id, "title": draft.title, "body": draft.body, "sections": draft.sections}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import Knowledge, Store
+from api.deps import Knowledge, Store, knowledge_changed
 from api.errors import not_found
 from api.security import CaseWorker, Customer, MaybeUser, Staff
 from kbcrm.access import audit
@@ -105,8 +105,10 @@ def article_history(article_id: str, store: Store, principal: Staff) -> list[dic
     return kcs.history(store, article_id)
 
 
-@router.patch("/articles/{article_id}", summary="Edit an article (KCS): the previous content is kept as a version")
-def edit_article(article_id: str, store: Store, principal: CaseWorker, body: ArticleEdit) -> dict[str, Any]:
+@router.patch("/articles/{article_id}", summary="Edit an article (KCS): the new content becomes the next version")
+def edit_article(
+    request: Request, article_id: str, store: Store, principal: CaseWorker, body: ArticleEdit
+) -> dict[str, Any]:
     """Who edited, when and what it said before are in the article's history; audited."""
     if not portal.can_read_article(store, article_id=article_id, principal=principal):
         raise not_found(f"article {article_id!r}")
@@ -115,11 +117,14 @@ def edit_article(article_id: str, store: Store, principal: CaseWorker, body: Art
     audit.record(
         store, actor=principal.user_id, action="article_edited", target=article_id, detail={"fields": sorted(changes)}
     )
+    knowledge_changed(request.app)  # searchable as edited once the background rebuild is done
     return result
 
 
 @router.put("/articles/{article_id}/confidence", summary="Move an article to a KCS confidence state")
-def set_confidence(article_id: str, store: Store, principal: CaseWorker, body: ConfidenceChange) -> dict[str, Any]:
+def set_confidence(
+    request: Request, article_id: str, store: Store, principal: CaseWorker, body: ConfidenceChange
+) -> dict[str, Any]:
     """work-in-progress → not-validated → validated → archived (and back for revisions)."""
     if not portal.can_read_article(store, article_id=article_id, principal=principal):
         raise not_found(f"article {article_id!r}")
@@ -127,6 +132,7 @@ def set_confidence(article_id: str, store: Store, principal: CaseWorker, body: C
     audit.record(
         store, actor=principal.user_id, action="article_state", target=article_id, detail={"state": body.state}
     )
+    knowledge_changed(request.app)  # e.g. a validated customer article reaches the portal
     return result
 
 
