@@ -6,7 +6,8 @@ Guarantees (tested in tests/test_ingest.py):
 * idempotent: a row whose mapped content is unchanged is not written again (its
   `content_hash` matches), so re-running a file reports 0 created and 0 updated;
 * no partial records: each batch is one statement that writes the nodes and their
-  provenance edges together;
+  provenance edges and links together (an updated row's outdated links are removed by a
+  statement just before; killed in between, the re-run sees the changed row and writes it);
 * resumable: a checkpoint after every committed batch lets a re-run after SIGKILL
   continue the same run; re-processing a committed batch is harmless (idempotent);
 * provenance: every written node gets `DERIVED_FROM` → the run's Source (file, run id,
@@ -123,12 +124,13 @@ class _Checkpoint:
         self.file.unlink(missing_ok=True)
 
 
-def _classify_query(label: str) -> str:
+def _classify_query(mapping: Mapping) -> str:
+    # Only an update-only mapping compares field by field, so only it reads the stored properties back.
+    stored = ", CASE WHEN n IS NULL THEN NULL ELSE properties(n) END AS stored" if mapping.update_only else ""
     return (
-        f"UNWIND $rows AS row OPTIONAL MATCH (n:{label} {{id: row.id}}) "
+        f"UNWIND $rows AS row OPTIONAL MATCH (n:{mapping.label} {{id: row.id}}) "
         "OPTIONAL MATCH (n)-[d:DERIVED_FROM]->(:Source {id: $source}) "
-        "RETURN row.id AS id, n.id AS found, n.content_hash AS hash, d.line AS seen_line, "
-        "CASE WHEN n IS NULL THEN NULL ELSE properties(n) END AS stored"
+        f"RETURN row.id AS id, n.id AS found, n.content_hash AS hash, d.line AS seen_line{stored}"
     )
 
 
@@ -206,19 +208,7 @@ def ingest_file(
     report.quarantine_file = str(quarantine)
     started_at = state["started_at"] if state else utc_now()
     if not dry_run:
-        store.upsert_nodes(
-            Label.Source,
-            [
-                {
-                    "id": source_id,
-                    "source_kind": source_kind,
-                    "file": str(path.resolve()),
-                    "run_id": run_id,
-                    "ingested_at": started_at,
-                }
-            ],
-        )
-        _save_run(store, report, started_at, status="running")
+        open_run(store, report, path, started_at)
 
     batch: list[tuple[SourceRow, str, dict[str, Any]]] = []
 
@@ -244,14 +234,14 @@ def ingest_file(
         report.read += 1
         key, props, problems = validate_row(mapping, str(path), row.line, row.data)
         if problems:
-            _reject(report, quarantine, problems, row)
+            reject_row(report, quarantine, problems, row)
             continue
         batch.append((row, key, props))
         if len(batch) >= batch_size:
             flush()
     flush()
     if not dry_run:
-        _save_run(store, report, started_at, status="finished")
+        save_run(store, report, started_at, status="finished")
         checkpoint.clear()
     return report
 
@@ -269,7 +259,7 @@ class _Pending:
 
 def _duplicate(report: IngestReport, mapping: Mapping, quarantine: Path, row: SourceRow, key: str, first: int) -> None:
     problem = Rejection(report.file, row.line, "+".join(mapping.key), key, f"duplicate key; first on line {first}")
-    _reject(report, quarantine, [problem], row)
+    reject_row(report, quarantine, [problem], row)
 
 
 def _commit(
@@ -311,7 +301,7 @@ def _commit(
                     if link.customer_of
                     else (f"no {link.label} with {link.match} {values[item.node_id]!r}")
                 )
-                _reject(
+                reject_row(
                     report,
                     quarantine,
                     [Rejection(report.file, item.source.line, link.source, values[item.node_id], what)],
@@ -325,7 +315,7 @@ def _commit(
         item.props["content_hash"] = _content_hash({**item.props, "_links": item.targets})
     existing = {
         r["id"]: r
-        for r in store.read(_classify_query(mapping.label), rows=[{"id": p.node_id} for p in pending], source=source_id)
+        for r in store.read(_classify_query(mapping), rows=[{"id": p.node_id} for p in pending], source=source_id)
     }
     to_write: list[_Pending] = []
     updated: list[_Pending] = []
@@ -379,7 +369,7 @@ def _classify_edit(
     if seen.get("found") is None:
         what = f"no {mapping.label} with id {item.node_id!r} (this file can only change existing records)"
         problem = Rejection(report.file, item.source.line, "+".join(mapping.key), item.key, what)
-        _reject(report, quarantine, [problem], item.source)
+        reject_row(report, quarantine, [problem], item.source)
         return
     stored = seen.get("stored") or {}
     changed = sorted(f.property for f in mapping.fields if stored.get(f.property) != item.props.get(f.property))
@@ -393,14 +383,33 @@ def _classify_edit(
     to_write.append(item)
 
 
-def _reject(report: IngestReport, quarantine: Path, problems: list[Rejection], row: SourceRow) -> None:
+def reject_row(report: IngestReport, quarantine: Path, problems: list[Rejection], row: SourceRow) -> None:
+    """Count a rejected row, keep its first reasons in the report and the row in the quarantine file."""
     report.rejected += 1
     if len(report.rejections) < 1000:
         report.rejections.extend(problems)
     write_quarantine(quarantine, problems, row.data)
 
 
-def _save_run(store: GraphStore, report: IngestReport, started_at: str, *, status: str) -> None:
+def open_run(store: GraphStore, report: IngestReport, path: Path, started_at: str) -> None:
+    """The run's Source node (what every written fact derives from) and its report, status running."""
+    store.upsert_nodes(
+        Label.Source,
+        [
+            {
+                "id": f"source:{report.run_id}",
+                "source_kind": report.source_kind,
+                "file": str(path.resolve()),
+                "run_id": report.run_id,
+                "ingested_at": started_at,
+            }
+        ],
+    )
+    save_run(store, report, started_at, status="running")
+
+
+def save_run(store: GraphStore, report: IngestReport, started_at: str, *, status: str) -> None:
+    """Write the run's IngestRun report (counts, first rejections) linked to its Source."""
     detail = json.dumps([asdict(r) for r in report.rejections[:20]], ensure_ascii=False)
     store.upsert_nodes(
         Label.IngestRun,

@@ -22,7 +22,6 @@ from kbcrm.operations.campaigns.service import (
     TargetRule,
     create_campaign,
     in_control_group,
-    member,
     members,
     record_response,
     results,
@@ -280,7 +279,14 @@ def test_member_export_and_responses_from_a_mailing_tool(crm: FalkorDBStore, tmp
     assert {(r.field, r.value) for r in report.rejections} == {("response", "liked"), ("customer_id", "c09")}
     assert "not a member" in next(r.message for r in report.rejections if r.field == "customer_id")
     assert Path(report.quarantine_file).read_text(encoding="utf-8").count("\n") == 3  # header + 2 rows
-    stored = member(crm, principal=MARKETER, campaign_id=plan.id, customer_id=responder["customer_id"])
+    stored = next(
+        (
+            m
+            for m in members(crm, principal=MARKETER, campaign_id=plan.id)
+            if m["customer_id"] == responder["customer_id"]
+        ),
+        None,
+    )
     assert stored is not None and stored["response"] == "clicked"
     assert stored["responded_at"] == "2026-03-04T09:30:00+00:00"
     again = ingest_responses(crm, path=path, principal=MARKETER, data_dir=tmp_path)

@@ -18,14 +18,13 @@ from api.pages.render import page
 from api.pages.views import STAFF, _need, _redirect
 from api.security import MaybeUser
 from kbcrm.access.models import Role
+from kbcrm.access.scope import ACCOUNT_WRITERS, SALES_WRITERS
 from kbcrm.operations.accounts import service as accounts
 from kbcrm.operations.campaigns import service as campaigns
 from kbcrm.operations.opportunities import service as opportunities
 from kbcrm.operations.touches import service as touches
 
 router = APIRouter(include_in_schema=False)
-SALES = (Role.admin, Role.marketer)
-ACCOUNT_WRITERS = (Role.admin, Role.engineer, Role.marketer)
 
 
 def _new_customer_form(**values: Any) -> dict[str, Any]:
@@ -230,7 +229,7 @@ def opportunity_page(request: Request, opportunity_id: str, store: Store, princi
     return page(
         request,
         "staff_opportunity.html",
-        {"opportunity": found, "stages": opportunities.STAGES, "can_move": user.role in SALES},
+        {"opportunity": found, "stages": opportunities.STAGES, "can_move": user.role in SALES_WRITERS},
         principal=user,
     )
 
@@ -245,7 +244,7 @@ def move_stage(
     reason: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
     """Move to a stage (won, lost and reopening need a reason)."""
-    user = _need(request, principal, *SALES)
+    user = _need(request, principal, *SALES_WRITERS)
     opportunities.move_stage(store, principal=user, opportunity_id=opportunity_id, stage=stage, reason=reason)
     return _redirect(f"/staff/opportunities/{quote(opportunity_id)}")
 
@@ -262,7 +261,7 @@ def new_opportunity(
     currency: Annotated[str, Form(max_length=3)] = "EUR",
 ) -> Response:
     """Open an opportunity for the customer (owner: the signed-in employee) and show it."""
-    user = _need(request, principal, *SALES)
+    user = _need(request, principal, *SALES_WRITERS)
     draft = opportunities.OpportunityDraft(
         customer_id=customer_id, name=name, amount=amount, currency=currency, expected_close=expected_close
     )

@@ -45,7 +45,7 @@ def _need(request: Request, principal: Principal | None, *roles: Role) -> Princi
     if principal is None:
         raise LoginRequired(request.url.path)
     if roles and principal.role not in roles:
-        raise ApiError(403, "forbidden", f"this page is for {', '.join(r.value for r in roles)}")
+        raise ApiError(403, "forbidden", f"this page is for {', '.join(sorted(r.value for r in roles))}")
     return principal
 
 

@@ -89,15 +89,15 @@ MEMBER_ORDERS = cypher(
 )
 RESPOND = cypher(
     "campaigns.respond",
-    "MATCH (c:Customer {id: $customer})-[m:IN_CAMPAIGN]->(k:Campaign {id: $id}) "
-    "SET m.response = $response, m.responded_at = $now, m.status = 'responded' RETURN m.control_group AS control",
-    example={"customer": "c-none", "id": "campaign:x", "response": "opened", "now": "2026-01-01T00:00:00+00:00"},
+    "UNWIND $rows AS r MATCH (c:Customer {id: r.customer})-[m:IN_CAMPAIGN]->(k:Campaign {id: r.campaign}) "
+    "SET m.response = r.response, m.responded_at = r.at, m.status = 'responded' RETURN c.id AS customer",
+    example={"rows": [{"customer": "c-none", "campaign": "campaign:x", "response": "opened", "at": "2026-01-01"}]},
 )
-MEMBER = cypher(
-    "campaigns.member",
-    "MATCH (c:Customer {id: $customer})-[m:IN_CAMPAIGN]->(k:Campaign {id: $id}) "
-    "RETURN m.response AS response, m.responded_at AS responded_at, m.control_group AS control_group",
-    example={"customer": "c-none", "id": "campaign:x"},
+MEMBERSHIPS = cypher(
+    "campaigns.memberships",
+    "UNWIND $pairs AS p MATCH (c:Customer {id: p.customer})-[m:IN_CAMPAIGN]->(k:Campaign {id: p.campaign}) "
+    "RETURN k.id AS campaign_id, c.id AS customer_id, m.response AS response, m.responded_at AS responded_at",
+    example={"pairs": [{"customer": "c-none", "campaign": "campaign:x"}]},
 )
 
 Personaliser = Callable[[str], list[dict[str, Any]]]
@@ -323,11 +323,22 @@ def members(
     return rows
 
 
-def member(store: GraphStore, *, principal: Principal, campaign_id: str, customer_id: str) -> dict[str, Any] | None:
-    """One member's response so far (None when the customer is not a member)."""
+def memberships(
+    store: GraphStore, *, principal: Principal, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The response so far of each (campaign id, customer id) that is a membership; others are absent."""
     _require_marketing(principal)
-    rows = store.read(MEMBER, customer=customer_id, id=campaign_id)
-    return rows[0] if rows else None
+    rows = store.read(MEMBERSHIPS, pairs=[{"campaign": c, "customer": k} for c, k in set(pairs)])
+    return {(r["campaign_id"], r["customer_id"]): r for r in rows}
+
+
+def record_responses(store: GraphStore, *, principal: Principal, rows: list[dict[str, str]]) -> int:
+    """Record many members' responses in one statement (rows: campaign, customer, response, at)."""
+    _require_marketing(principal)
+    for row in rows:
+        if row["response"] not in RESPONSES:
+            raise CampaignError(f"response must be one of {', '.join(RESPONSES)}, not {row['response']!r}")
+    return len(store.run(RESPOND, rows=rows)) if rows else 0
 
 
 def record_response(
@@ -340,11 +351,8 @@ def record_response(
     at: str | None = None,
 ) -> dict[str, Any]:
     """Record a member's response (opened, clicked, replied, converted, unsubscribed), now or at `at`."""
-    _require_marketing(principal)
-    if response not in RESPONSES:
-        raise CampaignError(f"response must be one of {', '.join(RESPONSES)}, not {response!r}")
-    rows = store.run(RESPOND, customer=customer_id, id=campaign_id, response=response, now=at or utc_now())
-    if not rows:
+    row = {"campaign": campaign_id, "customer": customer_id, "response": response, "at": at or utc_now()}
+    if not record_responses(store, principal=principal, rows=[row]):
         raise CampaignError(f"customer {customer_id!r} is not a member of campaign {campaign_id!r}")
     return {"campaign_id": campaign_id, "customer_id": customer_id, "response": response}
 

@@ -43,8 +43,7 @@ class RecordExport:
         """The command that reads an exported file back."""
         if self.read_back:
             return self.read_back.format(path=path)
-        kind = "interactions" if self.kind == "touches" else self.kind
-        return f"kbcrm ingest {kind} {path} --mapping {self.mapping}"
+        return f"kbcrm ingest {self.kind} {path} --mapping {self.mapping}"
 
 
 EXPORTS: dict[str, RecordExport] = {
@@ -107,6 +106,7 @@ EXPORTS: dict[str, RecordExport] = {
         ),
         ("touch_id", "customer_id", "channel", "direction", "occurred_at", "subject", "outcome", "next_step"),
         "kbcrm-touches",
+        read_back="kbcrm ingest interactions {path} --mapping kbcrm-touches",  # touches are interactions
     ),
     "opportunities": RecordExport(
         "opportunities",
