@@ -65,6 +65,13 @@ def knowledge_changed(app: FastAPI) -> threading.Thread | None:
         return thread
 
 
+def usage_changed(app: FastAPI, article_id: str) -> None:
+    """An article was rated or linked to a case: its feedback and reuse boosts change at once (no rebuild)."""
+    kb: KnowledgeBase | None = getattr(app.state, "kb", None)
+    if kb is not None:
+        kb.refresh_usage(app.state.store, article_id)
+
+
 def _rebuild(state: Any) -> None:
     while True:
         with _KB_LOCK:

@@ -78,6 +78,23 @@ class Settings(BaseSettings):
         default=0.6, ge=0, description="Boost per unit of smoothed helpful-minus-not-helpful rate ((h-n)/(h+n+2))."
     )
     boost_reuse: float = Field(default=0.1, ge=0, description="Boost per log(1 + times linked to a case).")
+    boost_same_language: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "Boost for a document in the question's language (Chinese or English): each language's documents are "
+            "judged by a different embedder, so without it a translation can outrank the original."
+        ),
+    )
+    feedback_other_audience_weight: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description=(
+            "How much a vote from the other audience (staff for the portal, customers for engineers) counts in "
+            "the feedback boost, against 1 for the answer audience's own votes."
+        ),
+    )
     clv_model: Literal["bgnbd", "pareto-nbd"] = Field(
         default="pareto-nbd",
         description=(

@@ -26,6 +26,7 @@ import numpy as np
 from kbcrm.domain.article_versions import version_node, write_versions
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
+from knowledge_transfer.answers.corpus import FEEDBACK_AUDIENCES
 from ontology.terms import Label, Rel
 
 STATES = ("work-in-progress", "not-validated", "validated", "archived")
@@ -36,7 +37,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "archived": frozenset({"not-validated"}),
 }
 LINK_KINDS = ("reused", "created", "modified")
-FEEDBACK_AUDIENCES = ("customer", "staff")
 
 ARTICLE = cypher(
     "kcs.article",

@@ -247,3 +247,13 @@ def tokenize_many(texts: Sequence[str]) -> list[list[str]]:
 def contains_chinese(text: str) -> bool:
     """True when the text has CJK ideographs."""
     return re.search(r"[\u3400-\u9fff]", text) is not None
+
+
+def question_language(text: str) -> str:
+    """The language a question is ranked as: "zh" when it has Chinese text, else "en" (the two KBCRM serves)."""
+    return "zh" if contains_chinese(text) else "en"
+
+
+def primary_language(tag: str | None) -> str:
+    """A language tag's primary subtag, lower-case ("zh-CN" -> "zh"); "en" when absent."""
+    return (tag or "en").split("-")[0].split("_")[0].lower() or "en"

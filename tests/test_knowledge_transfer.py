@@ -15,7 +15,7 @@ from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.settings import Settings
 from knowledge_transfer import kcs
 from knowledge_transfer.answers.models import EvidencePath
-from knowledge_transfer.answers.service import AccessDenied, AnswerError, KnowledgeBase, answer
+from knowledge_transfer.answers.service import AccessDenied, AnswerError, KnowledgeBase, answer, cross_model_scale
 from knowledge_transfer.experts import who_knows
 from knowledge_transfer.recommendations import cross_sell, next_best_actions, next_best_articles
 from ontology import load_vocabulary
@@ -195,18 +195,57 @@ def test_feedback_changes_rank(kt_store: FalkorDBStore, kb: KnowledgeBase) -> No
         kcs.record_usage(kt_store, first, audience="customer", event="not_helpful")
         kcs.record_usage(kt_store, second, audience="customer", event="helpful")
     for article in (first, second):
-        row = kt_store.read(kcs.COUNT_USAGE, id=article)[0]
-        kb.update_usage(
-            article,
-            views=int(row["views"] or 0),
-            helpful=int(row["helpful"] or 0),
-            not_helpful=int(row["not_helpful"] or 0),
-            reused=int(row["reused"]),
-        )
+        kb.refresh_usage(kt_store, article)
     after = [s.id for s in answer(kb, kt_store, question, customer_id=customer, audience="customer").suggestions]
     assert after.index(second) < after.index(first)
     counts = kt_store.get_node("KnowledgeArticle", second)
     assert counts is not None and counts["helpful_count"] == 6 and counts["customer_helpful_count"] == 6
+
+
+def test_feedback_counts_most_for_its_own_audience(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
+    question = "calibration drift after firmware update"
+    top = next(s for s in answer(kb, kt_store, question, audience="staff").suggestions if s.kind == "article")
+    before = next(s for s in answer(kb, kt_store, top.title, audience="staff").suggestions if s.id == top.id)
+    start = {a: kb.votes_for(kb.by_id[("article", top.id)], a) for a in ("staff", "customer")}
+    for _ in range(4):
+        kcs.record_usage(kt_store, top.id, audience="staff", event="not_helpful")
+    kb.refresh_usage(kt_store, top.id)
+    i = kb.by_id[("article", top.id)]
+    weight = kb.settings.feedback_other_audience_weight
+    assert kb.votes_for(i, "staff") == (start["staff"][0], start["staff"][1] + 4)
+    assert kb.votes_for(i, "customer") == (start["customer"][0], start["customer"][1] + 4 * weight)
+    staff_boost = kb.static_boost_parts(i, "staff")["feedback"]
+    customer_boost = kb.static_boost_parts(i, "customer")["feedback"]
+    assert staff_boost < customer_boost < 0  # engineers' votes weigh most in engineers' ranking
+    after = next(s for s in answer(kb, kt_store, top.title, audience="staff").suggestions if s.id == top.id)
+    assert after.evidence.boosts["feedback"] == pytest.approx(staff_boost, abs=1e-4)
+    assert after.evidence.usage["staff_not_helpful"] == before.evidence.usage["staff_not_helpful"] + 4
+    assert after.score < before.score
+
+
+def test_english_question_about_a_code_gets_the_english_article_first(
+    kt_store: FalkorDBStore, kb: KnowledgeBase
+) -> None:
+    """Each language's documents are judged by another embedder; calibrated, a translation no longer wins."""
+    rows = kt_store.read(
+        "MATCH (a:KnowledgeArticle {language: 'zh'})-[:RESOLVES]->(e:ErrorCode)<-[:RESOLVES]-"
+        "(b:KnowledgeArticle {language: 'en'}) RETURN DISTINCT e.id AS id, e.code AS code ORDER BY code"
+    )
+    assert len(rows) >= 5
+    for row in rows:
+        for question in (f"error {row['code']}", f"I get {row['code']} when starting the device"):
+            top = next(s for s in answer(kb, kt_store, question, audience="staff").suggestions if s.kind == "article")
+            assert not top.id.endswith("-zh"), (question, top.id)
+            assert any(p.nodes[-1].id == row["id"] for p in top.evidence.paths), (question, top.id)
+            assert top.evidence.boosts["same_language"] == kb.settings.boost_same_language
+
+
+def test_cross_model_scale_maps_by_rank() -> None:
+    reference_scores = np.array([0.1, 0.5, 0.3, 0.9], dtype=np.float32)
+    reference_z = np.array([-1.0, 2.0, 0.5, 0.0], dtype=np.float32)
+    mapped = cross_model_scale(np.array([0.95, 0.5, 0.4, 0.0]), reference_scores, reference_z)
+    # 0.95 is above every reference: the best reference z; 0.5 is 3rd of 4: the 3rd z; below all: the lowest.
+    assert mapped.tolist() == pytest.approx([2.0, 0.5, 0.25, -1.0])
 
 
 def test_kcs_states_and_version_history(kt_store: FalkorDBStore) -> None:

@@ -183,6 +183,11 @@ def test_public_search_read_rate_and_why(app: FastAPI, portal_store: FalkorDBSto
     before = article["helpful"] or 0
     totals = visitor.http.post(f"/api/v1/knowledge/articles/{first['id']}/rating", json={"helpful": True}).json()
     assert totals["helpful"] == before + 1
+    # The vote reaches the running app's ranking at once: the next answer's evidence counts it.
+    again = visitor.get("/api/v1/knowledge/search", params={"q": "display error"}).json()
+    usage = next(s for s in again["suggestions"] if s["id"] == first["id"])["evidence"]["usage"]
+    assert usage["helpful"] == before + 1
+    assert usage["customer_helpful"] == first["evidence"]["usage"]["customer_helpful"] + 1
     page = visitor.get(f"/articles/{first['id']}", params={"q": "display error"})
     assert page.status_code == 200 and "Why this answer" in page.text and first["title"] in page.text
     internal = portal_store.read("MATCH (a:KnowledgeArticle {audience: 'internal'}) RETURN a.id AS id LIMIT 1")[0]["id"]

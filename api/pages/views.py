@@ -13,7 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
-from api.deps import AppSettings, Calendar, Knowledge, Store, knowledge_changed
+from api.deps import AppSettings, Calendar, Knowledge, Store, knowledge_changed, usage_changed
 from api.errors import ApiError, not_found
 from api.pages.render import page
 from api.routers.auth import Login, log_in, log_out
@@ -84,6 +84,7 @@ def rate_page(
     """Count the vote and show the article again with a thank-you."""
     if portal.rate_article(store, article_id=article_id, principal=principal, helpful=helpful == "yes") is None:
         raise not_found(f"article {article_id!r}")
+    usage_changed(request.app, article_id)
     return _redirect(f"/articles/{quote(article_id)}?rated=1")
 
 
@@ -304,6 +305,7 @@ def staff_link(
     user = _need(request, principal, Role.admin, Role.engineer)
     if not portal.link_article_on_case(store, principal=user, case_id=case_id, article_id=article_id, kind=kind):
         raise not_found(f"case {case_id!r}")
+    usage_changed(request.app, article_id)
     return _redirect(f"/staff/cases/{quote(case_id)}")
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import AppSettings, Calendar, Knowledge, Store, knowledge_changed
+from api.deps import AppSettings, Calendar, Knowledge, Store, knowledge_changed, usage_changed
 from api.errors import ApiError, not_found
 from api.security import AnyUser, CaseWorker, Staff
 from kbcrm.access.models import Role
@@ -143,12 +143,15 @@ def suggestions(
 
 
 @router.post("/{case_id}/articles", status_code=201, summary="KCS: link an article to the case")
-def link_article(case_id: str, store: Store, principal: CaseWorker, body: ArticleLink) -> dict[str, Any]:
+def link_article(
+    request: Request, case_id: str, store: Store, principal: CaseWorker, body: ArticleLink
+) -> dict[str, Any]:
     """Reused (it solved the case), created (written from it) or modified (improved while solving it)."""
     if not portal.link_article_on_case(
         store, principal=principal, case_id=case_id, article_id=body.article_id, kind=body.kind
     ):
         raise not_found(f"case {case_id!r}")
+    usage_changed(request.app, body.article_id)
     return {"case_id": case_id, "article_id": body.article_id, "kind": body.kind}
 
 

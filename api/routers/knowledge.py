@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import Knowledge, Store, knowledge_changed
+from api.deps import Knowledge, Store, knowledge_changed, usage_changed
 from api.errors import not_found
 from api.security import CaseWorker, Customer, MaybeUser, Staff
 from kbcrm.access import audit
@@ -78,22 +78,26 @@ def read_article(article_id: str, store: Store, principal: MaybeUser) -> dict[st
 
 
 @router.post("/articles/{article_id}/rating", summary="Rate an article helpful or not")
-def rate(article_id: str, store: Store, principal: MaybeUser, body: Rating) -> dict[str, int]:
-    """Returns the article's new usage totals."""
+def rate(request: Request, article_id: str, store: Store, principal: MaybeUser, body: Rating) -> dict[str, int]:
+    """Returns the article's new usage totals; the vote changes the article's rank at once."""
     totals = portal.rate_article(store, article_id=article_id, principal=principal, helpful=body.helpful)
     if totals is None:
         raise not_found(f"article {article_id!r}")
+    usage_changed(request.app, article_id)
     return totals
 
 
 @router.post("/articles/{article_id}/deflection", summary="Record whether a suggested article solved the problem")
-def deflection(article_id: str, store: Store, principal: Customer, body: Deflection) -> dict[str, Any]:
+def deflection(
+    request: Request, article_id: str, store: Store, principal: Customer, body: Deflection
+) -> dict[str, Any]:
     """A solved suggestion counts as helpful and as a deflected case."""
     result = portal.record_deflection(
         store, principal=principal, article_id=article_id, subject=body.subject, solved=body.solved
     )
     if result is None:
         raise not_found(f"article {article_id!r}")
+    usage_changed(request.app, article_id)
     return result
 
 

@@ -21,11 +21,22 @@ ARTICLES = cypher(
     "MATCH (a:KnowledgeArticle) WHERE a.id > $after "
     "RETURN a.id AS id, a.title AS title, a.body AS body, a.audience AS audience, a.confidence AS confidence, "
     "a.language AS language, a.view_count AS views, a.helpful_count AS helpful, "
-    "a.not_helpful_count AS not_helpful, a.updated_at AS updated_at, a.version AS version "
+    "a.not_helpful_count AS not_helpful, a.customer_helpful_count AS customer_helpful, "
+    "a.customer_not_helpful_count AS customer_not_helpful, a.staff_helpful_count AS staff_helpful, "
+    "a.staff_not_helpful_count AS staff_not_helpful, a.updated_at AS updated_at, a.version AS version "
     "ORDER BY a.id LIMIT $limit",
     example={"after": "", "limit": 10},
     ordered=True,
 )
+ARTICLE_USAGE = cypher(
+    "kt.article_usage",
+    "MATCH (a:KnowledgeArticle {id: $id}) OPTIONAL MATCH (a)-[:LINKED_TO_CASE]->(k:ServiceCase) "
+    "RETURN a.view_count AS views, a.helpful_count AS helpful, a.not_helpful_count AS not_helpful, "
+    "a.customer_helpful_count AS customer_helpful, a.customer_not_helpful_count AS customer_not_helpful, "
+    "a.staff_helpful_count AS staff_helpful, a.staff_not_helpful_count AS staff_not_helpful, count(k) AS reused",
+    example={"id": "kb-1"},
+)
+FEEDBACK_AUDIENCES = ("customer", "staff")
 ARTICLE_LINKS = cypher(
     "kt.article_links_page",
     "MATCH (a:KnowledgeArticle)-[r:APPLIES_TO|RESOLVES]->(n) WHERE a.id IN $ids "
@@ -103,9 +114,24 @@ class KnowledgeDoc:
     helpful: int = 0
     not_helpful: int = 0
     reused: int = 0
+    # (helpful, not helpful) votes by audience ("customer" = portal readers, "staff" = employees); the
+    # totals may hold older votes no audience was recorded for.
+    feedback: dict[str, tuple[int, int]] = field(default_factory=dict)
     resolution_id: str | None = None
     links: list[Link] = field(default_factory=list)
     people: list[tuple[str, str, str]] = field(default_factory=list)  # (rel, employee id, name)
+
+    def set_usage(self, row: dict[str, Any]) -> None:
+        """Views, votes (total and per audience) and, when the row has it, reuse count from a query row."""
+        self.views = int(row["views"] or 0)
+        self.helpful = int(row["helpful"] or 0)
+        self.not_helpful = int(row["not_helpful"] or 0)
+        self.feedback = {
+            audience: (int(row[f"{audience}_helpful"] or 0), int(row[f"{audience}_not_helpful"] or 0))
+            for audience in FEEDBACK_AUDIENCES
+        }
+        if "reused" in row:
+            self.reused = int(row["reused"] or 0)
 
     @property
     def label(self) -> str:
@@ -147,8 +173,9 @@ def load_documents(store: GraphStore) -> list[KnowledgeDoc]:
     """Every knowledge article and every resolved case, with the links the explanations use."""
     out: list[KnowledgeDoc] = []
     for _after, rows in _pages(store, ARTICLES):
-        docs = {
-            r["id"]: KnowledgeDoc(
+        docs: dict[str, KnowledgeDoc] = {}
+        for r in rows:
+            doc = docs[r["id"]] = KnowledgeDoc(
                 kind="article",
                 id=r["id"],
                 title=r["title"] or r["id"],
@@ -158,12 +185,8 @@ def load_documents(store: GraphStore) -> list[KnowledgeDoc]:
                 language=r["language"] or "en",
                 updated_at=r["updated_at"],
                 version=r["version"],
-                views=int(r["views"] or 0),
-                helpful=int(r["helpful"] or 0),
-                not_helpful=int(r["not_helpful"] or 0),
             )
-            for r in rows
-        }
+            doc.set_usage(r)
         _attach(store, docs, ARTICLE_LINKS, ARTICLE_PEOPLE, ARTICLE_REUSE)
         out.extend(docs.values())
     for _after, rows in _pages(store, RESOLVED_CASES):

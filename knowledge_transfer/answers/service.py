@@ -23,13 +23,13 @@ import numpy as np
 from ingest.notes import NoteLinker
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.settings import Settings
-from knowledge_transfer.answers.corpus import KnowledgeDoc, load_documents
+from knowledge_transfer.answers.corpus import ARTICLE_USAGE, KnowledgeDoc, load_documents
 from knowledge_transfer.answers.models import Answer, Evidence, EvidencePath, PathEdge, PathNode, Suggestion
 from knowledge_transfer.embeddings import Embedder, get_embedder
 from knowledge_transfer.experts import rank_experts
 from knowledge_transfer.search.fusion import FusionWeights, standardise
 from knowledge_transfer.search.index import HybridIndex, rank_of, top_k
-from knowledge_transfer.text import add_terms, contains_chinese, tokenize
+from knowledge_transfer.text import add_terms, contains_chinese, primary_language, question_language, tokenize
 from knowledge_transfer.vectors import VectorCache
 
 AUDIENCES = ("staff", "customer")
@@ -115,7 +115,8 @@ class KnowledgeBase:
             for link in doc.links:
                 grouped[link.node].append(i)
         self.entity_docs = {node: np.array(sorted(set(idx)), dtype=np.int64) for node, idx in grouped.items()}
-        self.static_boosts = np.zeros(len(self.docs), dtype=np.float32)
+        self.language = np.array([primary_language(d.language) for d in self.docs])
+        self.static_boosts = {audience: np.zeros(len(self.docs), dtype=np.float32) for audience in AUDIENCES}
         for i in range(len(self.docs)):
             self._set_static_boost(i)
 
@@ -142,29 +143,44 @@ class KnowledgeBase:
         )
 
     # ------------------------------------------------------------------ boosts
-    def static_boost_parts(self, i: int) -> dict[str, float]:
-        """The question-independent boosts of one document, by name."""
+    def votes_for(self, i: int, audience: str) -> tuple[float, float]:
+        """(helpful, not helpful) votes as the audience's ranking counts them.
+
+        The audience's own votes count fully; every other vote (the other audience's, or an
+        older vote recorded without audience) counts `feedback_other_audience_weight` times:
+        what helped engineers is a weaker sign of what helps a customer, and vice versa.
+        """
+        doc, weight = self.docs[i], self.settings.feedback_other_audience_weight
+        own_helpful, own_not = doc.feedback.get(audience, (0, 0))
+        return (
+            own_helpful + weight * max(doc.helpful - own_helpful, 0),
+            own_not + weight * max(doc.not_helpful - own_not, 0),
+        )
+
+    def static_boost_parts(self, i: int, audience: str = "staff") -> dict[str, float]:
+        """The question-independent boosts of one document for an audience, by name."""
         doc, s = self.docs[i], self.settings
         parts: dict[str, float] = {}
         if doc.kind == "article" and doc.confidence == "validated":
             parts["validated"] = s.boost_validated
-        votes = doc.helpful + doc.not_helpful
-        if votes:
-            parts["feedback"] = s.boost_feedback * (doc.helpful - doc.not_helpful) / (votes + 2)
+        helpful, not_helpful = self.votes_for(i, audience)
+        if helpful or not_helpful:
+            parts["feedback"] = s.boost_feedback * (helpful - not_helpful) / (helpful + not_helpful + 2)
         if doc.reused:
             parts["reuse"] = s.boost_reuse * math.log1p(doc.reused)
         return parts
 
     def _set_static_boost(self, i: int) -> None:
-        self.static_boosts[i] = sum(self.static_boost_parts(i).values())
+        for audience, boosts in self.static_boosts.items():
+            boosts[i] = sum(self.static_boost_parts(i, audience).values())
 
-    def update_usage(self, article_id: str, *, views: int, helpful: int, not_helpful: int, reused: int) -> None:
-        """New usage counts for one article (after feedback or a case link): its ranking changes at once."""
+    def refresh_usage(self, store: GraphStore, article_id: str) -> None:
+        """Re-read one article's views, votes and reuse (after feedback or a case link): its rank changes at once."""
         i = self.by_id.get(("article", article_id))
-        if i is None:
+        rows = store.read(ARTICLE_USAGE, id=article_id) if i is not None else []
+        if i is None or not rows:
             return
-        doc = self.docs[i]
-        doc.views, doc.helpful, doc.not_helpful, doc.reused = views, helpful, not_helpful, reused
+        self.docs[i].set_usage(rows[0])
         self._set_static_boost(i)
 
     # ------------------------------------------------------------------ retrieval
@@ -189,40 +205,54 @@ class KnowledgeBase:
         lexical = self.index.lexical_scores(tokens, mask)
         # Which model judges which documents: the English model reads English; the multilingual one reads
         # Chinese questions and, for English questions, the Chinese documents (MiniLM scores unrelated Chinese
-        # pairs ~0.6). Each model's scores are standardised over every document it could judge, so the scales
-        # meet in z units without inflating a small group.
+        # pairs ~0.6). The two models' scores are not on one scale, so a Chinese document's multilingual score
+        # is mapped onto the English model's scale through the English documents, which both models judge
+        # (cross_model_scale): it ranks among the English documents where the multilingual model puts it, and
+        # takes the English model's standardised score at that rank.
+        models = np.full(len(self.docs), self.embedder.model_id, dtype=object)
         chinese_question = contains_chinese(question)
         if self.multilingual is None or self.multilingual_vectors is None:
-            judges = [(self.embedder, self.index.vectors, mask)]
+            dense = np.where(mask, self.index.vectors @ self.embedder.encode([question])[0], -np.inf)
+            dense_z = standardise(dense)
         elif chinese_question:
-            judges = [(self.multilingual, self.multilingual_vectors, mask)]
+            dense = np.where(mask, self.multilingual_vectors @ self.multilingual.encode([question])[0], -np.inf)
+            dense_z = standardise(dense)
+            models[:] = self.multilingual.model_id
         else:
-            judges = [
-                (self.embedder, self.index.vectors, mask & ~self.is_chinese),
-                (self.multilingual, self.multilingual_vectors, mask & self.is_chinese),
-            ]
-        models = np.full(len(self.docs), self.embedder.model_id, dtype=object)
-        dense = np.full(len(self.docs), -np.inf, dtype=np.float32)
-        dense_z = np.full(len(self.docs), -np.inf, dtype=np.float32)
-        for model, matrix, judged in judges:
-            if not judged.any():
-                continue
-            scores = np.where(mask, matrix @ model.encode([question])[0], -np.inf)
-            dense = np.where(judged, scores, dense)
-            dense_z = np.where(judged, standardise(scores), dense_z)
-            models[judged] = model.model_id
+            english, chinese = mask & ~self.is_chinese, mask & self.is_chinese
+            dense = np.where(english, self.index.vectors @ self.embedder.encode([question])[0], -np.inf)
+            dense_z = standardise(dense)
+            if chinese.any():
+                multi = np.where(mask, self.multilingual_vectors @ self.multilingual.encode([question])[0], -np.inf)
+                dense = np.where(chinese, multi, dense)
+                dense_z[chinese] = cross_model_scale(multi[chinese], multi[english], dense_z[english])
+                models[chinese] = self.multilingual.model_id
         lexical_weight = (
             self.settings.fusion_lexical_weight_multilingual
             if chinese_question and self.multilingual is not None
             else self.settings.fusion_lexical_weight
         )
-        fused = dense_z + lexical_weight * standardise(lexical) + self.static_boosts
+        fused = dense_z + lexical_weight * standardise(lexical) + self.static_boosts[audience]
+        fused[self.language == question_language(question)] += self.settings.boost_same_language
         for node, weight in (boost_nodes or {}).items():
             docs = self.entity_docs.get(node)
             if docs is not None:
                 fused[docs] += weight
         fused = np.where(mask, fused, -np.inf)
         return fused, {"lexical": lexical, "dense": dense, "tokens": tokens, "models": models}
+
+
+def cross_model_scale(scores: np.ndarray, reference_scores: np.ndarray, reference_z: np.ndarray) -> np.ndarray:
+    """Scores of one model put on another model's scale by rank (quantile mapping).
+
+    `reference_scores` and `reference_z` are the two models' scores of the same documents;
+    each score in `scores` gets the second model's value at the rank the first model's
+    score would take among the reference documents (linear between ranks, clamped at the
+    ends, so nothing scores above the best reference document).
+    """
+    if reference_scores.size == 0:
+        return standardise(scores)
+    return np.interp(scores, np.sort(reference_scores), np.sort(reference_z)).astype(np.float32)
 
 
 def _context(store: GraphStore, *, customer_id: str | None, case_id: str | None, audience: str) -> Context:
@@ -352,7 +382,9 @@ def answer(
         pool = np.where(kb.is_article if kind == "article" else ~kb.is_article, fused, -np.inf)
         for i in top_k(pool, count):
             doc = kb.docs[int(i)]
-            boosts = kb.static_boost_parts(int(i))
+            boosts = kb.static_boost_parts(int(i), audience)
+            if kb.language[i] == question_language(question):
+                boosts["same_language"] = s.boost_same_language
             for node_id, weight in boost_nodes.items():
                 if any(link.node == node_id for link in doc.links):
                     name = "linked_entity" if node_id in mentioned else "installed_base"
@@ -380,6 +412,8 @@ def answer(
                     "views": doc.views,
                     "helpful": doc.helpful,
                     "not_helpful": doc.not_helpful,
+                    f"{audience}_helpful": doc.feedback.get(audience, (0, 0))[0],
+                    f"{audience}_not_helpful": doc.feedback.get(audience, (0, 0))[1],
                     "reused": doc.reused,
                 },
                 people=people,
