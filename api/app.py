@@ -5,6 +5,7 @@ REST API under /api/v1 (OpenAPI at /docs), the customer portal, the staff consol
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from threadpoolctl import threadpool_limits
 
 from api import errors
+from api.deps import watch_knowledge
 from api.pages import operations as operations_pages
 from api.pages import views
 from api.routers import accounts, admin, analyst, auth, campaigns, cases, customers, health, knowledge, opportunities
@@ -41,9 +43,12 @@ def create_app(
         # Requests run on many threads at once: one BLAS thread each, or numpy's thread pool
         # oversubscribes the cores (measured by bench/portal_load.py).
         threadpool_limits(limits=1)
+        stop = threading.Event()
+        watch_knowledge(app, stop)
         try:
             yield
         finally:
+            stop.set()
             if owned:
                 app.state.store.close()
 

@@ -15,6 +15,7 @@ from kbcrm.graph import GraphStore
 from kbcrm.operations.accounts.service import DuplicateFinder
 from kbcrm.operations.cases.sla import BusinessCalendar
 from kbcrm.settings import Settings
+from knowledge_transfer.answers.corpus import knowledge_fingerprint
 from knowledge_transfer.answers.service import KnowledgeBase
 
 _KB_LOCK = threading.Lock()
@@ -63,6 +64,35 @@ def knowledge_changed(app: FastAPI) -> threading.Thread | None:
             state.kb_refresh = thread
             thread.start()
         return thread
+
+
+def watch_knowledge(app: FastAPI, stop: threading.Event) -> threading.Thread | None:
+    """Poll the graph's knowledge state every KBCRM_KNOWLEDGE_POLL_SECONDS; rebuild when another process changed it.
+
+    An `kbcrm ingest articles` (or cases, notes) run next to the server thus reaches the
+    portal without a restart. Changes made through this app rebuild at once (knowledge_changed).
+    """
+    interval = app.state.settings.knowledge_poll_seconds
+    if not interval:
+        return None
+
+    def watch() -> None:
+        while not stop.wait(interval):
+            kb: KnowledgeBase | None = getattr(app.state, "kb", None)
+            if kb is None or kb.fingerprint is None or getattr(app.state, "kb_refresh", None) is not None:
+                continue
+            try:
+                changed = knowledge_fingerprint(app.state.store) != kb.fingerprint
+            except Exception:  # the store may be restarting; look again next time
+                log.warning("reading the knowledge state failed", exc_info=True)
+                continue
+            if changed:
+                log.info("knowledge changed in the graph; rebuilding the knowledge base")
+                knowledge_changed(app)
+
+    thread = threading.Thread(target=watch, name="kbcrm-kb-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def usage_changed(app: FastAPI, article_id: str) -> None:

@@ -49,7 +49,7 @@ from kbcrm.settings import Settings
 from knowledge_transfer.answers.corpus import KnowledgeDoc, Link
 from knowledge_transfer.answers.service import KnowledgeBase, answer
 from knowledge_transfer.embeddings import get_embedder, normalise
-from knowledge_transfer.vectors import text_hash
+from knowledge_transfer.vectors import VectorCache, text_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 FILLER_TEXT = (
@@ -189,19 +189,11 @@ def linker_terms() -> list[dict[str, object]]:
     return terms
 
 
-def prefill_random_vectors(vectors_dir: Path, texts: list[str], model_id: str, dim: int, seed: int) -> None:
-    """Write the vector cache file an embedder would have written, with random unit vectors."""
-    vectors_dir.mkdir(parents=True, exist_ok=True)
+def prefill_random_vectors(cache: VectorCache, texts: list[str], seed: int) -> None:
+    """Store random unit vectors for the texts, as if the cache's embedder had embedded them."""
     rng = np.random.default_rng(seed)
     hashes = sorted({text_hash(t) for t in texts})
-    matrix = normalise(rng.standard_normal((len(hashes), dim), dtype=np.float32))
-    np.savez(
-        vectors_dir / f"{model_id}.npz",
-        model_id=np.array(model_id),
-        dim=np.array(dim),
-        hashes=np.array(hashes),
-        vectors=matrix,
-    )
+    cache.add(hashes, normalise(rng.standard_normal((len(hashes), cache.dim), dtype=np.float32)))
 
 
 def timed(call: Callable[[str], object], items: list[str], warmup: int = 5) -> list[float]:
@@ -240,9 +232,9 @@ def main() -> None:
     vectors_dir = args.data_dir / ("vectors" if args.embed_corpus else f"random-{args.docs}-{args.seed}")
     if not args.embed_corpus:
         for model in (m for m in (embedder, multilingual) if m is not None):
-            path = vectors_dir / f"{model.model_id}.npz"
-            if not path.exists():
-                prefill_random_vectors(vectors_dir, texts, model.model_id, model.dim, args.seed)
+            cache = VectorCache(vectors_dir, model)
+            if not len(cache):
+                prefill_random_vectors(cache, texts, args.seed)
     start = time.perf_counter()
     with console.status("building the knowledge base (tokenize, bm25s index, vectors, masks, boosts)"):
         kb = KnowledgeBase(

@@ -19,7 +19,7 @@ from kbcrm.demo.consents import seed_demo_consents
 from kbcrm.demo.generator import generate
 from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
 from kbcrm.demo.service_desk import seed_service_desk
-from kbcrm.graph import open_store
+from kbcrm.graph import GraphStore, open_store
 from kbcrm.loyalty.job import run_loyalty
 from kbcrm.operations.campaigns.service import TargetRule, create_campaign
 from kbcrm.settings import Settings
@@ -31,8 +31,16 @@ DEPARTMENT_EXPORTS = (
 )
 
 
-def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dict[str, int]:
-    """Generate the demo set under DATA_DIR/demo if absent and load it when the graph has no customers."""
+def ensure_demo(
+    settings: Settings,
+    *,
+    say: Callable[[str], Any] = print,
+    after_load: Callable[[GraphStore], Any] | None = None,
+) -> dict[str, int]:
+    """Generate the demo set under DATA_DIR/demo if absent and load it when the graph has no customers.
+
+    `after_load(store)` runs once the articles and notes are in (the CLI embeds them there).
+    """
     directory = settings.data_dir / "demo"
     manifest_path = directory / "manifest.json"
     wanted = {"customers": settings.demo_customers, "seed": settings.demo_seed}
@@ -68,6 +76,8 @@ def ensure_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> dic
             articles = ingest_articles(store, directory / "articles", data_dir=settings.data_dir, linker=linker)
             say(f"  ingested articles: {articles.counts()}")
             linked = link_notes(store, linker)
+            if after_load is not None:
+                after_load(store)
             linking = evaluate_demo_linking(store, directory, linker)
             say(
                 f"  note linking: {linked['mentions']} mentions in {linked['notes']} notes, {linked['causes']} causes; "

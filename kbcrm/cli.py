@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.progress import TaskID
 from rich.table import Table
 
 from kbcrm.cli_common import console
@@ -56,7 +57,8 @@ def load_demo_command(
     with open_store(settings) as store:
         store.ensure_schema(vector_dimension=settings.embedding_dim)
         counts = load_demo(store, directory, progress=lambda step: console.print(f"loading {step}…"))
-    console.print(counts)
+        console.print(counts)
+        _embed(store, settings)
 
 
 @app.command()
@@ -76,7 +78,7 @@ def serve(
     settings = get_settings()
     try:  # the embedded graph server is stopped however this ends, a failed demo set-up included
         if demo:
-            summary = ensure_demo(settings, say=console.print)
+            summary = ensure_demo(settings, say=console.print, after_load=lambda store: _embed(store, settings))
             console.print(f"demo graph: {summary}")
         url = f"http://{host or settings.host}:{port or settings.port}"
         console.print(f"KBCRM on [bold]{url}[/bold]  (API docs: {url}/docs, health: {url}/health)")
@@ -84,6 +86,50 @@ def serve(
     finally:
         if settings.is_embedded:
             embedded_server(settings).stop()
+
+
+def _embed(store: GraphStore, settings: Settings, *, prune: bool = False) -> None:
+    """Embed the articles and resolved cases that have no vectors yet (after an ingest), with progress bars."""
+    from knowledge_transfer.embeddings import EmbedderUnavailable
+    from knowledge_transfer.indexing import embed_knowledge
+
+    tasks: dict[str, TaskID] = {}
+    try:
+        with _progress() as progress:
+
+            def show(model: str, done: int, total: int) -> None:
+                if model not in tasks:
+                    tasks[model] = progress.add_task(f"embed with {model}", total=total)
+                progress.update(tasks[model], completed=done)
+
+            runs = embed_knowledge(store, settings, prune=prune, on_progress=show)
+    except EmbedderUnavailable as exc:
+        console.print(
+            f"vectors not computed ({exc}); answer assist embeds what it lacks when it starts", soft_wrap=True
+        )
+        return
+    for run in runs:
+        console.print(
+            f"vectors {run.model_id} ({run.dim}-d): {run.documents} articles and resolved cases, "
+            f"{run.embedded} newly embedded" + (f", {run.dropped} unused dropped" if prune else ""),
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def embed(
+    prune: Annotated[bool, typer.Option(help="Also drop the vectors of texts that no longer exist.")] = True,
+) -> None:
+    """Embed every article and resolved case that has no vector yet (ingest does this; use after a model change)."""
+    from kbcrm.graph import open_store
+
+    settings = get_settings()
+    with open_store(settings) as store:
+        _embed(store, settings, prune=prune)
+
+
+# Ingest kinds whose rows change what answer assist searches: their ingest ends by embedding the new texts.
+KNOWLEDGE_KINDS = frozenset({"cases", "case-notes"})
 
 
 ingest_app = typer.Typer(
@@ -121,6 +167,9 @@ def _ingest_rows(kind: str, labels: tuple[str, ...], path: Path, mapping: str, d
     _print_run(report, f"run {report.run_id}" + (" (dry run: nothing written)" if dry_run else ""))
     if report.resumed_after_line:
         console.print(f"resumed an interrupted run after line {report.resumed_after_line}")
+    if kind in KNOWLEDGE_KINDS and not dry_run:
+        with open_store(settings) as store:
+            _embed(store, settings)
 
 
 def _print_run(report: IngestReport | ArticleReport, title: str) -> None:
@@ -271,9 +320,10 @@ def ingest_articles_command(
         with open_store(settings) as store:
             store.ensure_schema(vector_dimension=settings.embedding_dim)
             report = ingest_articles(store, directory, data_dir=settings.data_dir)
+            _print_run(report, f"articles run {report.run_id}")
+            _embed(store, settings)
     except SourceFileError as exc:
         _fail(str(exc))
-    _print_run(report, f"articles run {report.run_id}")
 
 
 @ingest_app.command("evaluate-vendor")
@@ -429,9 +479,11 @@ def link_notes_command(
     from ingest.notes import evaluate_demo_linking, link_notes
     from kbcrm.graph import open_store
 
-    with open_store() as store:
+    settings = get_settings()
+    with open_store(settings) as store:
         counts = link_notes(store)
         console.print(f"{counts['mentions']} mentions in {counts['notes']} notes; {counts['causes']} stated causes")
+        _embed(store, settings)  # a note that states its resolution makes its case searchable
         if evaluate is not None:
             quality = evaluate_demo_linking(store, evaluate)
             table = Table(
@@ -707,14 +759,12 @@ def kcs_health(
     """Content health: articles never reused, stale, low-rated, and near-duplicates."""
     from kbcrm.graph import open_store
     from kbcrm.graph.store import utc_now
-    from knowledge_transfer.kcs import content_health
+    from knowledge_transfer.kcs import article_duplicates, content_health
 
     settings = get_settings()
     with open_store(settings) as store:
         kb = _knowledge_base(store, settings)
-        ids = [d.id for d in kb.docs if d.kind == "article"]
-        vectors = kb.index.vectors[kb.is_article]
-        report = content_health(store, as_of=as_of or utc_now(), vectors=vectors, vector_ids=ids)
+        report = content_health(store, as_of=as_of or utc_now(), duplicates=article_duplicates(kb))
     for name, items in report.items():
         console.print(f"[bold]{name}[/bold]: {len(items)}")
         for item in items[:10]:

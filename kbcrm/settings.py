@@ -78,6 +78,14 @@ class Settings(BaseSettings):
         default=0.6, ge=0, description="Boost per unit of smoothed helpful-minus-not-helpful rate ((h-n)/(h+n+2))."
     )
     boost_reuse: float = Field(default=0.1, ge=0, description="Boost per log(1 + times linked to a case).")
+    knowledge_poll_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description=(
+            "How often the server checks the graph for knowledge changed by another process (an ingest): "
+            "articles, versions, resolved cases, notes; 0 turns the check off."
+        ),
+    )
     boost_same_language: float = Field(
         default=1.0,
         ge=0,

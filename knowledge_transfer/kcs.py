@@ -12,14 +12,18 @@
   issue (the customer-visible notes, in the customer's words), environment (product,
   error codes), cause and resolution; internal notes are never copied into it.
 - Usage (views, helpful / not helpful) is counted per audience (customer, staff) and in
-  total; the totals feed answer ranking.
+  total; each answer audience ranks by its own votes first (knowledge_transfer.answers).
+- Content health: articles never reused or viewed, stale, low-rated, and near-duplicate
+  pairs — cosine of the embeddings, within one language (each language's vectors come from
+  the model that reads it), compared block by block so memory stays block × n.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +32,9 @@ from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from knowledge_transfer.answers.corpus import FEEDBACK_AUDIENCES
 from ontology.terms import Label, Rel
+
+if TYPE_CHECKING:
+    from knowledge_transfer.answers.service import KnowledgeBase
 
 STATES = ("work-in-progress", "not-validated", "validated", "archived")
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -300,6 +307,41 @@ def _outcome_note(case: dict[str, Any], note: dict[str, Any]) -> str | None:
     return text if case["resolution"] and case["resolution"] in text else None
 
 
+def near_duplicates(
+    vectors: np.ndarray, ids: Sequence[str], *, threshold: float, block: int = 512
+) -> list[dict[str, Any]]:
+    """Pairs of unit vectors with cosine >= threshold, most similar first.
+
+    Exact (every pair is compared, in BLAS), one block of rows against the rows after it at
+    a time, so memory is block × n floats rather than n × n.
+    """
+    found: list[tuple[float, int, int]] = []
+    for start in range(0, len(ids), block):
+        similarity = vectors[start : start + block] @ vectors[start:].T
+        for r, c in zip(*np.nonzero(similarity >= threshold), strict=True):
+            if c > r:  # the block's own rows: each pair once, no self-pairs
+                found.append((float(similarity[r, c]), start + int(r), start + int(c)))
+    found.sort(key=lambda t: (-t[0], t[1], t[2]))
+    return [{"ids": [ids[i], ids[j]], "cosine": round(cosine, 4)} for cosine, i, j in found]
+
+
+def article_duplicates(kb: KnowledgeBase, *, threshold: float = 0.95) -> list[dict[str, Any]]:
+    """Near-duplicate pairs among the knowledge base's articles that are not archived, language by language.
+
+    English articles are compared on the English model's vectors, Chinese ones on the
+    multilingual model's (the English model scores unrelated Chinese texts alike); a
+    translation is not a duplicate, so languages are not compared with each other.
+    """
+    pairs: list[dict[str, Any]] = []
+    live = kb.is_article & np.array([d.confidence != "archived" for d in kb.docs], dtype=bool)
+    for chinese in (False, True):
+        rows = np.flatnonzero(live & (kb.is_chinese == chinese))
+        matrix = kb.multilingual_vectors if chinese and kb.multilingual_vectors is not None else kb.index.vectors
+        if rows.size > 1:
+            pairs += near_duplicates(matrix[rows], [kb.docs[i].id for i in rows], threshold=threshold)
+    return sorted(pairs, key=lambda p: -p["cosine"])
+
+
 def content_health(
     store: GraphStore,
     *,
@@ -307,17 +349,17 @@ def content_health(
     stale_days: int = 365,
     low_rating: float = 0.4,
     min_votes: int = 3,
-    vectors: np.ndarray | None = None,
-    vector_ids: list[str] | None = None,
-    duplicate_cosine: float = 0.95,
+    duplicates: list[dict[str, Any]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Articles needing attention: never reused, stale, low-rated, and near-duplicate pairs (by embedding)."""
+    """Articles needing attention: never reused, stale, low-rated; `duplicates` from article_duplicates."""
     from datetime import datetime
 
     rows = store.read(HEALTH)
     cutoff = datetime.fromisoformat(as_of.replace("Z", "+00:00")).replace(tzinfo=None)
     report: dict[str, list[dict[str, Any]]] = {"never_reused": [], "stale": [], "low_rated": [], "duplicates": []}
+    titles = {}
     for r in rows:
+        titles[r["id"]] = r["title"]
         if r["confidence"] == "archived":
             continue
         if not r["reused"] and not r["views"]:
@@ -331,11 +373,6 @@ def content_health(
             report["low_rated"].append(
                 {"id": r["id"], "title": r["title"], "helpful": int(r["helpful"] or 0), "votes": votes}
             )
-    if vectors is not None and vector_ids:
-        similarity = vectors @ vectors.T
-        upper = np.triu(similarity, k=1)
-        for i, j in zip(*np.nonzero(upper >= duplicate_cosine), strict=True):
-            report["duplicates"].append(
-                {"ids": [vector_ids[i], vector_ids[j]], "cosine": round(float(similarity[i, j]), 4)}
-            )
+    for pair in duplicates or []:
+        report["duplicates"].append({**pair, "titles": [titles.get(i) for i in pair["ids"]]})
     return report

@@ -11,9 +11,17 @@ from typing import Any
 from kbcrm.access import audit
 from kbcrm.access.models import Principal
 from kbcrm.graph import GraphStore, cypher
+from kbcrm.graph.store import utc_now
 from kbcrm.operations.cases.service import get_case
 from knowledge_transfer.answers.service import KnowledgeBase, answer
-from knowledge_transfer.kcs import Draft, draft_from_case, link_article_to_case, record_usage
+from knowledge_transfer.kcs import (
+    Draft,
+    article_duplicates,
+    content_health,
+    draft_from_case,
+    link_article_to_case,
+    record_usage,
+)
 
 CUSTOMER_VISIBLE = ("customer", "public")
 
@@ -183,3 +191,10 @@ def draft_article_from_case(store: GraphStore, *, principal: Principal, case_id:
     draft = draft_from_case(store, case_id, by=principal.employee_id or principal.user_id)
     audit.record(store, actor=principal.user_id, action="article_drafted", target=draft.article_id)
     return draft
+
+
+def content_health_report(
+    kb: KnowledgeBase, store: GraphStore, *, as_of: str | None = None, stale_days: int = 365
+) -> dict[str, list[dict[str, Any]]]:
+    """KCS content health for knowledge managers: never reused, stale, low-rated, near-duplicate articles."""
+    return content_health(store, as_of=as_of or utc_now(), stale_days=stale_days, duplicates=article_duplicates(kb))

@@ -145,6 +145,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("PUT", "/api/v1/knowledge/articles/{public}/confidence", {"state": "validated"}, CASE_WORK),
     ("PATCH", "/api/v1/knowledge/articles/{public}", {"audience": "public"}, CASE_WORK),
     ("GET", "/api/v1/knowledge/experts?q=pump", None, STAFF_ONLY),
+    ("GET", "/api/v1/knowledge/health", None, STAFF_ONLY),
     ("GET", "/api/v1/campaigns", None, MARKETING),
     (
         "POST",
@@ -183,6 +184,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/staff/customers", None, expect(200, anon=303, own=403, other=403)),
     ("GET", "/staff/customers/{cid}", None, expect(200, anon=303, own=403, other=403)),
     ("GET", "/staff/experts?q=pump", None, expect(200, anon=303, own=403, other=403)),
+    ("GET", "/staff/knowledge-health", None, expect(200, anon=303, own=403, other=403)),
     ("GET", "/staff/customers/new", None, expect(200, anon=303, own=403, other=403, analyst=403)),
     ("GET", "/staff/customers/{cid}/timeline", None, expect(200, anon=303, own=403, other=403)),
     ("GET", "/staff/opportunities", None, expect(200, anon=303, own=403, other=403)),

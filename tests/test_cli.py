@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,6 +65,47 @@ def test_demo_load_export_sparql_stop(data_dir: Path, tmp_path: Path) -> None:
 
     assert "stopped" in _ok("store", "stop")
     assert embedded_server().running_pid() is None
+
+
+def _vector_parts(data_dir: Path) -> dict[str, set[str]]:
+    return {d.name: {p.name for p in d.glob("part-*.npz")} for d in (data_dir / "vectors").iterdir() if d.is_dir()}
+
+
+def test_knowledge_is_embedded_at_ingest_then_answered(data_dir: Path, tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    _ok("demo-data", "--customers", "15", "--seed", "2", "--out", str(demo))
+    loaded = _ok("load-demo", str(demo))
+    embedded = re.findall(r"vectors (\S+) \((\d+)-d\): (\d+) articles and resolved cases, (\d+) newly embedded", loaded)
+    assert {(m, d) for m, d, _, _ in embedded} == {("all-MiniLM-L6-v2", "384"), ("use-multilingual-v3", "512")}
+    assert all(int(n) == int(new) > 50 for _, _, n, new in embedded)
+    parts = _vector_parts(data_dir)
+    assert set(parts) == {"all-MiniLM-L6-v2", "use-multilingual-v3"} and all(parts.values())
+
+    answer = json.loads(_ok("ask", "error E-1012 after restart", "--json"))
+    top = answer["suggestions"][0]
+    assert top["evidence"]["matched_terms"] and top["evidence"]["dense_model"] == "all-MiniLM-L6-v2"
+    assert _vector_parts(data_dir) == parts  # answering found every vector stored at ingest: nothing embedded
+
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    (articles / "kb-cli-new.md").write_text(
+        "---\nid: kb-cli-new\ntitle: Impeller noise after winter storage\nauthor: emp-001\naudience: customer\n"
+        "language: en\nconfidence: validated\n---\nDrain the pump before storage; replace the impeller if it "
+        "grinds.\n"
+    )
+    added = _ok("ingest", "articles", str(articles))
+    assert re.findall(r"(\d+) newly embedded", added) == ["1", "1"]
+    again = _ok("ingest", "articles", str(articles))
+    assert re.findall(r"(\d+) newly embedded", again) == ["0", "0"]
+    found = json.loads(_ok("ask", "impeller grinds after storage", "--audience", "customer", "--json"))
+    assert found["suggestions"][0]["id"] == "kb-cli-new"
+
+    health = _ok("kcs", "health")
+    assert "never_reused" in health and "duplicates" in health
+    assert "emp-" in _ok("who-knows", "error E-1012")
+    pruned = _ok("embed")
+    assert re.findall(r"(\d+) newly embedded", pruned) == ["0", "0"] and "unused dropped" in pruned
+    assert all(len(names) == 1 for names in _vector_parts(data_dir).values())  # compacted to one part per model
 
 
 def test_bad_arguments_get_one_line_errors(data_dir: Path, tmp_path: Path) -> None:

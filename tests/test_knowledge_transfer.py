@@ -305,13 +305,51 @@ def test_draft_from_resolved_case(kt_store: FalkorDBStore) -> None:
         kcs.link_article_to_case(kt_store, draft.article_id, row["case"], kind="liked", by="emp-005")
 
 
-def test_content_health_finds_duplicates_and_unused(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
-    ids = [d.id for d in kb.docs if d.kind == "article"]
-    vectors = kb.index.vectors[kb.is_article].copy()
-    vectors = np.vstack([vectors, vectors[0]])
-    report = kcs.content_health(kt_store, as_of="2030-01-01T00:00:00", vectors=vectors, vector_ids=[*ids, "copy"])
-    assert {"ids": [ids[0], "copy"], "cosine": pytest.approx(1.0, abs=1e-3)} in report["duplicates"]
+def test_content_health_finds_duplicates_within_a_language_and_unused(
+    kt_store: FalkorDBStore, kb: KnowledgeBase, settings: Settings
+) -> None:
+    import dataclasses
+
+    english = [d for d in kb.docs if d.kind == "article" and d.language == "en"][:4]
+    chinese = [d for d in kb.docs if d.kind == "article" and d.language == "zh"][:3]
+    copies = [
+        dataclasses.replace(english[0], id="copy-en", links=[], people=[]),
+        dataclasses.replace(chinese[0], id="copy-zh", links=[], people=[]),
+        dataclasses.replace(english[1], id="copy-archived", confidence="archived", links=[], people=[]),
+    ]
+    small = KnowledgeBase(
+        [*english, *chinese, *copies],
+        settings=kb.settings,
+        embedder=kb.embedder,
+        multilingual=kb.multilingual,
+        vectors_dir=settings.data_dir / "vectors",
+    )
+    pairs = kcs.article_duplicates(small)
+    # Each copy pairs with its original, on the model that reads its language; the archived copy and the
+    # translations (English vs Chinese article about the same code) are not duplicates.
+    assert sorted(sorted(p["ids"]) for p in pairs) == sorted(
+        [sorted([english[0].id, "copy-en"]), sorted([chinese[0].id, "copy-zh"])]
+    )
+    assert all(p["cosine"] == pytest.approx(1.0, abs=1e-3) for p in pairs)
+    report = kcs.content_health(kt_store, as_of="2030-01-01T00:00:00", duplicates=pairs)
+    assert report["duplicates"][0]["titles"][0] in {english[0].title, chinese[0].title}
     assert report["stale"] and report["never_reused"]
+
+
+def test_near_duplicates_block_by_block_equals_all_pairs() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(50, 16)).astype(np.float32)
+    vectors[[7, 31, 44]] = vectors[3] + rng.normal(scale=0.01, size=(3, 16))  # a cluster of four
+    vectors[20] = vectors[49]
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"a{i}" for i in range(50)]
+    similarity = vectors @ vectors.T
+    expected = {(ids[i], ids[j]) for i in range(50) for j in range(i + 1, 50) if similarity[i, j] >= 0.95}
+    assert len(expected) == 7  # six pairs in the cluster, one pair of equals
+    for block in (1, 3, 7, 1024):
+        found = kcs.near_duplicates(vectors, ids, threshold=0.95, block=block)
+        assert {tuple(p["ids"]) for p in found} == expected
+        assert [p["cosine"] for p in found] == sorted((p["cosine"] for p in found), reverse=True)
 
 
 def test_who_knows_ranks_authors_with_evidence(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:

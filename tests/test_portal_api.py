@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,24 @@ def test_public_search_read_rate_and_why(app: FastAPI, portal_store: FalkorDBSto
     internal = portal_store.read("MATCH (a:KnowledgeArticle {audience: 'internal'}) RETURN a.id AS id LIMIT 1")[0]["id"]
     assert visitor.get(f"/api/v1/knowledge/articles/{internal}").status_code == 404
     assert Client(app, "engineer").get(f"/api/v1/knowledge/articles/{internal}").status_code == 200
+
+
+def test_content_health_for_knowledge_managers(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    engineer = Client(app, "engineer")
+    report = engineer.get("/api/v1/knowledge/health", params={"stale_days": 30, "as_of": "2031-01-01"}).json()
+    assert set(report) == {"never_reused", "stale", "low_rated", "duplicates"}
+    live = {
+        r["id"]: r["views"]
+        for r in portal_store.read(
+            "MATCH (a:KnowledgeArticle) WHERE a.confidence <> 'archived' RETURN a.id AS id, a.view_count AS views"
+        )
+    }
+    assert report["stale"] and {a["id"] for a in report["stale"]} <= set(live)
+    assert all(a["days_since_update"] > 30 for a in report["stale"])
+    assert report["never_reused"] and all(not live[a["id"]] for a in report["never_reused"])
+    page = engineer.get("/staff/knowledge-health")
+    assert page.status_code == 200 and f"Never reused or viewed ({len(report['never_reused'])})" in page.text
+    assert Client(app, "customer1").get("/api/v1/knowledge/health").status_code == 403
 
 
 def test_every_page_answers_as_json_too(app: FastAPI) -> None:
@@ -436,3 +455,38 @@ def test_an_edited_article_is_searchable_without_a_restart(portal_store: FalkorD
         assert engineer.send("PUT", url, json={"state": state}).status_code == 200
     wait_for_knowledge(application)
     assert found() == [article["id"]]
+
+
+def test_an_article_ingested_by_another_process_reaches_the_running_server(
+    portal_store: FalkorDBStore, portal_kb: Any, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from ingest.articles import ingest_articles
+
+    settings = Settings(data_dir=portal_kb.settings.data_dir, knowledge_poll_seconds=0.2)
+    application = create_app(settings, store=portal_store)
+    engineer = Client(application, "engineer")
+
+    def found() -> list[str]:
+        answer = engineer.get("/api/v1/knowledge/search", params={"q": "quokkafrost"}).json()
+        return [s["id"] for s in answer["suggestions"] if "quokkafrost" in s["evidence"]["matched_terms"]]
+
+    with TestClient(application):  # runs the lifespan: the knowledge watcher polls the graph
+        assert found() == []  # builds the knowledge base
+        built = application.state.kb
+        (tmp_path / "kb-watch.md").write_text(
+            "---\nid: kb-watch\ntitle: Quokkafrost sensor icing\nauthor: emp-001\naudience: internal\n"
+            "language: en\nconfidence: validated\n---\nDe-ice the quokkafrost sensor before restart.\n"
+        )
+        try:
+            # What `kbcrm ingest articles` does in another process: it writes to the graph only.
+            ingest_articles(portal_store, tmp_path, data_dir=tmp_path / "ingest")
+            deadline = time.monotonic() + 60
+            while application.state.kb is built and time.monotonic() < deadline:
+                time.sleep(0.1)
+            wait_for_knowledge(application)
+            assert found() == ["kb-watch"]
+        finally:
+            portal_store.execute("MATCH (a:KnowledgeArticle {id: 'kb-watch'}) DETACH DELETE a")
+            portal_store.execute("MATCH (v:ArticleVersion) WHERE v.id STARTS WITH 'kb-watch@' DETACH DELETE v")

@@ -377,6 +377,13 @@ def staff_experts(request: Request, kb: Knowledge, principal: MaybeUser, q: str 
     return page(request, "staff_experts.html", {"q": q, "experts": found}, principal=user)
 
 
+@router.get("/staff/knowledge-health")
+def staff_knowledge_health(request: Request, kb: Knowledge, store: Store, principal: MaybeUser) -> Response:
+    """KCS content health: what to reuse, review, improve or merge."""
+    user = _need(request, principal, *STAFF)
+    return page(request, "staff_health.html", portal.content_health_report(kb, store), principal=user)
+
+
 # ------------------------------------------------------------------ analyst
 @router.get("/analyst")
 def analyst_page(request: Request, store: Store, principal: MaybeUser) -> Response:

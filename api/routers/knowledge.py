@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -149,3 +150,16 @@ def experts(
 ) -> list[dict[str, Any]]:
     """Experts ranked by the articles and cases they wrote on the topic."""
     return [s.to_dict() for s in who_knows(kb, q, limit=limit)]
+
+
+@router.get("/health", summary="KCS content health: never reused, stale, low-rated, near-duplicate articles")
+def knowledge_health(
+    kb: Knowledge,
+    store: Store,
+    principal: Staff,
+    stale_days: Annotated[int, Query(ge=1, le=3650)] = 365,
+    as_of: Annotated[date | None, Query(description="Judge staleness at this date (default: now).")] = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Near-duplicates compare embeddings within a language (cosine ≥ 0.95); archived articles are left out."""
+    when = f"{as_of.isoformat()}T00:00:00Z" if as_of else None
+    return portal.content_health_report(kb, store, stale_days=stale_days, as_of=when)

@@ -37,6 +37,25 @@ ARTICLE_USAGE = cypher(
     example={"id": "kb-1"},
 )
 FEEDBACK_AUDIENCES = ("customer", "staff")
+# What changes when the searchable knowledge changes: articles added or removed, a new version (every edit, state
+# change or re-ingested file writes one), a case resolved, a note added. Read by the server's knowledge watcher.
+KNOWLEDGE_STATE = cypher(
+    "kt.knowledge_state",
+    "MATCH (a:KnowledgeArticle) "
+    "WITH count(a) AS articles, sum(coalesce(a.version, 0)) AS versions, max(a.updated_at) AS updated "
+    "OPTIONAL MATCH (c:ServiceCase)-[:RESOLVED_BY]->(:Resolution) "
+    "WITH articles, versions, updated, count(c) AS resolved "
+    "OPTIONAL MATCH (:ServiceCase)-[n:HAS_NOTE]->(:ServiceNote) "
+    "RETURN articles, versions, updated, resolved, count(n) AS notes",
+)
+
+
+def knowledge_fingerprint(store: GraphStore) -> tuple[Any, ...]:
+    """A value that changes whenever what answer assist searches changes (see KNOWLEDGE_STATE)."""
+    row = store.read(KNOWLEDGE_STATE)[0]
+    return (row["articles"], row["versions"], row["updated"], row["resolved"], row["notes"])
+
+
 ARTICLE_LINKS = cypher(
     "kt.article_links_page",
     "MATCH (a:KnowledgeArticle)-[r:APPLIES_TO|RESOLVES]->(n) WHERE a.id IN $ids "

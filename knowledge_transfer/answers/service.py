@@ -23,7 +23,7 @@ import numpy as np
 from ingest.notes import NoteLinker
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.settings import Settings
-from knowledge_transfer.answers.corpus import ARTICLE_USAGE, KnowledgeDoc, load_documents
+from knowledge_transfer.answers.corpus import ARTICLE_USAGE, KnowledgeDoc, knowledge_fingerprint, load_documents
 from knowledge_transfer.answers.models import Answer, Evidence, EvidencePath, PathEdge, PathNode, Suggestion
 from knowledge_transfer.embeddings import Embedder, get_embedder
 from knowledge_transfer.experts import rank_experts
@@ -84,6 +84,7 @@ class KnowledgeBase:
     ) -> None:
         self.docs = list(docs)
         self.settings = settings
+        self.fingerprint: tuple[Any, ...] | None = None  # the graph's knowledge state it was built from
         self.linker = linker
         self.by_id = {(d.kind, d.id): i for i, d in enumerate(self.docs)}
         texts = [d.search_text for d in self.docs]
@@ -133,7 +134,8 @@ class KnowledgeBase:
         """Read the graph's articles and resolved cases; embed only what the vector cache lacks."""
         if multilingual is None and settings.multilingual_embedder != "none":
             multilingual = get_embedder(settings.multilingual_embedder)
-        return cls(
+        fingerprint = knowledge_fingerprint(store)  # read first: a change made during the build shows as a new one
+        kb = cls(
             load_documents(store),
             settings=settings,
             embedder=embedder or get_embedder(settings.embedder),
@@ -141,6 +143,8 @@ class KnowledgeBase:
             linker=NoteLinker.from_graph(store),
             vectors_dir=vectors_dir if vectors_dir is not None else settings.data_dir / "vectors",
         )
+        kb.fingerprint = fingerprint
+        return kb
 
     # ------------------------------------------------------------------ boosts
     def votes_for(self, i: int, audience: str) -> tuple[float, float]:
