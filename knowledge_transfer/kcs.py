@@ -94,13 +94,6 @@ SET_STATE = cypher(
     "MATCH (a:KnowledgeArticle {id: $id}) SET a.confidence = $state, a.updated_at = $now RETURN a.id AS id",
     example={"id": "kb-1", "state": "validated", "now": "2026-01-01T00:00:00Z"},
 )
-COUNT_USAGE = cypher(
-    "kcs.usage",
-    "MATCH (a:KnowledgeArticle {id: $id}) OPTIONAL MATCH (a)-[:LINKED_TO_CASE]->(k:ServiceCase) "
-    "RETURN a.view_count AS views, a.helpful_count AS helpful, a.not_helpful_count AS not_helpful, "
-    "count(k) AS reused",
-    example={"id": "kb-1"},
-)
 HEALTH = cypher(
     "kcs.health",
     "MATCH (a:KnowledgeArticle) OPTIONAL MATCH (a)-[:LINKED_TO_CASE]->(k:ServiceCase) "
@@ -213,15 +206,19 @@ def record_usage(store: GraphStore, article_id: str, *, audience: str, event: st
         raise KcsError(f"audience must be one of {', '.join(FEEDBACK_AUDIENCES)}, not {audience!r}")
     if event not in ("view", "helpful", "not_helpful"):
         raise KcsError(f"event must be view, helpful or not_helpful, not {event!r}")
-    _article(store, article_id)
     total, per_audience = f"{event}_count", f"{audience}_{event}_count"
-    # Both names come from the fixed tuples above, never from input.
-    store.execute(
+    # Both names come from the fixed tuples above, never from input. One statement counts and reads back.
+    result = store.execute(
         f"MATCH (a:KnowledgeArticle {{id: $id}}) "
-        f"SET a.{total} = coalesce(a.{total}, 0) + 1, a.{per_audience} = coalesce(a.{per_audience}, 0) + 1",
+        f"SET a.{total} = coalesce(a.{total}, 0) + 1, a.{per_audience} = coalesce(a.{per_audience}, 0) + 1 "
+        "WITH a OPTIONAL MATCH (a)-[:LINKED_TO_CASE]->(k:ServiceCase) "
+        "RETURN a.view_count AS views, a.helpful_count AS helpful, a.not_helpful_count AS not_helpful, "
+        "count(k) AS reused",
         {"id": article_id},
     )
-    row = store.read(COUNT_USAGE, id=article_id)[0]
+    if not result.rows:
+        raise KcsError(f"article {article_id!r} not found")
+    row = result.rows[0]
     return {k: int(row[k] or 0) for k in ("views", "helpful", "not_helpful", "reused")}
 
 

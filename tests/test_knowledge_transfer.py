@@ -240,6 +240,17 @@ def test_english_question_about_a_code_gets_the_english_article_first(
             assert top.evidence.boosts["same_language"] == kb.settings.boost_same_language
 
 
+def test_a_repeated_question_is_encoded_once(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
+    question = "pressure drops when the second pump starts (cache check)"
+    first = answer(kb, kt_store, question, audience="staff").to_dict()
+    before = kb.question_vector.cache_info()
+    second = answer(kb, kt_store, question, audience="staff").to_dict()
+    after = kb.question_vector.cache_info()
+    assert after.misses == before.misses and after.hits > before.hits
+    assert second == first
+    assert not kb.question_vector(kb.embedder.model_id, question).flags.writeable
+
+
 def test_cross_model_scale_maps_by_rank() -> None:
     reference_scores = np.array([0.1, 0.5, 0.3, 0.9], dtype=np.float32)
     reference_z = np.array([-1.0, 2.0, 0.5, 0.0], dtype=np.float32)
