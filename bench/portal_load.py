@@ -6,6 +6,8 @@ base and read articles (and now and then log in again), with a fixed think time 
 Prints, per kind of request and overall, req/s, p50/p95/p99 and errors, and — measured in
 the same run, against the same server — the baseline: the same users calling /health,
 the cheapest request the server answers (its ceiling for this client on this machine).
+Half of the searches (`--fresh-share`) are questions never asked before, so the server's
+question-vector cache cannot answer them; the rest repeat twelve popular questions.
 
 Goal (issue 5): 50 users, >= 500 req/s, p95 <= 100 ms, 0 errors.
 
@@ -45,6 +47,9 @@ QUESTIONS = [
     "显示屏 错误",
     "how do I replace the filter",
 ]
+# Words for questions no one asked before (each one is new to the server's question cache).
+SYMPTOMS = ["noise", "vibration", "leak", "no display", "overheating", "pressure loss", "slow start", "alarm"]
+PRODUCTS = ["AX-120", "AX-200", "HP-50", "the controller", "the pump", "the sensor"]
 LOGINS = [("customer1", "customer-demo-1"), ("customer2", "customer-demo-1"), ("customer3", "customer-demo-1")]
 
 
@@ -55,8 +60,8 @@ def free_port() -> int:
         return port
 
 
-def start_server(data_dir: Path, port: int, console: Console) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KBCRM_DATA_DIR": str(data_dir), "KBCRM_PORT": str(port)}
+def start_server(data_dir: Path, port: int, console: Console, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KBCRM_DATA_DIR": str(data_dir), "KBCRM_PORT": str(port), "KBCRM_WORKERS": str(workers)}
     log = (data_dir / "server.log").open("wb")
     kbcrm = Path(sys.executable).with_name("kbcrm")
     process = subprocess.Popen([str(kbcrm), "serve", "--demo", "--port", str(port)], env=env, stdout=log, stderr=log)
@@ -68,7 +73,10 @@ def start_server(data_dir: Path, port: int, console: Console) -> subprocess.Pope
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                     # Build the knowledge base (loads the embedders) before timing anything.
-                    httpx.get(f"http://127.0.0.1:{port}/api/v1/knowledge/search", params={"q": "warm up"}, timeout=300)
+                    for _ in range(4 * workers):  # each worker process builds its own
+                        httpx.get(
+                            f"http://127.0.0.1:{port}/api/v1/knowledge/search", params={"q": "warm up"}, timeout=300
+                        )
                     return process
             except httpx.HTTPError:
                 pass
@@ -77,8 +85,21 @@ def start_server(data_dir: Path, port: int, console: Console) -> subprocess.Pope
     raise SystemExit("the server did not answer in time")
 
 
+def question(rng: random.Random, fresh_share: float) -> str:
+    """A popular question (QUESTIONS) or, with probability `fresh_share`, one never asked before."""
+    if rng.random() >= fresh_share:
+        return rng.choice(QUESTIONS)
+    return f"{rng.choice(SYMPTOMS)} on {rng.choice(PRODUCTS)} since update {rng.randrange(10**9)}"
+
+
 async def user(
-    base: str, articles: list[str], seconds: float, seed: int, results: dict[str, list[float]], errors: dict[str, int]
+    base: str,
+    articles: list[str],
+    seconds: float,
+    seed: int,
+    results: dict[str, list[float]],
+    errors: dict[str, int],
+    fresh_share: float,
 ) -> None:
     rng = random.Random(seed)
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
@@ -100,7 +121,7 @@ async def user(
         while time.monotonic() < end:
             roll = rng.random()
             if roll < 0.5:
-                await timed("search", "GET", "/api/v1/knowledge/search", params={"q": rng.choice(QUESTIONS)})
+                await timed("search", "GET", "/api/v1/knowledge/search", params={"q": question(rng, fresh_share)})
             elif roll < 0.97:
                 await timed("read", "GET", f"/api/v1/knowledge/articles/{rng.choice(articles)}")
             else:
@@ -125,7 +146,9 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] * 1000 if len(values) >= 2 else float("nan")
 
 
-async def run(base: str, users: int, seconds: float) -> tuple[dict[str, list[float]], dict[str, int], float, float]:
+async def run(
+    base: str, users: int, seconds: float, fresh_share: float
+) -> tuple[dict[str, list[float]], dict[str, int], float, float]:
     found = httpx.get(f"{base}/api/v1/knowledge/search", params={"q": "error", "limit": 20}, timeout=60).json()
     articles = [s["id"] for s in found["suggestions"]]
     baseline: dict[str, list[float]] = defaultdict(list)
@@ -136,7 +159,7 @@ async def run(base: str, users: int, seconds: float) -> tuple[dict[str, list[flo
     results: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     started = time.perf_counter()
-    await asyncio.gather(*(user(base, articles, seconds, i, results, errors) for i in range(users)))
+    await asyncio.gather(*(user(base, articles, seconds, i, results, errors, fresh_share) for i in range(users)))
     elapsed = time.perf_counter() - started
     results.update(baseline)
     errors.update(baseline_errors)
@@ -148,23 +171,31 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".cache" / "bench-portal")
+    parser.add_argument(
+        "--fresh-share",
+        type=float,
+        default=0.5,
+        help="share of searches with a question never asked before (the rest repeat 12 popular ones)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (KBCRM_WORKERS)")
     args = parser.parse_args()
     if not 1 <= args.users <= 500 or not 1 <= args.seconds <= 300:
         raise SystemExit("--users 1..500 and --seconds 1..300")
     console = Console()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    server = start_server(args.data_dir, port, console)
+    server = start_server(args.data_dir, port, console, args.workers)
     try:
         with console.status(f"{args.users} users for {args.seconds:.0f} s (after {args.seconds / 2:.0f} s of /health)"):
             results, errors, elapsed, baseline_elapsed = asyncio.run(
-                run(f"http://127.0.0.1:{port}", args.users, args.seconds)
+                run(f"http://127.0.0.1:{port}", args.users, args.seconds, args.fresh_share)
             )
     finally:
         server.terminate()
         server.wait(timeout=60)
     table = Table(
-        title=f"portal load: {args.users} concurrent users, loopback, one uvicorn process, {os.cpu_count()} cores"
+        title=f"portal load: {args.users} concurrent users, loopback, {args.workers} uvicorn worker(s), "
+        f"{os.cpu_count()} cores, {args.fresh_share:.0%} of searches never asked before"
     )
     for column in ("requests", "kind", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"):
         table.add_column(column, justify="right" if column != "kind" else "left")

@@ -68,6 +68,9 @@ def serve(
     ] = False,
     host: Annotated[str | None, typer.Option(help="Bind address (default: KBCRM_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: KBCRM_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Worker processes (default: KBCRM_WORKERS).")
+    ] = None,
 ) -> None:
     """Serve the API and web pages (uvicorn)."""
     import uvicorn
@@ -82,7 +85,13 @@ def serve(
             console.print(f"demo graph: {summary}")
         url = f"http://{host or settings.host}:{port or settings.port}"
         console.print(f"KBCRM on [bold]{url}[/bold]  (API docs: {url}/docs, health: {url}/health)")
-        uvicorn.run("api.app:create_app", factory=True, host=host or settings.host, port=port or settings.port)
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers or settings.workers,
+        )
     finally:
         if settings.is_embedded:
             embedded_server(settings).stop()
@@ -794,7 +803,8 @@ def eval_retrieval(
     )
     console.print(
         f"{dataset.name}: {len(dataset.doc_ids)} documents, {len(dataset.query_ids)} judged queries; "
-        f"dense model {model.model_id}; hybrid = z(dense) + {weights.lexical} * z(bm25)"
+        f"dense model {model.model_id}; hybrid = z(dense) + {weights.lexical} * bm25 / max(bm25)",
+        soft_wrap=True,
     )
     with _progress() as progress:
         task = progress.add_task("ranking queries", total=len(dataset.query_ids))
@@ -804,12 +814,18 @@ def eval_retrieval(
     for metric in METRICS:
         table.add_column(metric, justify="right")
     for mode in MODES:
-        table.add_row(mode, *(f"{results[mode][m]:.1f}" for m in METRICS))
+        table.add_row(mode, *(f"{results[mode][m]:.2f}" for m in METRICS))
     console.print(table)
     best_single = max(results["bm25"]["MAP"], results["dense"]["MAP"])
     verdict = "at least as good as" if results["hybrid"]["MAP"] >= best_single else "WORSE than"
     console.print(
-        f"hybrid MAP {results['hybrid']['MAP']:.1f} is {verdict} the best single retriever ({best_single:.1f})"
+        f"hybrid MAP {results['hybrid']['MAP']:.2f} is {verdict} the best single retriever ({best_single:.2f})"
+    )
+    below = [m for m in METRICS if results["hybrid"][m] < max(results["bm25"][m], results["dense"][m])]
+    console.print(
+        f"hybrid >= the better single retriever on {len(METRICS) - len(below)} of {len(METRICS)} metrics"
+        + (f" (below on {', '.join(below)})" if below else ""),
+        soft_wrap=True,
     )
 
 

@@ -60,10 +60,12 @@ class Settings(BaseSettings):
         description="Dense retriever for questions with Chinese text (USE multilingual v3), or none.",
     )
     fusion_lexical_weight: float = Field(
-        default=0.05, ge=0, description="Weight of the standardised BM25 score next to the dense score (1.0)."
+        default=0.2,
+        ge=0,
+        description="Weight of the BM25 score as a share of the question's best (0..1), next to z(dense) (1.0).",
     )
     fusion_lexical_weight_multilingual: float = Field(
-        default=0.5, ge=0, description="Lexical weight when the multilingual embedder ranks (Chinese questions)."
+        default=2.0, ge=0, description="Lexical weight when the multilingual embedder ranks (Chinese questions)."
     )
     boost_linked_entity: float = Field(
         default=1.0,
@@ -147,6 +149,15 @@ class Settings(BaseSettings):
     analyst_row_limit: int = Field(default=1000, ge=1, description="Rows an analyst query returns at most.")
     host: str = Field(default="127.0.0.1", description="Address the web server binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the web server binds.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Web server processes (uvicorn workers). Each holds its own knowledge base and login throttle; "
+            "more than one pays off only with spare cores (see Benchmarks)."
+        ),
+    )
     demo_customers: int = Field(default=300, ge=10, description="Customers in the demo data set `make run` generates.")
     demo_seed: int = Field(default=7, description="Random seed of the demo data set.")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +95,8 @@ def test_eval_retrieval_command_prints_all_three(tmp_path: Path) -> None:
         app, ["eval", "retrieval", str(DATA / "stackfaq_mini")], env={"KBCRM_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
     )
     assert result.exit_code == 0, result.output
-    for name in ("bm25", "dense", "hybrid", "MAP", "nDCG@10", "R@100"):
+    for name in ("bm25", "dense", "hybrid", "MAP", "nDCG@10", "R@100", "bm25 / max(bm25)"):
         assert name in result.output
+    assert re.search(r"hybrid >= the better single retriever on \d of 6 metrics", result.output)
     bad = CliRunner().invoke(app, ["eval", "retrieval", str(tmp_path)], env={"KBCRM_DATA_DIR": str(tmp_path)})
     assert bad.exit_code != 0 and "corpus.jsonl: file not found" in bad.output

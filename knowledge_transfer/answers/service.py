@@ -28,7 +28,7 @@ from knowledge_transfer.answers.corpus import ARTICLE_USAGE, KnowledgeDoc, knowl
 from knowledge_transfer.answers.models import Answer, Evidence, EvidencePath, PathEdge, PathNode, Suggestion
 from knowledge_transfer.embeddings import Embedder, get_embedder
 from knowledge_transfer.experts import rank_experts
-from knowledge_transfer.search.fusion import FusionWeights, standardise
+from knowledge_transfer.search.fusion import FusionWeights, share_of_best, standardise
 from knowledge_transfer.search.index import HybridIndex, rank_of, top_k
 from knowledge_transfer.text import add_terms, contains_chinese, primary_language, question_language, tokenize
 from knowledge_transfer.vectors import VectorCache
@@ -255,7 +255,7 @@ class KnowledgeBase:
             if chinese_question and self.multilingual is not None
             else self.settings.fusion_lexical_weight
         )
-        fused = dense_z + lexical_weight * standardise(lexical) + self.static_boosts[audience]
+        fused = dense_z + lexical_weight * share_of_best(lexical) + self.static_boosts[audience]
         fused[self.language == question_language(question)] += self.settings.boost_same_language
         for node, weight in (boost_nodes or {}).items():
             docs = self.entity_docs.get(node)
