@@ -166,7 +166,7 @@ class KnowledgeBase:
             own_not + weight * max(doc.not_helpful - own_not, 0),
         )
 
-    def static_boost_parts(self, i: int, audience: str = "staff") -> dict[str, float]:
+    def static_boost_parts(self, i: int, audience: str) -> dict[str, float]:
         """The question-independent boosts of one document for an audience, by name."""
         doc, s = self.docs[i], self.settings
         parts: dict[str, float] = {}
