@@ -767,13 +767,11 @@ def kcs_health(
 ) -> None:
     """Content health: articles never reused, stale, low-rated, and near-duplicates."""
     from kbcrm.graph import open_store
-    from kbcrm.graph.store import utc_now
-    from knowledge_transfer.kcs import article_duplicates, content_health
+    from knowledge_transfer.portal import content_health_report
 
     settings = get_settings()
     with open_store(settings) as store:
-        kb = _knowledge_base(store, settings)
-        report = content_health(store, as_of=as_of or utc_now(), duplicates=article_duplicates(kb))
+        report = content_health_report(_knowledge_base(store, settings), store, as_of=as_of)
     for name, items in report.items():
         console.print(f"[bold]{name}[/bold]: {len(items)}")
         for item in items[:10]:

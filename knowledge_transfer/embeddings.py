@@ -27,6 +27,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from kbcrm.settings import Settings
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -211,3 +213,9 @@ def get_embedder(name: str = "use") -> Embedder:
     if name == "minilm":
         return MiniLMEmbedder()
     raise ValueError(f"unknown embedder {name!r}: choose one of {', '.join(sorted(DIMENSIONS))}")
+
+
+def configured_embedders(settings: Settings) -> tuple[Embedder, Embedder | None]:
+    """The English embedder answer assist uses and the multilingual one (None when switched off)."""
+    multilingual = None if settings.multilingual_embedder == "none" else get_embedder(settings.multilingual_embedder)
+    return get_embedder(settings.embedder), multilingual

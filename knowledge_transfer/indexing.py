@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from kbcrm.graph import GraphStore
 from kbcrm.settings import Settings
 from knowledge_transfer.answers.corpus import load_documents
-from knowledge_transfer.embeddings import Embedder, get_embedder
+from knowledge_transfer.embeddings import configured_embedders
 from knowledge_transfer.vectors import VectorCache, text_hash
 
 
@@ -28,14 +28,6 @@ class EmbeddingRun:
     documents: int
     embedded: int
     dropped: int
-
-
-def embedders(settings: Settings) -> list[Embedder]:
-    """The embedders answer assist uses: the English one and, unless switched off, the multilingual one."""
-    models = [get_embedder(settings.embedder)]
-    if settings.multilingual_embedder != "none":
-        models.append(get_embedder(settings.multilingual_embedder))
-    return models
 
 
 def embed_knowledge(
@@ -52,7 +44,8 @@ def embed_knowledge(
     """
     texts = [d.search_text for d in load_documents(store)]
     runs = []
-    for model in embedders(settings):
+    english, multilingual = configured_embedders(settings)
+    for model in filter(None, (english, multilingual)):
         cache = VectorCache(settings.data_dir / "vectors", model)
         report = (lambda done, total, m=model.model_id: on_progress(m, done, total)) if on_progress else None
         cache.vectors(texts, on_progress=report)

@@ -77,9 +77,6 @@ class VectorCache:
             paths.insert(0, self.legacy)
         return paths
 
-    def __contains__(self, text_key: str) -> bool:
-        return text_key in self.rows
-
     def __len__(self) -> int:
         return len(self.rows)
 

@@ -98,7 +98,8 @@ def deflection(
     )
     if result is None:
         raise not_found(f"article {article_id!r}")
-    usage_changed(request.app, article_id)
+    if body.solved:  # a solved suggestion counted a helpful vote
+        usage_changed(request.app, article_id)
     return result
 
 

@@ -26,9 +26,9 @@ from kbcrm.graph import GraphStore, cypher
 from kbcrm.settings import Settings
 from knowledge_transfer.answers.corpus import ARTICLE_USAGE, KnowledgeDoc, knowledge_fingerprint, load_documents
 from knowledge_transfer.answers.models import Answer, Evidence, EvidencePath, PathEdge, PathNode, Suggestion
-from knowledge_transfer.embeddings import Embedder, get_embedder
+from knowledge_transfer.embeddings import Embedder, configured_embedders
 from knowledge_transfer.experts import rank_experts
-from knowledge_transfer.search.fusion import FusionWeights, share_of_best, standardise
+from knowledge_transfer.search.fusion import FusionWeights, combine, standardise
 from knowledge_transfer.search.index import HybridIndex, rank_of, top_k
 from knowledge_transfer.text import add_terms, contains_chinese, primary_language, question_language, tokenize
 from knowledge_transfer.vectors import VectorCache
@@ -137,13 +137,14 @@ class KnowledgeBase:
         vectors_dir: Path | None = None,
     ) -> KnowledgeBase:
         """Read the graph's articles and resolved cases; embed only what the vector cache lacks."""
-        if multilingual is None and settings.multilingual_embedder != "none":
-            multilingual = get_embedder(settings.multilingual_embedder)
+        if embedder is None or (multilingual is None and settings.multilingual_embedder != "none"):
+            configured_english, configured_multilingual = configured_embedders(settings)
+            embedder, multilingual = embedder or configured_english, multilingual or configured_multilingual
         fingerprint = knowledge_fingerprint(store)  # read first: a change made during the build shows as a new one
         kb = cls(
             load_documents(store),
             settings=settings,
-            embedder=embedder or get_embedder(settings.embedder),
+            embedder=embedder,
             multilingual=multilingual,
             linker=NoteLinker.from_graph(store),
             vectors_dir=vectors_dir if vectors_dir is not None else settings.data_dir / "vectors",
@@ -255,7 +256,7 @@ class KnowledgeBase:
             if chinese_question and self.multilingual is not None
             else self.settings.fusion_lexical_weight
         )
-        fused = dense_z + lexical_weight * share_of_best(lexical) + self.static_boosts[audience]
+        fused = combine(dense_z, lexical, lexical_weight) + self.static_boosts[audience]
         fused[self.language == question_language(question)] += self.settings.boost_same_language
         for node, weight in (boost_nodes or {}).items():
             docs = self.entity_docs.get(node)
@@ -385,6 +386,7 @@ def answer(
     if not question:
         raise AnswerError("the question is empty")
     mentioned = kb.mentions(question)
+    language = question_language(question)
     s = kb.settings
     boost_nodes: dict[str, float] = dict.fromkeys(mentioned, s.boost_linked_entity)
     for product in (context.owned or {}).values():
@@ -406,7 +408,7 @@ def answer(
         for i in top_k(pool, count):
             doc = kb.docs[int(i)]
             boosts = kb.static_boost_parts(int(i), audience)
-            if kb.language[i] == question_language(question):
+            if kb.language[i] == language:
                 boosts["same_language"] = s.boost_same_language
             for node_id, weight in boost_nodes.items():
                 if any(link.node == node_id for link in doc.links):

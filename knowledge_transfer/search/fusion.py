@@ -56,8 +56,13 @@ def share_of_best(scores: np.ndarray) -> np.ndarray:
     return out
 
 
+def combine(dense_z: np.ndarray, lexical: np.ndarray, lexical_weight: float, dense_weight: float = 1.0) -> np.ndarray:
+    """The fusion formula on dense scores already in z units (answer assist standardises per model)."""
+    if lexical_weight == 0:
+        return dense_weight * dense_z
+    return dense_weight * dense_z + lexical_weight * share_of_best(lexical)
+
+
 def fuse(lexical: np.ndarray, dense: np.ndarray, weights: FusionWeights) -> np.ndarray:
     """Fused score per document: z-scored dense plus the weighted share of the best BM25 score."""
-    if weights.lexical == 0:
-        return weights.dense * standardise(dense)
-    return weights.dense * standardise(dense) + weights.lexical * share_of_best(lexical)
+    return combine(standardise(dense), lexical, weights.lexical, weights.dense)
