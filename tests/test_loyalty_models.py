@@ -145,3 +145,46 @@ def test_churn_file_errors(tmp_path: Path) -> None:
     bad.write_text("customerID,tenure,Churn\na,1,maybe\n", encoding="utf-8")
     with pytest.raises(ChurnDataError, match=r"line 2: field 'Churn'"):
         evaluate_churn(bad)
+
+
+def test_distinct_rows_group_equal_rows_whichever_key_is_used() -> None:
+    from kbcrm.loyalty import groups
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 4, 500).astype(float)
+    b = rng.integers(0, 3, 500) / 7.0
+    rows = groups.distinct_rows(a, b)
+    assert len(rows) == len({(p, q) for p, q in zip(a, b, strict=True)})
+    assert rows.counts.sum() == 500
+    assert np.array_equal(rows.spread(rows.take(a)), a) and np.array_equal(rows.spread(rows.take(b)), b)
+    # Columns with too many combinations for one integer key compare whole rows instead; same groups.
+    wide = [rng.random(500) for _ in range(4)] + [a]
+    whole = groups.distinct_rows(*wide)
+    assert len(whole) == 500 and all(np.array_equal(whole.spread(whole.take(c)), c) for c in wide)
+
+
+def test_models_computed_per_distinct_row_equal_the_per_customer_sums(cdnow: object) -> None:
+    """The fits weight distinct (x, t_x, T) rows and the scores spread them back: no value may change."""
+    s = cdnow
+    assert len(np.unique(np.stack([s.frequency, s.recency, s.age], 1), axis=0)) < len(s)  # CDNOW shares rows
+    sample = np.random.default_rng(0).choice(len(s), 300, replace=False)
+    x, t_x, T = s.frequency[sample], s.recency[sample], s.age[sample]
+    x, t_x, T = np.concatenate([x, x[:100]]), np.concatenate([t_x, t_x[:100]]), np.concatenate([T, T[:100]])
+    bg = np.array([0.243, 4.414, 0.793, 2.426])
+    pn = np.array([0.553, 10.578, 0.606, 11.669])
+    for model, params in ((bgnbd, bg), (pareto_nbd, pn)):
+        one_by_one = sum(
+            model.log_likelihood(params, x[i : i + 1], t_x[i : i + 1], T[i : i + 1]) for i in range(len(x))
+        )
+        assert model.log_likelihood(params, x, t_x, T) == pytest.approx(one_by_one, rel=1e-12)
+        each = np.array(
+            [
+                model.expected_purchases(params, 39.0, x[i : i + 1], t_x[i : i + 1], T[i : i + 1])[0]
+                for i in range(len(x))
+            ]
+        )
+        assert np.allclose(model.expected_purchases(params, 39.0, x, t_x, T), each, rtol=1e-12)
+        assert np.allclose(model.expected_purchases(params, np.full(len(x), 39.0), x, t_x, T), each, rtol=1e-12)
+        months = list(model.expected_purchases_over(params, [4.0, 8.0], x, t_x, T))
+        assert np.allclose(months[1], model.expected_purchases(params, 8.0, x, t_x, T), rtol=1e-12)
+        assert np.all(months[1] >= months[0])

@@ -61,11 +61,12 @@ def lifetime_value(
     spend_each = gamma_gamma.expected_spend(spend.vector(), x, monetary)
     value = np.zeros(len(x))
     previous = np.zeros(len(x))
-    for month in range(1, months + 1):
-        cumulative = expected_purchases(purchases, month * per_month, x, t_x, T)
-        value += (cumulative - previous) * spend_each / (1 + monthly_discount) ** month
+    horizons = [month * per_month for month in range(1, months + 1)]
+    cumulatives = MODELS[purchases.model].expected_purchases_over(purchases.vector(), horizons, x, t_x, T)
+    for month, cumulative in enumerate(cumulatives, start=1):
+        value += (cumulative - previous) / (1 + monthly_discount) ** month
         previous = cumulative
-    return value
+    return value * spend_each  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
