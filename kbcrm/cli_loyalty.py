@@ -115,7 +115,7 @@ def loyalty_run(
 ) -> None:
     """Score every customer (CLV, P(alive), churn risk, RFM, tier, credit, segments) and write it to the graph."""
     from kbcrm.graph import open_store
-    from kbcrm.loyalty.job import run_loyalty
+    from kbcrm.loyalty.job import NothingToScore, run_loyalty
 
     settings = get_settings()
     when = _date(as_of, "--as-of") if as_of else None
@@ -127,7 +127,11 @@ def loyalty_run(
                 tasks[step] = progress.add_task(step, total=total or None)
             progress.update(tasks[step], completed=done, total=total or None)
 
-        summary = run_loyalty(store, settings, as_of=when, progress=tick)
+        try:
+            summary = run_loyalty(store, settings, as_of=when, progress=tick)
+        except NothingToScore as exc:
+            progress.stop()
+            fail(str(exc))
     console.print(
         f"as of {summary.as_of}: {summary.customers} customers ({summary.buyers} with orders) scored, "
         f"{summary.written} written, {summary.skipped_pages} page(s) already written; model {summary.model_version}"

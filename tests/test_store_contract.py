@@ -9,6 +9,8 @@ other backends only.
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from kbcrm.graph import (
@@ -19,6 +21,8 @@ from kbcrm.graph import (
     StoreError,
     VocabularyError,
 )
+from kbcrm.graph.embedded import EmbeddedServer
+from kbcrm.graph.falkordb_backend import FalkorDBStore
 from ontology.terms import Label, Rel
 
 
@@ -181,3 +185,21 @@ def test_read_queries_have_a_time_limit(any_store: GraphStore) -> None:
     _not_on_bolt(any_store, "query time limits are not passed through Bolt")
     with pytest.raises(QueryError):
         any_store.read("UNWIND range(1, 30000000) AS x WITH x WHERE x % 7 = 0 RETURN count(x) AS n", timeout_ms=50)
+
+
+def test_reading_a_graph_never_written_returns_no_rows(embedded: EmbeddedServer) -> None:
+    """FalkorDB has no key for a graph until its first write; a read there is empty, not an error.
+
+    (FalkorDB answers "empty key" before it parses the query, so until the first write even a
+    malformed read is empty; once the graph exists errors surface as before.)
+    """
+    store = FalkorDBStore(graph_name=f"never_{uuid.uuid4().hex[:8]}", socket_path=embedded.socket_path)
+    try:
+        assert store.read("MATCH (c:Customer) RETURN c.id AS id") == []
+        store.upsert_nodes(Label.Customer, [{"id": "c1", "name": "First"}])
+        assert store.read("MATCH (c:Customer) RETURN c.id AS id") == [{"id": "c1"}]
+        with pytest.raises(QueryError):
+            store.read("MATCH (c:Customer) RETURN c.id AS id ORDER BY")
+    finally:
+        store.drop_graph()
+        store.close()

@@ -89,6 +89,10 @@ class FalkorDBStore(GraphStore):
                 result = self._graph.ro_query(text, dict(params), timeout=timeout_ms or self.query_timeout_ms)
             else:
                 result = self._graph.query(text, dict(params), timeout=timeout_ms)
+        except redis.ResponseError as exc:
+            if read_only and "empty key" in str(exc):  # nothing written yet: the graph has no rows to read
+                return QueryResult([], WriteCounts())
+            raise _translate(exc, text) from exc
         except (redis.RedisError, OSError) as exc:
             raise _translate(exc, text) from exc
         names = [column[1] for column in (result.header or [])]

@@ -111,6 +111,10 @@ def _p_alive_all(customers: list[CustomerActivity], summary: dict[str, np.ndarra
     return alive
 
 
+class NothingToScore(RuntimeError):
+    """The graph holds no customers yet."""
+
+
 def run_loyalty(
     store: GraphStore,
     settings: Settings,
@@ -125,6 +129,10 @@ def run_loyalty(
     for chunk in activity_pages(store, page_size=page_size):
         customers.extend(chunk)
         tick("reading customers", len(customers), 0)
+    if not customers:
+        raise NothingToScore(
+            "the graph holds no customers: load data first (`kbcrm load-demo DIR` or `kbcrm ingest customers FILE`)"
+        )
     as_of = as_of or latest_activity(customers) or date.today()
     ids = [c.id for c in customers]
     summary_run = RunSummary(as_of=as_of.isoformat(), model_version="", customers=len(customers), buyers=0)
