@@ -445,8 +445,10 @@ def _write_department_records(rng: random.Random, w: Writers, t: Truth, index: i
 
 def _purchase_dates(rng: random.Random, since: date) -> list[date]:
     """BG/NBD-like buying: Poisson purchases at a personal rate until a dropout after some purchase."""
-    rate_per_year = rng.gammavariate(1.2, 2.5)  # heterogeneous purchase rates (mean 3 per year)
-    dropout = rng.betavariate(1.0, 5.0)  # chance of churning after each purchase
+    rate_per_year = rng.gammavariate(2.0, 2.0)  # heterogeneous purchase rates (mean 4 per year)
+    # Chance of churning after each purchase (mean 1/13): about half the customers are still
+    # buying at the demo's as-of date, the rest lapsed at different times.
+    dropout = rng.betavariate(1.0, 12.0)
     dates, current = [since], since
     while True:
         if rng.random() < dropout:
@@ -1011,9 +1013,9 @@ def _write_relationships_and_payments(out_dir: Path, seed: int) -> dict[str, int
         for order in read_csv(out_dir / "orders.csv"):
             ordered = date.fromisoformat(order["order_date"])
             due = ordered + timedelta(days=terms.get(order["account_number"], 30))
-            delay = {"punctual": rng.randint(-10, 2), "slow": rng.randint(3, 30), "late": rng.randint(20, 120)}[
-                habit[order["account_number"]]
-            ]
+            # A habit sets how often an invoice is paid late and by how much; most invoices are on time.
+            share_late, late_by = PAYMENT_HABITS[habit[order["account_number"]]]
+            delay = rng.randint(*late_by) if rng.random() < share_late else rng.randint(-10, 3)
             paid = max(due + timedelta(days=delay), ordered)
             writer.writerow(
                 {
@@ -1025,6 +1027,9 @@ def _write_relationships_and_payments(out_dir: Path, seed: int) -> dict[str, int
             payments += 1
     return {"relationships": relationships, "payments": payments}
 
+
+# Payment habit: (share of invoices paid late, range of days late when late).
+PAYMENT_HABITS = {"punctual": (0.04, (6, 20)), "slow": (0.25, (6, 40)), "late": (0.55, (20, 120))}
 
 WON_REASONS = ("best total cost of ownership", "service coverage", "delivery time", "existing installed base")
 LOST_REASONS = ("price", "competitor's delivery time", "budget frozen", "chose to repair old machine", "no decision")
