@@ -196,6 +196,7 @@ class Prop:
     postal_code: Final = "postal_code"
     priority: Final = "priority"
     probability: Final = "probability"
+    profile_7p: Final = "profile_7p"
     purchasing_power_reasons: Final = "purchasing_power_reasons"
     quantity: Final = "quantity"
     quarantine_file: Final = "quarantine_file"

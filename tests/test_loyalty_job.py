@@ -40,9 +40,36 @@ def loyalty_store(embedded: EmbeddedServer, tmp_path_factory: pytest.TempPathFac
     store.drop_graph()
     store.ensure_schema(vector_dimension=4)
     load_demo(store, directory, include_articles=False)
+    _campaign_history(store)
     yield store
     store.drop_graph()
     store.close()
+
+
+CAMPAIGN_MEMBERS = {  # customer position → (control group, response)
+    0: (False, "converted"),
+    1: (False, "clicked"),
+    2: (False, None),
+    3: (True, None),
+}
+
+
+def _campaign_history(store: FalkorDBStore) -> None:
+    """One past campaign: two responses, one member without a response, one held back as control."""
+    from ontology.terms import Label, Rel
+
+    ids = [r["id"] for r in store.read("MATCH (c:Customer) RETURN c.id AS id ORDER BY c.id LIMIT 4")]
+    store.upsert_nodes(
+        Label.Campaign,
+        [{"id": "campaign:spring", "name": "Spring spare parts", "channel": "email", "status": "done"}],
+    )
+    rows = []
+    for position, (control, response) in CAMPAIGN_MEMBERS.items():
+        row = {"start": ids[position], "end": "campaign:spring", "control_group": control, "status": "targeted"}
+        if response:
+            row |= {"response": response, "responded_at": "2026-04-02T10:00:00", "status": "responded"}
+        rows.append(row)
+    store.upsert_relationships(Rel.IN_CAMPAIGN, rows, start_label=Label.Customer, end_label=Label.Campaign)
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +255,87 @@ def test_cli_eval_churn() -> None:
     assert result.exit_code == 0, result.output
     auc = float(re.search(r"AUC (\d\.\d+)", result.output).group(1))
     assert auc >= 0.84
+
+
+def test_loyalty_run_on_an_empty_graph_says_what_to_do(
+    embedded: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kbcrm.settings import get_settings
+
+    monkeypatch.setenv("KBCRM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("KBCRM_GRAPH_URI", f"falkordb+embedded://{embedded.directory}")
+    monkeypatch.setenv("KBCRM_GRAPH_NAME", f"never_{tmp_path.name}")  # a graph nothing was written to
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["loyalty", "run"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "holds no customers" in result.output and "kbcrm load-demo" in result.output
+
+
+SEVEN_P_FACTS = (
+    "MATCH (c:Customer {id: $id}) "
+    "OPTIONAL MATCH (c)-[:PLACED]->(o:Order) WHERE o.order_date <= $as_of "
+    "WITH c, sum(coalesce(o.total_amount, 0)) AS revenue "
+    "OPTIONAL MATCH (c)-[:OWNS]->(p:Product) WITH c, revenue, count(DISTINCT p) AS installed "
+    "OPTIONAL MATCH (c)-[:HAS_OPPORTUNITY]->(x:Opportunity) WHERE NOT x.stage IN ['won', 'lost'] "
+    "RETURN revenue, installed, count(x) AS open, sum(coalesce(x.amount, 0) * coalesce(x.probability, 0)) AS weighted"
+)
+
+
+def test_seven_p_profile_of_every_customer_agrees_with_the_graph(first_run: dict, loyalty_store: FalkorDBStore) -> None:
+    from kbcrm.loyalty.profile import SECTIONS
+
+    rows = loyalty_store.read("MATCH (c:Customer) RETURN c.id AS id, c.profile_7p AS p ORDER BY c.id")
+    assert rows and all(r["p"] for r in rows)
+    with_lines = 0
+    for row in rows:
+        profile = json.loads(row["p"])
+        assert list(profile) == list(SECTIONS)
+        assert all(profile[k]["summary"] for k in SECTIONS)
+        facts = loyalty_store.read(SEVEN_P_FACTS, id=row["id"], as_of="2026-10-31")[0]
+        assert profile["profitability"]["revenue"] == pytest.approx(facts["revenue"], abs=0.05)
+        assert profile["product_mix"]["installed_products"] == facts["installed"]
+        assert profile["prospects"]["open_opportunities"] == facts["open"]
+        assert profile["prospects"]["weighted_pipeline"] == pytest.approx(facts["weighted"], abs=0.05)
+        if profile["product_mix"].get("categories"):
+            with_lines += 1
+            assert sum(profile["product_mix"]["categories"].values()) == pytest.approx(1.0, abs=1e-3)
+            assert profile["performance"]["products"][0]["category"] == next(iter(profile["product_mix"]["categories"]))
+        channels = profile["performance"]["channels"]
+        assert [c["interactions"] for c in channels] == sorted((c["interactions"] for c in channels), reverse=True)
+    assert with_lines > len(rows) / 2
+
+    ids = [r["id"] for r in rows]
+    promotion = [json.loads(rows[i]["p"])["promotion"] for i in CAMPAIGN_MEMBERS]
+    assert promotion[0]["campaigns"] == 1 and promotion[0]["converted"] == 1 and promotion[0]["response_rate"] == 1.0
+    assert "converted to 'Spring spare parts'" in promotion[0]["summary"]
+    assert promotion[1]["responded"] == 1 and promotion[1]["converted"] == 0
+    assert promotion[2]["responded"] == 0 and promotion[2]["response_rate"] == 0.0
+    assert promotion[3]["campaigns"] == 0 and "control group" in promotion[3]["summary"]
+    assert json.loads(rows[4]["p"])["promotion"]["summary"] == "not targeted by any campaign yet"
+    assert ids[0] < ids[4]
+
+
+def test_seven_p_profile_on_the_customer_360(first_run: dict, loyalty_store: FalkorDBStore, settings: Settings) -> None:
+    from api.app import create_app
+    from kbcrm.access.demo import ensure_demo_users
+    from tests.portal_client import Client
+
+    ensure_demo_users(loyalty_store, enabled=True)
+    app = create_app(settings, store=loyalty_store)
+    customer = first_run["scores"][0]["id"]
+    stored = json.loads(
+        loyalty_store.read("MATCH (c:Customer {id: $id}) RETURN c.profile_7p AS p", id=customer)[0]["p"]
+    )
+    engineer = Client(app, "engineer")
+    view = engineer.get(f"/api/v1/customers/{customer}").json()
+    assert [s["key"] for s in view["seven_p"]] == list(stored)
+    assert view["seven_p"][1]["summary"] == stored["persistency"]["summary"]
+    assert "profile_7p" not in view["profile"]
+    page = engineer.get(f"/staff/customers/{customer}")
+    assert page.status_code == 200
+    section = page.text[page.text.index('id="seven-p"') :]
+    assert "Promotion response" in section and "converted to" in section
+    assert stored["profitability"]["summary"].split(";")[0] in section

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kbcrm.access.models import Principal
 from kbcrm.access.scope import customer_filter, require_customer
 from kbcrm.graph import GraphStore, cypher
+from kbcrm.loyalty.profile import SECTIONS, TITLES
 
 # Properties that never leave the service (vectors, hashes, demo ground truth).
 HIDDEN = frozenset({"embedding", "content_hash", "password_hash", "true_customer", "source_ids"})
@@ -136,6 +138,23 @@ def installed_base(store: GraphStore, *, principal: Principal, customer_id: str)
     return store.read(INSTALLED_BASE, id=customer_id)
 
 
+def seven_p_sections(text: str | None) -> list[dict[str, Any]]:
+    """The stored 7P profile as sections in their order: key, title, summary and figures (empty before scoring)."""
+    if not text:
+        return []
+    stored = json.loads(text)
+    return [
+        {
+            "key": key,
+            "title": TITLES[key],
+            "summary": stored[key]["summary"],
+            "figures": {k: v for k, v in stored[key].items() if k != "summary"},
+        }
+        for key in SECTIONS
+        if key in stored
+    ]
+
+
 def customer_360(store: GraphStore, *, principal: Principal, customer_id: str) -> dict[str, Any] | None:
     """Everything staff see on one page.
 
@@ -170,8 +189,9 @@ def customer_360(store: GraphStore, *, principal: Principal, customer_id: str) -
     )
     return {
         "id": customer_id,
-        "profile": {k: v for k, v in props.items() if k not in loyalty_keys},
+        "profile": {k: v for k, v in props.items() if k not in loyalty_keys and k != "profile_7p"},
         "loyalty": {k: props.get(k) for k in loyalty_keys},
+        "seven_p": seven_p_sections(props.get("profile_7p")),
         "sources": store.read(SOURCES, id=customer_id) if principal.is_staff else [],
         "orders": orders(store, principal=principal, customer_id=customer_id, limit=20),
         "installed_base": installed_base(store, principal=principal, customer_id=customer_id),

@@ -3,7 +3,8 @@
 Steps: read customer activity in pages → fit BG/NBD + Gamma-Gamma (CLV, P(alive)) → train the
 churn model on an earlier cut-off labelled by what happened next, score today → RFM →
 relationship graph (PageRank, Louvain) → loyalty score and tier with reasons → credit rating →
-k-means segments → write scores, Segment nodes and MEMBER_OF edges page by page.
+k-means segments → 7P profile per customer (`profile`) → write scores, Segment nodes and
+MEMBER_OF edges page by page.
 
 Idempotent for one as-of date (same inputs, same values, MERGE by id) and resumable: a
 checkpoint under DATA_DIR/loyalty records the pages already written for this model version.
@@ -33,6 +34,7 @@ from kbcrm.loyalty.features import (
     purchase_summary,
 )
 from kbcrm.loyalty.fitting import Fit
+from kbcrm.loyalty.profile import Scores, seven_p
 from kbcrm.loyalty.purchasing import credit_rating
 from kbcrm.loyalty.segments import cluster
 from kbcrm.loyalty.service import (
@@ -348,6 +350,18 @@ def run_loyalty(
             rating, credit_reasons = credit[i]
             rfm_code, rfm_name = rfm_score.get(i, ("", ""))
             bought = tier[i] != "prospect"
+            known = Scores(
+                tier=tier[i],
+                segment=cluster_of[i].name if i in cluster_of else None,
+                rfm_segment=rfm_name or None,
+                p_alive=round(float(alive[i]), 4) if bought and purchases else None,
+                clv=round(float(clv[i]), 2) if bought and spend else None,
+                expected_orders=round(float(expected[i]), 3) if bought and purchases else None,
+                expected_spend=round(float(spend_each[i]), 2) if bought and spend else None,
+                churn_risk=None if np.isnan(churn[i]) else round(float(churn[i]), 4),
+                credit_rating=rating,
+                horizon_months=settings.clv_horizon_months,
+            )
             rows.append(
                 {
                     "id": ids[i],
@@ -372,6 +386,7 @@ def run_loyalty(
                     else credit_reasons,
                     "network_centrality": round(float(structure.centrality.get(ids[i], 0.0)), 6),
                     "community": structure.community.get(ids[i]),
+                    "profile_7p": json.dumps(seven_p(customers[i], known, as_of), ensure_ascii=False),
                     "model_version": version,
                     "scored_as_of": as_of.isoformat(),
                 }

@@ -34,13 +34,34 @@ CASES = cypher(
 INTERACTIONS = cypher(
     "loyalty.interactions",
     "MATCH (c:Customer)-[:HAD_INTERACTION]->(i:Interaction) WHERE c.id IN $ids "
-    "RETURN c.id AS customer, i.occurred_at AS at, i.outcome AS outcome, i.subject AS subject",
+    "RETURN c.id AS customer, i.occurred_at AS at, i.outcome AS outcome, i.subject AS subject, i.channel AS channel",
     example={"ids": ["x"]},
 )
 INSTALLED = cypher(
     "loyalty.installed",
     "MATCH (c:Customer)-[o:OWNS]->(p:Product) WHERE c.id IN $ids "
     "RETURN c.id AS customer, p.id AS product, o.installed_at AS installed_at",
+    example={"ids": ["x"]},
+)
+LINES = cypher(
+    "loyalty.order_lines",
+    "MATCH (c:Customer)-[:PLACED]->(o:Order)-[:CONTAINS]->(l:OrderLine)-[:FOR_PRODUCT]->(p:Product) "
+    "WHERE c.id IN $ids RETURN c.id AS customer, o.id AS order, o.order_date AS day, p.id AS product, "
+    "p.name AS product_name, p.category AS category, l.quantity AS quantity, l.unit_price AS unit_price",
+    example={"ids": ["x"]},
+)
+CAMPAIGNS = cypher(
+    "loyalty.campaigns",
+    "MATCH (c:Customer)-[m:IN_CAMPAIGN]->(k:Campaign) WHERE c.id IN $ids "
+    "RETURN c.id AS customer, k.id AS campaign, k.name AS campaign_name, k.channel AS channel, "
+    "m.control_group AS control_group, m.response AS response, m.responded_at AS responded_at",
+    example={"ids": ["x"]},
+)
+OPPORTUNITIES = cypher(
+    "loyalty.opportunities",
+    "MATCH (c:Customer)-[:HAS_OPPORTUNITY]->(o:Opportunity) WHERE c.id IN $ids "
+    "RETURN c.id AS customer, o.id AS opportunity, o.stage AS stage, o.amount AS amount, "
+    "o.probability AS probability, o.expected_close AS expected_close",
     example={"ids": ["x"]},
 )
 RELATIONSHIPS = cypher(
@@ -98,21 +119,31 @@ class CustomerActivity:
     name: str
     since: str | None
     kind: str | None
+    country: str | None = None
     orders: list[dict[str, Any]] = field(default_factory=list)
     cases: list[dict[str, Any]] = field(default_factory=list)
     interactions: list[dict[str, Any]] = field(default_factory=list)
     installed: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    campaigns: list[dict[str, Any]] = field(default_factory=list)
+    opportunities: list[dict[str, Any]] = field(default_factory=list)
 
 
 def activity_pages(store: GraphStore, *, page_size: int = 2000) -> Iterator[list[CustomerActivity]]:
-    """Customers in id order, a page at a time, each with its orders, cases, interactions and installed base."""
+    """Customers in id order, a page at a time, with everything the loyalty models read.
+
+    That is each customer's orders (and their lines), cases, interactions, installed base,
+    campaign memberships and opportunities.
+    """
     after = ""
     while True:
         rows = store.read(CUSTOMERS_PAGE, after=after, limit=page_size)
         if not rows:
             return
         page = {
-            r["id"]: CustomerActivity(id=r["id"], name=r["name"] or r["id"], since=r["since"], kind=r["kind"])
+            r["id"]: CustomerActivity(
+                id=r["id"], name=r["name"] or r["id"], since=r["since"], kind=r["kind"], country=r["country"]
+            )
             for r in rows
         }
         for query, attribute in (
@@ -120,6 +151,9 @@ def activity_pages(store: GraphStore, *, page_size: int = 2000) -> Iterator[list
             (CASES, "cases"),
             (INTERACTIONS, "interactions"),
             (INSTALLED, "installed"),
+            (LINES, "lines"),
+            (CAMPAIGNS, "campaigns"),
+            (OPPORTUNITIES, "opportunities"),
         ):
             # `id IN $ids`, not an id range: FalkorDB's index scan ignores an upper bound on a string.
             for row in store.read(query, ids=list(page)):
