@@ -18,6 +18,7 @@ from kbcrm.access.models import Principal, Role
 from kbcrm.demo.consents import seed_demo_consents
 from kbcrm.demo.generator import generate
 from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
+from kbcrm.demo.responses import seed_demo_responses
 from kbcrm.demo.service_desk import seed_service_desk
 from kbcrm.graph import GraphStore, open_store
 from kbcrm.loyalty.job import run_loyalty
@@ -103,20 +104,27 @@ def ensure_demo(
             if store.get_node("Segment", "tier-at-risk") is not None:
                 # Started 90 days before the scoring date, so its results (revenue, retention
                 # against the control group) have orders to count in the demo.
+                admin = Principal("user:demo-setup", "demo set-up", Role.admin)
+                starts_on = date.fromisoformat(str(loyalty.as_of)) - timedelta(days=90)
                 plan = create_campaign(
                     store,
-                    principal=Principal("user:demo-setup", "demo set-up", Role.admin),
+                    principal=admin,
                     name="Win back at-risk customers",
                     channel="email",
                     rule=TargetRule(segment_id="tier-at-risk"),
                     control_share=0.2,
-                    starts_on=date.fromisoformat(str(loyalty.as_of)) - timedelta(days=90),
+                    starts_on=starts_on,
                     attribution_days=90,
+                )
+                responses = seed_demo_responses(
+                    store, principal=admin, campaign_id=plan.id, campaign_name=plan.name, starts_on=starts_on
                 )
                 say(
                     f"  demo campaign {plan.name!r}: {plan.targeted} targeted, {plan.control} control, "
-                    f"{plan.without_consent} left out for lack of email consent"
+                    f"{plan.without_consent} left out for lack of email consent; {responses} responses"
                 )
+                # Scored again so the 7P profiles' promotion response includes the campaign.
+                run_loyalty(store, settings)
         logins = ensure_demo_users(store, enabled=settings.demo_users)
         if logins:
             say("demo logins (KBCRM_DEMO_USERS=false turns them off):")

@@ -62,6 +62,17 @@ def test_serve_demo_answers_health_and_docs_then_stops_cleanly(tmp_path: Path) -
         # provenance: every department record and every article points to the file it came from
         assert summary["relationships"]["DERIVED_FROM"] == summary["nodes"]["SourceRecord"] + articles
         assert summary["nodes"]["ArticleVersion"] == articles and summary["relationships"]["MENTIONS"] > 100
+        # The demo campaign's members: each one's 7P promotion response states what they did.
+        campaign = admin.get("/api/v1/campaigns").json()[0]
+        members = admin.get(f"/api/v1/campaigns/{campaign['id']}/members").json()
+        assert members
+        for member in members:
+            view = admin.get(f"/api/v1/customers/{member['customer_id']}").json()
+            promotion = {s["key"]: s for s in view["seven_p"]}["promotion"]
+            if member["control_group"]:
+                assert "control group" in promotion["summary"]
+            else:
+                assert promotion["figures"]["responded"] == (1 if member["response"] else 0)
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
