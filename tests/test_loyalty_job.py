@@ -213,6 +213,37 @@ def test_report_is_self_contained(first_run: dict, loyalty_store: FalkorDBStore,
     assert first_run["summary"].model_version in html
 
 
+def test_report_renders_in_a_real_browser(
+    first_run: dict, loyalty_store: FalkorDBStore, settings: Settings, tmp_path: Path
+) -> None:
+    """Opened from disk in Debian's chromium with the network off: every plot has a size and nothing fails to load."""
+    from tests.test_browser import FLAGS, _chromium
+
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    path = tmp_path / "report.html"
+    path.write_text(build_report(loyalty_store, settings), encoding="utf-8")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page()
+            failed: list[str] = []
+            page.on("requestfailed", lambda request: failed.append(request.url))
+            page.on("console", lambda message: failed.append(message.text) if message.type == "error" else None)
+            page.goto(path.as_uri())
+            boxes = page.evaluate(
+                "Array.from(document.querySelectorAll('svg')).map(s => {"
+                "const r = s.getBoundingClientRect();"
+                "return [r.width, r.height, s.querySelectorAll('rect,circle,line,polyline,path').length]; })"
+            )
+            assert len(boxes) >= 5 and all(w > 100 and h > 50 and shapes > 0 for w, h, shapes in boxes), boxes
+            assert page.locator("h1").inner_text() == "KBCRM loyalty report"
+            assert failed == []
+        finally:
+            browser.close()
+
+
 def test_cli_clv_json_and_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(
