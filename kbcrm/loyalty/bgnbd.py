@@ -107,6 +107,12 @@ def p_alive(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -
     return 1.0 / (1.0 + _odds_dead(params, x, t_x, T))
 
 
+def _scale(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """(a+b+x−1)/(a−1) · P(alive), the part of equation 10 that does not depend on the horizon."""
+    a, b = params[2], params[3]
+    return (a + b + x - 1) / (a - 1) * p_alive(params, x, t_x, T)  # type: ignore[no-any-return]
+
+
 def _bracket(params: np.ndarray, t: float | np.ndarray, x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """1 − ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x; a+b+x−1; t/(α+T+t)), the (x, T) part of equation 10."""
     r, alpha, a, b = params
@@ -120,8 +126,9 @@ def expected_purchases(
     """E[purchases in (T, T + t] | x, t_x, T] (equation 10 of the paper); t a number or one per customer."""
     if np.ndim(t):
         x = np.asarray(x, dtype=np.float64)
-        scale = (params[2] + params[3] + x - 1) / (params[2] - 1) * p_alive(params, x, t_x, T)
-        return scale * _bracket(params, np.asarray(t, dtype=np.float64), x, np.asarray(T, dtype=np.float64))
+        return _scale(params, x, t_x, T) * _bracket(
+            params, np.asarray(t, dtype=np.float64), x, np.asarray(T, dtype=np.float64)
+        )
     return next(expected_purchases_over(params, [float(t)], x, t_x, T))
 
 
@@ -135,7 +142,7 @@ def expected_purchases_over(
     """
     x = np.asarray(x, dtype=np.float64)
     T = np.asarray(T, dtype=np.float64)
-    scale = (params[2] + params[3] + x - 1) / (params[2] - 1) * p_alive(params, x, t_x, T)
+    scale = _scale(params, x, t_x, T)
     pairs = distinct_rows(x, T)
     ux, uT = pairs.take(x), pairs.take(T)
     for t in horizons:

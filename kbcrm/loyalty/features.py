@@ -35,7 +35,8 @@ CHURN_FEATURES = [
 ]
 
 
-def _day(value: Any) -> date | None:
+def as_day(value: Any) -> date | None:
+    """The date of an ISO date or date-time value (None when empty)."""
     if not value:
         return None
     text = str(value)
@@ -46,7 +47,7 @@ def order_days(customer: CustomerActivity, as_of: date) -> list[tuple[date, floa
     """(day, amount) of the orders on or before `as_of`, same-day orders merged."""
     merged: dict[date, float] = {}
     for order in customer.orders:
-        day = _day(order["day"])
+        day = as_day(order["day"])
         if day is not None and day <= as_of:
             merged[day] = merged.get(day, 0.0) + float(order["amount"] or 0.0)
     return sorted(merged.items())
@@ -80,18 +81,18 @@ def churn_row(customer: CustomerActivity, as_of: date, p_alive: float) -> dict[s
     days = order_days(customer, as_of)
     recent_from = as_of - timedelta(days=RECENT_DAYS)
     year_from = as_of - timedelta(days=365)
-    since = _day(customer.since) or (days[0][0] if days else as_of)
-    cases = [c for c in customer.cases if (_day(c["opened_at"]) or as_of) <= as_of]
-    interactions = [i for i in customer.interactions if (_day(i["at"]) or as_of) <= as_of]
-    installs = [d for d in (_day(p["installed_at"]) for p in customer.installed) if d and d <= as_of]
+    since = as_day(customer.since) or (days[0][0] if days else as_of)
+    cases = [c for c in customer.cases if (as_day(c["opened_at"]) or as_of) <= as_of]
+    interactions = [i for i in customer.interactions if (as_day(i["at"]) or as_of) <= as_of]
+    installs = [d for d in (as_day(p["installed_at"]) for p in customer.installed) if d and d <= as_of]
     return {
         "recency_days": float((as_of - days[-1][0]).days) if days else float((as_of - since).days),
         "orders": float(len(days)),
         "orders_last_year": float(sum(1 for d, _ in days if d > year_from)),
         "mean_order_value": float(np.mean([a for _, a in days])) if days else 0.0,
         "tenure_days": float(max((as_of - since).days, 0)),
-        "open_cases": float(sum(1 for c in cases if not c["closed_at"] or (_day(c["closed_at"]) or as_of) > as_of)),
-        "recent_cases": float(sum(1 for c in cases if (_day(c["opened_at"]) or as_of) > recent_from)),
+        "open_cases": float(sum(1 for c in cases if not c["closed_at"] or (as_day(c["closed_at"]) or as_of) > as_of)),
+        "recent_cases": float(sum(1 for c in cases if (as_day(c["opened_at"]) or as_of) > recent_from)),
         "sla_breaches": float(
             sum(1 for c in cases if first_response_breached(c["priority"], c["opened_at"], c["first_response_at"]))
         ),
@@ -99,10 +100,10 @@ def churn_row(customer: CustomerActivity, as_of: date, p_alive: float) -> dict[s
             sum(
                 1
                 for i in interactions
-                if (i["outcome"] or "") in NEGATIVE_OUTCOMES and (_day(i["at"]) or as_of) > recent_from
+                if (i["outcome"] or "") in NEGATIVE_OUTCOMES and (as_day(i["at"]) or as_of) > recent_from
             )
         ),
-        "recent_interactions": float(sum(1 for i in interactions if (_day(i["at"]) or as_of) > recent_from)),
+        "recent_interactions": float(sum(1 for i in interactions if (as_day(i["at"]) or as_of) > recent_from)),
         "product_age_days": float((as_of - max(installs)).days) if installs else 0.0,
         "p_alive": float(p_alive),
     }
@@ -110,16 +111,16 @@ def churn_row(customer: CustomerActivity, as_of: date, p_alive: float) -> dict[s
 
 def bought_between(customer: CustomerActivity, start: date, end: date) -> bool:
     """Whether the customer ordered in (start, end]."""
-    return any(start < (_day(o["day"]) or start) <= end for o in customer.orders)
+    return any(start < (as_day(o["day"]) or start) <= end for o in customer.orders)
 
 
 def payment_record(customer: CustomerActivity, as_of: date) -> list[tuple[date, date | None]]:
     """(due date, paid date or None) of invoices due on or before `as_of`."""
     out = []
     for order in customer.orders:
-        due = _day(order.get("due_on"))
+        due = as_day(order.get("due_on"))
         if due is None or due > as_of:
             continue
-        paid = _day(order.get("paid_on"))
+        paid = as_day(order.get("paid_on"))
         out.append((due, paid if paid and paid <= as_of else None))
     return out

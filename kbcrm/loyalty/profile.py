@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
+from kbcrm.loyalty.features import as_day
 from kbcrm.loyalty.service import CustomerActivity
 
 SECTIONS = ("profile", "persistency", "profitability", "performance", "prospects", "product_mix", "promotion")
@@ -47,13 +48,6 @@ class Scores:
     horizon_months: int
 
 
-def _day(value: Any) -> date | None:
-    if not value:
-        return None
-    text = str(value)
-    return datetime.fromisoformat(text).date() if "T" in text else date.fromisoformat(text[:10])
-
-
 def _money(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -64,16 +58,17 @@ def _share(part: float, whole: float) -> float:
 
 def seven_p(customer: CustomerActivity, scores: Scores, as_of: date) -> dict[str, dict[str, Any]]:
     """The seven sections, each {"summary": sentence, figures…}, using only events on or before `as_of`."""
-    orders = [(d, float(o["amount"] or 0.0)) for o in customer.orders if (d := _day(o["day"])) and d <= as_of]
-    lines = [ln for ln in customer.lines if (d := _day(ln["day"])) and d <= as_of]
-    touches = [t for t in customer.interactions if (d := _day(t["at"])) and d <= as_of]
+    orders = [(d, float(o["amount"] or 0.0)) for o in customer.orders if (d := as_day(o["day"])) and d <= as_of]
+    lines = [ln for ln in customer.lines if (d := as_day(ln["day"])) and d <= as_of]
+    touches = [t for t in customer.interactions if (d := as_day(t["at"])) and d <= as_of]
+    categories = _category_revenue(lines)
     return {
         "profile": _profile(customer, scores),
         "persistency": _persistency(customer, scores, orders, as_of),
         "profitability": _profitability(scores, orders, as_of),
-        "performance": _performance(touches, lines),
+        "performance": _performance(touches, categories),
         "prospects": _prospects(customer, scores, as_of),
-        "product_mix": _product_mix(customer, lines),
+        "product_mix": _product_mix(customer, lines, categories),
         "promotion": _promotion(customer, as_of),
     }
 
@@ -103,7 +98,7 @@ def _persistency(
     customer: CustomerActivity, scores: Scores, orders: list[tuple[date, float]], as_of: date
 ) -> dict[str, Any]:
     days = sorted({d for d, _ in orders})
-    start = _day(customer.since) or (days[0] if days else None)
+    start = as_day(customer.since) or (days[0] if days else None)
     if not days or start is None:
         return {"summary": "no order yet", "orders": 0}
     start = min(start, days[0])
@@ -151,7 +146,7 @@ def _profitability(scores: Scores, orders: list[tuple[date, float]], as_of: date
     }
 
 
-def _performance(touches: list[dict[str, Any]], lines: list[dict[str, Any]]) -> dict[str, Any]:
+def _performance(touches: list[dict[str, Any]], categories: dict[str, tuple[float, set[str]]]) -> dict[str, Any]:
     by_channel: dict[str, Counter[str]] = defaultdict(Counter)
     for touch in touches:
         outcome = touch.get("outcome") or ""
@@ -166,7 +161,6 @@ def _performance(touches: list[dict[str, Any]], lines: list[dict[str, Any]]) -> 
         }
         for channel, counts in sorted(by_channel.items(), key=lambda kv: (-kv[1]["all"], kv[0]))
     ]
-    categories = _category_revenue(lines)
     total = sum(r for r, _ in categories.values())
     products = [
         {"category": category, "revenue": round(revenue, 2), "orders": len(order_ids), "share": _share(revenue, total)}
@@ -231,8 +225,9 @@ def _prospects(customer: CustomerActivity, scores: Scores, as_of: date) -> dict[
     }
 
 
-def _product_mix(customer: CustomerActivity, lines: list[dict[str, Any]]) -> dict[str, Any]:
-    categories = _category_revenue(lines)
+def _product_mix(
+    customer: CustomerActivity, lines: list[dict[str, Any]], categories: dict[str, tuple[float, set[str]]]
+) -> dict[str, Any]:
     total = sum(r for r, _ in categories.values())
     revenue_by_product: defaultdict[str, float] = defaultdict(float)
     names: dict[str, str] = {}
@@ -265,7 +260,7 @@ def _product_mix(customer: CustomerActivity, lines: list[dict[str, Any]]) -> dic
 def _promotion(customer: CustomerActivity, as_of: date) -> dict[str, Any]:
     targeted = [m for m in customer.campaigns if not m.get("control_group")]
     held_back = len(customer.campaigns) - len(targeted)
-    responded = [m for m in targeted if m.get("response") and (_day(m.get("responded_at")) or as_of) <= as_of]
+    responded = [m for m in targeted if m.get("response") and (as_day(m.get("responded_at")) or as_of) <= as_of]
     converted = [m for m in responded if m.get("response") == CONVERTED]
     if not targeted:
         summary = "not targeted by any campaign yet"
