@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -11,19 +10,12 @@ import typer
 from rich.progress import TaskID
 from rich.table import Table
 
-from kbcrm.cli_common import console, fail, progress_bar
+from kbcrm.cli_common import console, fail, parse_date, progress_bar
 from kbcrm.settings import get_settings
 
 loyalty_app = typer.Typer(
     help="Loyalty intelligence: CLV, churn warning, tiers, segments, report.", no_args_is_help=True
 )
-
-
-def _date(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        fail(f"{option}: {text!r} is not a date (YYYY-MM-DD)")
 
 
 @loyalty_app.command("clv")
@@ -48,7 +40,7 @@ def loyalty_clv(
         fail(f"--model: {model!r} is not bgnbd or pareto-nbd")
     if unit not in ("weeks", "days"):
         fail(f"--unit: {unit!r} is not weeks or days")
-    end = _date(calibration_end, "--calibration-end")
+    end = parse_date(calibration_end, "--calibration-end")
     settings = get_settings()
     try:
         tx = read_transactions(transactions, customer_col=customer_col, date_col=date_col, amount_col=amount_col)
@@ -118,7 +110,7 @@ def loyalty_run(
     from kbcrm.loyalty.job import NothingToScore, run_loyalty
 
     settings = get_settings()
-    when = _date(as_of, "--as-of") if as_of else None
+    when = parse_date(as_of, "--as-of") if as_of else None
     tasks: dict[str, TaskID] = {}
     with open_store(settings) as store, progress_bar() as progress:
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -11,20 +11,13 @@ import typer
 from rich.table import Table
 
 from kbcrm.access.models import AccessDenied, Principal, Role
-from kbcrm.cli_common import console, fail, progress_bar
+from kbcrm.cli_common import console, fail, parse_date, progress_bar
 
 # The command line acts as an operator with full rights (whoever can run it can open the store).
 OPERATOR = Principal("user:cli", "command line", Role.admin)
 
 opportunities_app = typer.Typer(help="Sales pipeline: list, forecast, move a stage.", no_args_is_help=True)
 customers_app = typer.Typer(help="Customers: the timeline of everything that happened.", no_args_is_help=True)
-
-
-def _date(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        fail(f"{option}: {text!r} is not a date (YYYY-MM-DD)")
 
 
 @opportunities_app.command("list")
@@ -72,7 +65,7 @@ def opportunities_forecast(
     from kbcrm.graph import open_store
     from kbcrm.operations.opportunities.service import forecast
 
-    first = _date(start, "--start") if start else datetime.now(UTC).date()
+    first = parse_date(start, "--start") if start else datetime.now(UTC).date()
     with open_store() as store:
         result = forecast(store, principal=OPERATOR, start=first, months=months, owner_id=owner)
     if as_json:
