@@ -20,8 +20,19 @@ from api import errors
 from api.deps import watch_knowledge
 from api.pages import operations as operations_pages
 from api.pages import views
-from api.routers import accounts, admin, analyst, auth, campaigns, cases, customers, health, knowledge, opportunities
-from kbcrm.access.sessions import LoginThrottle
+from api.routers import (
+    accounts,
+    admin,
+    analyst,
+    auth,
+    campaigns,
+    cases,
+    customers,
+    health,
+    invitations,
+    knowledge,
+    opportunities,
+)
 from kbcrm.analyst.service import RdfSnapshot
 from kbcrm.graph import GraphStore, open_store
 from kbcrm.settings import Settings, get_settings
@@ -67,7 +78,6 @@ def create_app(
     if store is not None:  # a given store serves at once (tests, embedding KBCRM in another app)
         app.state.store = store
     app.state.kb = knowledge_base
-    app.state.login_throttle = LoginThrottle()
     app.state.rdf = RdfSnapshot()
     errors.install(app)
 
@@ -77,7 +87,14 @@ def create_app(
 
     for router in (health.router, auth.router, knowledge.router, cases.router, customers.router):
         app.include_router(router)
-    for router in (accounts.router, opportunities.router, campaigns.router, analyst.router, admin.router):
+    for router in (
+        accounts.router,
+        invitations.router,
+        opportunities.router,
+        campaigns.router,
+        analyst.router,
+        admin.router,
+    ):
         app.include_router(router)
     for router in (operations_pages.router, views.router):  # /staff/customers/new before /{customer_id}
         app.include_router(router)

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kbcrm.access.invitations import InvitationError, InvitationGone, InvitationNotFound
 from kbcrm.access.models import AccessDenied
 from kbcrm.access.users import UserError
 from kbcrm.analyst.service import QueryRefused
@@ -100,8 +101,12 @@ def install(app: FastAPI) -> None:
     async def record_not_found(request: Request, exc: Exception) -> Response:
         return error_response(request, 404, "not_found", str(exc))
 
-    for missing in (CaseNotFound, OpportunityNotFound, AccountNotFound):
+    for missing in (CaseNotFound, OpportunityNotFound, AccountNotFound, InvitationNotFound):
         app.add_exception_handler(missing, record_not_found)
+
+    @app.exception_handler(InvitationGone)
+    async def invitation_gone(request: Request, exc: InvitationGone) -> Response:
+        return error_response(request, 410, "gone", str(exc))
 
     @app.exception_handler(PossibleDuplicate)
     async def possible_duplicate(request: Request, exc: PossibleDuplicate) -> Response:
@@ -116,6 +121,7 @@ def install(app: FastAPI) -> None:
         CampaignError,
         PrivacyError,
         UserError,
+        InvitationError,
         AnswerError,
         KcsError,
         QueryRefused,

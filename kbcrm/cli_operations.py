@@ -17,7 +17,9 @@ from kbcrm.cli_common import console, fail, parse_date, progress_bar
 OPERATOR = Principal("user:cli", "command line", Role.admin)
 
 opportunities_app = typer.Typer(help="Sales pipeline: list, forecast, move a stage.", no_args_is_help=True)
-customers_app = typer.Typer(help="Customers: the timeline of everything that happened.", no_args_is_help=True)
+customers_app = typer.Typer(
+    help="Customers: the timeline of everything that happened; portal invitations.", no_args_is_help=True
+)
 
 
 @opportunities_app.command("list")
@@ -132,6 +134,32 @@ def customers_timeline(
         )
         table.add_row(e["at"], e["kind"], str(e["title"] or e["id"]), detail)
     console.print(table)
+
+
+@customers_app.command("invite")
+def customers_invite(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    contacts: Annotated[list[str], typer.Argument(help="Contact ids of that customer, one or more.")],
+    days: Annotated[int, typer.Option(min=1, max=90, help="How long the links stay valid.")] = 14,
+    base_url: Annotated[str, typer.Option(help="Where the portal is served.")] = "",
+) -> None:
+    """Invite contact persons of a customer to create their own portal logins; prints each link once."""
+    from kbcrm.access.invitations import InvitationError, invite
+    from kbcrm.graph import open_store
+    from kbcrm.settings import get_settings
+
+    settings = get_settings()
+    base = base_url or f"http://{settings.host}:{settings.port}"
+    with open_store() as store:
+        try:
+            sent = invite(store, principal=OPERATOR, customer_id=customer, contact_ids=contacts, days=days)
+        except (InvitationError, AccessDenied) as exc:
+            fail(str(exc))
+    console.print(f"portal invitations for {customer} (the links are shown only now; each works once):")
+    for s in sent:
+        who = f"{s.contact_name} <{s.email}>" if s.email else s.contact_name
+        line = f"  {s.contact_id}  {who}  expires {s.expires_at[:10]}\n    {s.link(base)}"
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 def export_records_command(

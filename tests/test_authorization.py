@@ -81,6 +81,23 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("POST", "/api/v1/contacts/contact:none/archive", None, expect(404, **ACCOUNT_WRITE_DENIED)),
     ("POST", "/api/v1/contacts/contact:none/restore", None, expect(404, **ACCOUNT_WRITE_DENIED)),
     ("GET", "/api/v1/customers/{cid}/timeline", None, STAFF_ONLY),
+    # Portal invitations: account writers invite (this body names no contact of the customer: 400);
+    # looking up or accepting a link needs no login (an unknown token: 404).
+    ("GET", "/api/v1/customers/{cid}/portal-access", None, CUSTOMER_RECORD),
+    (
+        "POST",
+        "/api/v1/customers/{cid}/invitations",
+        {"contact_ids": ["contact:none"]},
+        expect(400, **ACCOUNT_WRITE_DENIED),
+    ),
+    ("POST", "/api/v1/invitations/invitation:none/revoke", None, expect(404, **ACCOUNT_WRITE_DENIED)),
+    ("POST", "/api/v1/invitations/lookup", {"token": "kbi_none"}, expect(404)),
+    (
+        "POST",
+        "/api/v1/invitations/accept",
+        {"token": "kbi_none", "username": "matrix.user", "password": "matrix-password"},
+        expect(404),
+    ),
     (
         "POST",
         "/api/v1/customers/{cid}/touches",
@@ -192,6 +209,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/staff/sla", None, expect(200, anon=303, own=403, other=403, analyst=403, marketer=403)),
     ("GET", "/staff/campaigns", None, expect(200, anon=303, own=403, other=403, engineer=403, analyst=403)),
     ("GET", "/analyst", None, expect(200, anon=303, own=403, other=403, engineer=403, marketer=403)),
+    ("GET", "/invite/kbi_none", None, expect(404)),
 ]
 
 
@@ -281,6 +299,7 @@ def test_every_api_route_is_in_the_matrix(app: FastAPI) -> None:
             p.replace("campaign:none", "{campaign_id}")
             .replace("cust-none", "{customer_id}")
             .replace("contact:none", "{contact_id}")
+            .replace("invitation:none", "{invitation_id}")
             .replace("opp:none", "{opportunity_id}")
             .replace("{public}", "{article_id}")
             .replace("{internal}", "{article_id}")

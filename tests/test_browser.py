@@ -222,3 +222,54 @@ def test_sales_console_duplicate_answer_touch_and_stage_move(
     assert page.locator("#stage-history tr").count() == before + 1
     assert "budget frozen by the browser test" in page.locator("#stage-history").inner_text()
     context.close()
+
+
+def test_two_contacts_of_one_company_invited_from_the_console_each_get_a_login(
+    browser: Any, base_url: str, portal_store: FalkorDBStore
+) -> None:
+    company = portal_store.read(
+        "MATCH (c:Customer)-[:HAS_CONTACT]->(k:Contact) WHERE NOT (:User)-[:ACTS_FOR]->(c) "
+        "AND (k.status IS NULL OR k.status <> 'archived') "
+        "WITH c, collect(k.id) AS contacts WHERE size(contacts) >= 2 "
+        "RETURN c.id AS id, c.name AS name, contacts ORDER BY id LIMIT 1"
+    )[0]
+    chosen = sorted(company["contacts"])[:2]
+    staff = browser.new_context()
+    page = staff.new_page()
+    _login(page, base_url, "engineer", "engineer-demo-1")
+    page.goto(f"{base_url}/staff/customers/{company['id']}")
+    for contact in chosen:
+        page.check(f"#contacts tr[data-contact='{contact}'] input[type=checkbox]")
+    page.click("#invite-button")
+    page.wait_for_selector("#invitations")
+    links = {
+        contact: page.locator(f"#invitations tr[data-contact='{contact}'] input.invite-link").input_value()
+        for contact in chosen
+    }
+    assert all(f"{base_url}/invite/kbi_" in link for link in links.values())
+    page.goto(f"{base_url}/staff/customers/{company['id']}")
+    for contact in chosen:
+        assert "invited" in page.locator(f"#contacts tr[data-contact='{contact}'] .portal-state").inner_text()
+    staff.close()
+
+    for n, contact in enumerate(chosen):
+        invited = browser.new_context()
+        page = invited.new_page()
+        page.goto(links[contact])
+        assert company["name"] in page.locator("main").inner_text()
+        page.fill("#accept-form input[name=username]", f"browser.invitee{n}")
+        page.fill("#accept-form input[name=password]", f"invitee-password-{n}")
+        page.fill("#accept-form input[name=password_again]", f"invitee-password-{n}")
+        page.click("#accept-form button")
+        page.wait_for_url(f"{base_url}/my")
+        me = page.request.get(f"{base_url}/api/v1/auth/me").json()
+        assert me["customer_id"] == company["id"] and me["username"] == f"browser.invitee{n}"
+        page.goto(links[contact])  # the link is used up
+        assert "already used" in page.locator("main").inner_text()
+        invited.close()
+    logins = portal_store.read(
+        "MATCH (u:User)-[:LOGIN_OF]->(k:Contact)<-[:HAS_CONTACT]-(c:Customer {id: $id}) "
+        "MATCH (u)-[:ACTS_FOR]->(c) RETURN k.id AS contact ORDER BY contact",
+        id=company["id"],
+    )
+    assert [r["contact"] for r in logins] == chosen

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.deps import wait_for_knowledge
-from kbcrm.access import sessions
+from kbcrm.access import sessions, throttle
+from kbcrm.graph import GraphStore
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.settings import Settings
 from tests.portal_client import Client
@@ -60,7 +61,35 @@ def test_wrong_password_and_throttling(app: FastAPI) -> None:
         assert response.status_code == 401 and _error(response)["code"] == "unauthenticated"
     blocked = client.http.post("/api/v1/auth/login", json={"username": "marketer", "password": "marketer-demo-1"})
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
-    app.state.login_throttle.succeeded("marketer", "testclient")  # let later tests log in
+    # Counted in the graph, so another server process (here: a second app on the same graph) refuses too.
+    other_process = Client(create_app(app.state.settings, store=app.state.store, knowledge_base=app.state.kb))
+    refused = other_process.http.post(
+        "/api/v1/auth/login", json={"username": "marketer", "password": "marketer-demo-1"}
+    )
+    assert refused.status_code == 429
+    throttle.succeeded(app.state.store, "marketer", "testclient")  # let later tests log in
+    assert (
+        other_process.http.post(
+            "/api/v1/auth/login", json={"username": "marketer", "password": "marketer-demo-1"}
+        ).status_code
+        == 200
+    )
+
+
+def test_login_throttle_window_and_reset(any_store: GraphStore) -> None:
+    for second in range(4):
+        throttle.failed(any_store, "Somebody", "10.0.0.1", now=1000.0 + second)
+    assert throttle.retry_after(any_store, "somebody", "10.0.0.1", now=1004.0) == 0  # four: may still try
+    throttle.failed(any_store, "somebody", "10.0.0.1", now=1004.0)
+    assert throttle.retry_after(any_store, "SOMEBODY", "10.0.0.1", now=1005.0) == 896  # until 1000 + 900
+    assert throttle.retry_after(any_store, "somebody", "10.0.0.2", now=1005.0) == 0  # another client
+    assert throttle.retry_after(any_store, "somebody", "10.0.0.1", now=1901.0) == 0  # the first left the window
+    throttle.failed(any_store, "somebody", "10.0.0.1", now=1901.0)  # old failures are dropped as new ones come
+    stored = any_store.read("MATCH (t:LoginThrottle) RETURN t.id AS id, t.failures AS failures")
+    assert len(stored) == 1 and sorted(stored[0]["failures"]) == [1002.0, 1003.0, 1004.0, 1901.0]
+    assert "somebody" not in stored[0]["id"] and "10.0.0.1" not in stored[0]["id"]
+    throttle.succeeded(any_store, "somebody", "10.0.0.1")
+    assert any_store.read("MATCH (t:LoginThrottle) RETURN count(t) AS n")[0]["n"] == 0
 
 
 def test_forged_cookie_and_unknown_token_are_refused(app: FastAPI) -> None:

@@ -16,7 +16,9 @@ from api.deps import DuplicateCheck, Store
 from api.errors import not_found
 from api.pages.render import page
 from api.pages.views import STAFF, _need, _redirect
+from api.routers.invitations import sent_body
 from api.security import MaybeUser
+from kbcrm.access import invitations
 from kbcrm.access.models import Role
 from kbcrm.access.scope import ACCOUNT_WRITERS, SALES_WRITERS
 from kbcrm.operations.accounts import service as accounts
@@ -67,6 +69,22 @@ def new_customer_submit(
         data = _new_customer_form(kind=kind, name=name, **values) | {"error": str(exc)}
         return page(request, "staff_customer_new.html", data, principal=user, status=400)
     return _redirect(f"/staff/customers/{quote(created['id'])}")
+
+
+@router.post("/staff/customers/{customer_id}/invitations")
+def invite_contacts(
+    request: Request,
+    customer_id: str,
+    store: Store,
+    principal: MaybeUser,
+    contact_id: Annotated[list[str], Form(max_length=invitations.MAX_CONTACTS)],
+    days: Annotated[int, Form(ge=1, le=invitations.MAX_DAYS)] = invitations.DEFAULT_DAYS,
+) -> Response:
+    """Invite the ticked contacts; shows each link once, to be sent to the contact."""
+    user = _need(request, principal, *ACCOUNT_WRITERS)
+    sent = invitations.invite(store, principal=user, customer_id=customer_id, contact_ids=contact_id, days=days)
+    data = {"customer_id": customer_id, "invitations": sent_body(request, sent)}
+    return page(request, "staff_invitations.html", data, principal=user, status=201)
 
 
 @router.post("/staff/customers/{customer_id}/contacts")

@@ -15,9 +15,11 @@ from fastapi.responses import RedirectResponse
 
 from api.deps import AppSettings, Calendar, Knowledge, Store, knowledge_changed, usage_changed
 from api.errors import ApiError, not_found
+from api.pages.i18n import STRINGS, language
 from api.pages.render import page
-from api.routers.auth import Login, log_in, log_out
+from api.routers.auth import Login, log_in, log_out, start_session
 from api.security import MaybeUser
+from kbcrm.access import invitations, users
 from kbcrm.access.models import Principal, Role
 from kbcrm.analyst import service as analyst
 from kbcrm.customers import privacy
@@ -128,6 +130,60 @@ def login_submit(
         raise
     target = next if next.startswith("/") and not next.startswith("//") and next != "/" else None
     response.headers["location"] = target or ("/my" if principal.role == Role.customer else "/staff")
+    response.delete_cookie(LOGIN_CSRF)
+    return response
+
+
+def _invite_page(request: Request, token: str, data: dict[str, Any], status: int = 200) -> Response:
+    csrf = secrets.token_urlsafe(16)
+    response = page(
+        request, "invite.html", {"token": token, **data}, principal=None, status=status, extra={"login_csrf": csrf}
+    )
+    response.set_cookie(LOGIN_CSRF, csrf, httponly=True, samesite="strict", max_age=3600)
+    return response
+
+
+@router.get("/invite/{token}")
+def invite_page(request: Request, token: str, store: Store) -> Response:
+    """An invited contact chooses a user name and password (the link says whether it is still good)."""
+    try:
+        offer = invitations.lookup(store, token[:200])
+    except invitations.InvitationError as exc:
+        status = 410 if isinstance(exc, invitations.InvitationGone) else 404
+        return _invite_page(request, "", {"offer": None, "error": str(exc)}, status)
+    return _invite_page(request, token, {"offer": offer, "error": None, "username": offer["suggested_username"]})
+
+
+@router.post("/invite/{token}")
+def invite_accept(
+    request: Request,
+    token: str,
+    store: Store,
+    settings: AppSettings,
+    username: Annotated[str, Form(max_length=100)],
+    password: Annotated[str, Form(max_length=200)],
+    password_again: Annotated[str, Form(max_length=200)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Create the login and log in (to My account); a problem shows the form again, saying what is wrong."""
+    expected = request.cookies.get(LOGIN_CSRF)
+    if not expected or not secrets.compare_digest(expected, csrf_token):
+        raise ApiError(403, "csrf", "the form expired: reload the page and try again")
+    token = token[:200]
+    try:
+        offer = invitations.lookup(store, token)
+    except invitations.InvitationError as exc:
+        status = 410 if isinstance(exc, invitations.InvitationGone) else 404
+        return _invite_page(request, "", {"offer": None, "error": str(exc)}, status)
+    retry = {"offer": offer, "username": username}
+    if password != password_again:
+        return _invite_page(request, token, retry | {"error": STRINGS[language(request)]["passwords_differ"]}, 400)
+    try:
+        principal = invitations.accept(store, token, username=username, password=password)
+    except (invitations.InvitationError, users.UserError) as exc:
+        return _invite_page(request, token, retry | {"error": str(exc)}, 400)
+    response = _redirect("/my")
+    start_session(response, settings, principal)
     response.delete_cookie(LOGIN_CSRF)
     return response
 
@@ -335,6 +391,7 @@ def staff_customer(request: Request, customer_id: str, store: Store, principal: 
     view = customers.customer_360(store, principal=user, customer_id=customer_id)
     if view is None:
         raise not_found(f"customer {customer_id!r}")
+    view["portal_access"] = invitations.portal_access(store, principal=user, customer_id=customer_id)
     return page(request, "staff_customer.html", view, principal=user)
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from api.deps import AppSettings, Store
 from api.errors import ApiError, not_found
 from api.security import AnyUser
-from kbcrm.access import audit, sessions, users
+from kbcrm.access import audit, sessions, throttle, users
 from kbcrm.access.models import Principal
 from kbcrm.settings import Settings
 
@@ -42,21 +42,8 @@ def me_body(principal: Principal, csrf: str | None = None) -> dict[str, Any]:
     }
 
 
-def log_in(
-    request: Request, response: Response, store: Store, settings: Settings, login: Login
-) -> tuple[Principal, str]:
-    """Check the password (throttled per user name and client), set the session cookie; returns user and cookie."""
-    throttle: sessions.LoginThrottle = request.app.state.login_throttle
-    client = request.client.host if request.client else "-"
-    wait = throttle.retry_after(login.username, client)
-    if wait:
-        raise ApiError(429, "too_many_attempts", f"too many failed logins; try again in {wait} s", str(wait))
-    principal = users.authenticate(store, username=login.username, password=login.password)
-    if principal is None:
-        throttle.failed(login.username, client)
-        audit.record(store, actor=users.user_id(login.username), action="login_failed", detail={"client": client})
-        raise ApiError(401, "unauthenticated", "wrong user name or password", "password")
-    throttle.succeeded(login.username, client)
+def start_session(response: Response, settings: Settings, principal: Principal) -> str:
+    """Set the session cookie for the principal; returns its value."""
     cookie = sessions.issue(
         settings.auth_secret.get_secret_value(), user_id=principal.user_id, version=principal.session_version
     )
@@ -69,6 +56,24 @@ def log_in(
         secure=settings.cookie_secure,
         path="/",
     )
+    return cookie
+
+
+def log_in(
+    request: Request, response: Response, store: Store, settings: Settings, login: Login
+) -> tuple[Principal, str]:
+    """Check the password (throttled per user name and client), set the session cookie; returns user and cookie."""
+    client = request.client.host if request.client else "-"
+    wait = throttle.retry_after(store, login.username, client)
+    if wait:
+        raise ApiError(429, "too_many_attempts", f"too many failed logins; try again in {wait} s", str(wait))
+    principal = users.authenticate(store, username=login.username, password=login.password)
+    if principal is None:
+        throttle.failed(store, login.username, client)
+        audit.record(store, actor=users.user_id(login.username), action="login_failed", detail={"client": client})
+        raise ApiError(401, "unauthenticated", "wrong user name or password", "password")
+    throttle.succeeded(store, login.username, client)
+    cookie = start_session(response, settings, principal)
     audit.record(store, actor=principal.user_id, action="login", detail={"client": client})
     return principal, cookie
 

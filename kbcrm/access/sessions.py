@@ -62,26 +62,3 @@ def csrf_token(secret: str, cookie_value: str) -> str:
 def csrf_ok(secret: str, cookie_value: str | None, token: str | None) -> bool:
     """True when the token matches the session cookie."""
     return bool(cookie_value and token) and hmac.compare_digest(csrf_token(secret, cookie_value or ""), token or "")
-
-
-class LoginThrottle:
-    """Failed logins per (user name, client): after `limit` failures in `window` seconds, wait."""
-
-    def __init__(self, *, limit: int = 5, window: float = 900.0) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[tuple[str, str], list[float]] = {}
-
-    def retry_after(self, username: str, client: str, *, now: float | None = None) -> int:
-        """Seconds to wait before trying again (0: may try now)."""
-        now = now or time.time()
-        recent = [t for t in self._failures.get((username.lower(), client), []) if now - t < self.window]
-        self._failures[(username.lower(), client)] = recent
-        return int(recent[0] + self.window - now) + 1 if len(recent) >= self.limit else 0
-
-    def failed(self, username: str, client: str, *, now: float | None = None) -> None:
-        """Count a failed attempt."""
-        self._failures.setdefault((username.lower(), client), []).append(now or time.time())
-
-    def succeeded(self, username: str, client: str) -> None:
-        """Forget the failures after a successful login."""
-        self._failures.pop((username.lower(), client), None)

@@ -95,6 +95,16 @@ def _principal(row: dict[str, Any]) -> Principal:
     )
 
 
+def check_credentials(username: str, password: str) -> None:
+    """Raise UserError unless the user name and password are acceptable for a new login."""
+    if not username or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise UserError(f"user name {username!r}: use letters, digits, '-', '_' or '.'")
+    if len(username) > 100:
+        raise UserError("user name: at most 100 characters")
+    if len(password) < 8:
+        raise UserError("password: at least 8 characters")
+
+
 def create_user(
     store: GraphStore,
     *,
@@ -107,10 +117,7 @@ def create_user(
 ) -> Principal:
     """Create or update a login (idempotent by user name); customers must name their Customer node."""
     role = Role(role)
-    if not username or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise UserError(f"user name {username!r}: use letters, digits, '-', '_' or '.'")
-    if len(password) < 8:
-        raise UserError("password: at least 8 characters")
+    check_credentials(username, password)
     if (role == Role.customer) != (customer_id is not None):
         raise UserError("a customer login needs --customer, and only a customer login may have one")
     if customer_id is not None and store.get_node(Label.Customer, customer_id) is None:

@@ -1,0 +1,241 @@
+"""Portal invitations: several contact persons of one company each get a login of their own,
+through single-use, expiring links (service on the real graph, then the HTTP API and pages)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from kbcrm.access import audit, invitations, users
+from kbcrm.access.models import AccessDenied, Principal, Role
+from kbcrm.graph import EmbeddedServer
+from kbcrm.graph.falkordb_backend import FalkorDBStore
+from kbcrm.settings import Settings
+
+ENGINEER = Principal("user:eng", "Eng", Role.engineer)
+ANALYST = Principal("user:an", "An", Role.analyst)
+
+
+@pytest.fixture
+def company(falkordb_store: FalkorDBStore) -> FalkorDBStore:
+    """Acme with three contacts (one archived) and Other Ltd with one."""
+    store = falkordb_store
+    store.upsert_nodes("Customer", [{"id": "c:acme", "name": "Acme AG"}, {"id": "c:other", "name": "Other Ltd"}])
+    store.upsert_nodes(
+        "Contact",
+        [
+            {"id": "k:ann", "name": "Ann Berg", "email": "ann.berg@acme.example", "status": "active"},
+            {"id": "k:bob", "name": "Bob Chen", "email": "bob@acme.example", "status": "active"},
+            {"id": "k:old", "name": "Old Timer", "status": "archived"},
+            {"id": "k:zed", "name": "Zed Ott", "status": "active"},
+        ],
+    )
+    store.upsert_relationships(
+        "HAS_CONTACT",
+        [
+            {"start": "c:acme", "end": "k:ann"},
+            {"start": "c:acme", "end": "k:bob"},
+            {"start": "c:acme", "end": "k:old"},
+            {"start": "c:other", "end": "k:zed"},
+        ],
+        start_label="Customer",
+        end_label="Contact",
+    )
+    return store
+
+
+def _states(store: FalkorDBStore) -> dict[str, str]:
+    return {
+        r["contact_id"]: r["state"] for r in invitations.portal_access(store, principal=ENGINEER, customer_id="c:acme")
+    }
+
+
+def test_two_contacts_of_one_company_each_accept_their_own_invitation(company: FalkorDBStore) -> None:
+    store = company
+    assert _states(store) == {"k:ann": "none", "k:bob": "none"}  # archived contacts are not offered
+    sent = invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:ann", "k:bob"])
+    assert [s.contact_id for s in sent] == ["k:ann", "k:bob"]
+    assert all(s.token.startswith("kbi_") and len(s.token) > 30 for s in sent)
+    assert _states(store) == {"k:ann": "invited", "k:bob": "invited"}
+    stored = store.read("MATCH (i:Invitation) RETURN i.token_hash AS h")
+    assert len(stored) == 2 and not any(s.token in str(stored) for s in sent)  # only hashes are kept
+
+    offer = invitations.lookup(store, sent[0].token)
+    assert offer["customer_name"] == "Acme AG" and offer["contact_name"] == "Ann Berg"
+    assert offer["suggested_username"] == "ann.berg"
+
+    ann = invitations.accept(store, sent[0].token, username="ann.berg", password="ann-password-1")
+    bob = invitations.accept(store, sent[1].token, username="bob.chen", password="bob-password-1")
+    assert ann.role == bob.role == Role.customer
+    assert ann.customer_id == bob.customer_id == "c:acme"  # two logins, one company
+    assert ann.name == "Ann Berg"
+    assert users.authenticate(store, username="bob.chen", password="bob-password-1") == bob
+    owners = store.read("MATCH (u:User)-[:LOGIN_OF]->(k:Contact) RETURN u.id AS user, k.id AS contact ORDER BY user")
+    assert owners == [{"user": "user:ann.berg", "contact": "k:ann"}, {"user": "user:bob.chen", "contact": "k:bob"}]
+    access = {r["contact_id"]: r for r in invitations.portal_access(store, principal=ann, customer_id="c:acme")}
+    assert access["k:ann"]["state"] == "login" and access["k:ann"]["username"] == "ann.berg"
+
+    with pytest.raises(invitations.InvitationGone, match="already used"):
+        invitations.accept(store, sent[0].token, username="ann.again", password="ann-password-2")
+    assert store.read(users.USER, id="user:ann.again") == []
+    actions = [e["action"] for e in audit.events(store, target="", actor="", action="", skip=0, limit=50)]
+    assert actions.count("invitation_sent") == 2 and actions.count("invitation_accepted") == 2
+
+
+def test_a_taken_user_name_or_weak_password_leaves_the_link_usable(company: FalkorDBStore) -> None:
+    store = company
+    users.create_user(store, username="taken", password="taken-password", role=Role.engineer)
+    (sent,) = invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:ann"])
+    with pytest.raises(invitations.InvitationError, match="'taken' is taken"):
+        invitations.accept(store, sent.token, username="taken", password="ann-password-1")
+    with pytest.raises(users.UserError, match="password: at least 8"):
+        invitations.accept(store, sent.token, username="ann", password="short")
+    with pytest.raises(users.UserError, match="user name"):
+        invitations.accept(store, sent.token, username="ann berg!", password="ann-password-1")
+    assert users.get_user(store, "user:taken") is not None and users.get_user(store, "user:taken").role == Role.engineer
+    assert invitations.accept(store, sent.token, username="ann", password="ann-password-1").customer_id == "c:acme"
+
+
+def test_expired_revoked_and_replaced_links_stop_working(company: FalkorDBStore) -> None:
+    store = company
+    (first,) = invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:ann"])
+    (second,) = invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:ann"], days=3)
+    with pytest.raises(invitations.InvitationGone, match="withdrawn"):  # a new invitation replaces the old link
+        invitations.lookup(store, first.token)
+    assert invitations.lookup(store, second.token)["expires_at"] == second.expires_at
+
+    store.run("MATCH (i:Invitation {id: $id}) SET i.expires_at = '2020-01-01T00:00:00+00:00'", id=second.id)
+    assert _states(store)["k:ann"] == "expired"
+    with pytest.raises(invitations.InvitationGone, match="expired on 2020-01-01"):
+        invitations.lookup(store, second.token)
+    with pytest.raises(invitations.InvitationGone):
+        invitations.accept(store, second.token, username="ann", password="ann-password-1")
+
+    (third,) = invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:bob"])
+    assert invitations.revoke(store, principal=ENGINEER, invitation_id=third.id)["status"] == "revoked"
+    with pytest.raises(invitations.InvitationGone, match="withdrawn"):
+        invitations.lookup(store, third.token)
+    with pytest.raises(invitations.InvitationError, match="revoked, not pending"):
+        invitations.revoke(store, principal=ENGINEER, invitation_id=third.id)
+    with pytest.raises(invitations.InvitationNotFound):
+        invitations.lookup(store, "kbi_" + "x" * 32)
+    assert store.read("MATCH (u:User) RETURN count(u) AS n")[0]["n"] == 0
+
+
+def test_who_may_invite_whom(company: FalkorDBStore) -> None:
+    store = company
+    customer = Principal("user:c", "C", Role.customer, customer_id="c:acme")
+    for principal in (customer, ANALYST):
+        with pytest.raises(AccessDenied):
+            invitations.invite(store, principal=principal, customer_id="c:acme", contact_ids=["k:ann"])
+    with pytest.raises(invitations.InvitationError, match="'k:zed' is not an active contact of customer 'c:acme'"):
+        invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:ann", "k:zed"])
+    with pytest.raises(invitations.InvitationError, match="'k:old' is not an active contact"):
+        invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:old"])
+    with pytest.raises(invitations.InvitationNotFound):
+        invitations.invite(store, principal=ENGINEER, customer_id="c:none", contact_ids=["k:ann"])
+    with pytest.raises(invitations.InvitationError, match="days"):
+        invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:ann"], days=91)
+    assert store.read("MATCH (i:Invitation) RETURN count(i) AS n")[0]["n"] == 0  # nothing half-sent
+    with pytest.raises(AccessDenied):  # another company's customer may not see Acme's logins
+        invitations.portal_access(
+            store, principal=Principal("user:o", "O", Role.customer, customer_id="c:other"), customer_id="c:acme"
+        )
+    (sent,) = invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:ann"])
+    invitations.accept(store, sent.token, username="ann", password="ann-password-1")
+    with pytest.raises(invitations.InvitationError, match="already has the login 'ann'"):
+        invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:ann"])
+
+
+@pytest.fixture
+def client(company: FalkorDBStore, tmp_path: Path) -> Iterator[TestClient]:
+    users.create_user(company, username="admin", password="admin-password", role=Role.admin)
+    app = create_app(Settings(data_dir=tmp_path), store=company)
+    with TestClient(app, base_url="http://kbcrm.test", follow_redirects=False) as http:
+        yield http
+
+
+def test_api_invite_accept_and_log_in_as_each_contact(client: TestClient, company: FalkorDBStore) -> None:
+    admin = client.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-password"}).json()
+    csrf = {"X-CSRF-Token": admin["csrf_token"]}
+    response = client.post(
+        "/api/v1/customers/c:acme/invitations", json={"contact_ids": ["k:ann", "k:bob"], "days": 7}, headers=csrf
+    )
+    assert response.status_code == 201, response.text
+    sent = response.json()
+    assert [s["contact_name"] for s in sent] == ["Ann Berg", "Bob Chen"]
+    assert all(s["link"].startswith("http://kbcrm.test/invite/kbi_") for s in sent)
+    access = client.get("/api/v1/customers/c:acme/portal-access").json()
+    assert {a["contact_id"]: a["state"] for a in access} == {"k:ann": "invited", "k:bob": "invited"}
+    client.post("/api/v1/auth/logout", headers=csrf)
+    client.cookies.clear()
+
+    tokens = [urlparse(s["link"]).path.rsplit("/", 1)[1] for s in sent]
+    assert client.post("/api/v1/invitations/lookup", json={"token": tokens[0]}).json()["customer_name"] == "Acme AG"
+    accepted = client.post(
+        "/api/v1/invitations/accept", json={"token": tokens[0], "username": "ann", "password": "ann-password-1"}
+    )
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["customer_id"] == "c:acme"
+    assert client.get("/api/v1/auth/me").json()["username"] == "ann"  # accepting logs in
+    assert client.get("/api/v1/customers/c:acme/portal-access").status_code == 200
+    assert client.get("/api/v1/customers/c:other/portal-access").status_code == 403
+    again = client.post(
+        "/api/v1/invitations/accept", json={"token": tokens[0], "username": "ann2", "password": "ann-password-1"}
+    )
+    assert again.status_code == 410 and again.json()["error"]["code"] == "gone"
+    client.cookies.clear()
+
+    # The page: the form, a mismatch shown on the form, then the login and My account.
+    page = client.get(f"/invite/{tokens[1]}")
+    assert page.status_code == 200 and "Bob Chen" in page.text and 'value="bob"' in page.text
+    csrf_form = client.cookies.get("kbcrm_login_csrf")
+    form = {
+        "username": "bob",
+        "password": "bob-password-1",
+        "password_again": "bob-password-2",
+        "csrf_token": csrf_form,
+    }
+    mismatch = client.post(f"/invite/{tokens[1]}", data=form)
+    assert mismatch.status_code == 400 and "passwords differ" in mismatch.text
+    assert 'value="bob"' in mismatch.text  # the form keeps the chosen name; its new CSRF cookie is set
+    form |= {"password_again": "bob-password-1", "csrf_token": client.cookies.get("kbcrm_login_csrf")}
+    done = client.post(f"/invite/{tokens[1]}", data=form)
+    assert done.status_code == 303 and done.headers["location"] == "/my"
+    assert client.get("/api/v1/auth/me").json()["customer_id"] == "c:acme"
+    gone = client.get(f"/invite/{tokens[1]}", headers={"accept": "text/html"})
+    assert gone.status_code == 410 and "already used" in gone.text
+    assert client.get("/invite/kbi_unknown").status_code == 404
+
+
+def test_cli_invites_and_prints_each_link_once(
+    company: FalkorDBStore, embedded: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from kbcrm.cli import app
+    from kbcrm.settings import get_settings
+
+    monkeypatch.setenv("KBCRM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("KBCRM_GRAPH_URI", f"falkordb+embedded://{embedded.directory}")
+    monkeypatch.setenv("KBCRM_GRAPH_NAME", company.graph_name)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        result = runner.invoke(
+            app, ["customers", "invite", "c:acme", "k:ann", "k:bob", "--base-url", "https://crm.example"]
+        )
+        refused = runner.invoke(app, ["customers", "invite", "c:acme", "k:zed"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    links = re.findall(r"https://crm\.example/invite/(kbi_[\w-]+)", result.output)
+    assert len(links) == 2
+    assert invitations.lookup(company, links[1])["contact_name"] == "Bob Chen"
+    assert refused.exit_code == 1 and "'k:zed' is not an active contact of customer 'c:acme'" in refused.output
