@@ -11,7 +11,10 @@ question-vector cache cannot answer them; the rest repeat twelve popular questio
 
 Goal (issue 5): 50 users, >= 500 req/s, p95 <= 100 ms, 0 errors.
 
-    python bench/portal_load.py [--users 50] [--seconds 20] [--data-dir .cache/bench-portal]
+    python bench/portal_load.py [--users 50] [--seconds 20] [--workers 1] [--data-dir .cache/bench-portal]
+
+The server inherits the environment, so `KBCRM_ACCESS_LOG=false python bench/portal_load.py`
+measures it without uvicorn's access log.
 """
 
 from __future__ import annotations

@@ -154,9 +154,13 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         description=(
-            "Web server processes (uvicorn workers). Each holds its own knowledge base and login throttle; "
-            "more than one pays off only with spare cores (see Benchmarks)."
+            "Web server processes (uvicorn workers). Each holds its own knowledge base (the login throttle "
+            "is shared through the graph); more than one pays off only with spare cores (see Benchmarks)."
         ),
+    )
+    access_log: bool = Field(
+        default=True,
+        description="Log every request (uvicorn's access log); turn off behind a proxy that logs them already.",
     )
     demo_customers: int = Field(default=300, ge=10, description="Customers in the demo data set `make run` generates.")
     demo_seed: int = Field(default=7, description="Random seed of the demo data set.")
