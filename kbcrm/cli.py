@@ -150,7 +150,7 @@ app.add_typer(ingest_app, name="ingest")
 
 def _ingest_rows(kind: str, labels: tuple[str, ...], path: Path, mapping: str, dry_run: bool, batch_size: int) -> None:
     from ingest.mapping import MappingError, load_mapping
-    from ingest.readers import SourceFileError
+    from ingest.readers import SourceFileError, estimate_rows
     from ingest.runner import ingest_file
     from kbcrm.graph import StoreError, open_store
 
@@ -161,7 +161,7 @@ def _ingest_rows(kind: str, labels: tuple[str, ...], path: Path, mapping: str, d
             _fail(f"{parsed.path}: maps to {parsed.label}, but {kind} files become {' or '.join(labels)}")
         with open_store(settings) as store, _progress() as progress:
             store.ensure_schema(vector_dimension=settings.embedding_dim)
-            task = progress.add_task(f"ingest {path.name}", total=None)
+            task = progress.add_task(f"ingest {path.name}", total=estimate_rows(path))
             report = ingest_file(
                 store,
                 path=path,
@@ -294,7 +294,7 @@ def ingest_campaign_responses(path: PathArg, dry_run: DryRun = False) -> None:
 
     The layout `export-records campaign-members` writes: campaign_id, customer_id, response, responded_at.
     """
-    from ingest.readers import SourceFileError
+    from ingest.readers import SourceFileError, estimate_rows
     from ingest.responses import ingest_responses
     from kbcrm.cli_operations import OPERATOR
     from kbcrm.graph import StoreError, open_store
@@ -302,7 +302,7 @@ def ingest_campaign_responses(path: PathArg, dry_run: DryRun = False) -> None:
     settings = get_settings()
     try:
         with open_store(settings) as store, _progress() as progress:
-            task = progress.add_task(f"ingest {path.name}", total=None)
+            task = progress.add_task(f"ingest {path.name}", total=estimate_rows(path))
             report = ingest_responses(
                 store,
                 path=path,

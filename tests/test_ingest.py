@@ -302,3 +302,25 @@ def test_sigkill_mid_run_then_rerun_finishes_without_duplicates_or_partial_recor
     assert orphans == 0  # every stored record carries its provenance: no partial records
     runs = falkordb_store.read("MATCH (r:IngestRun) RETURN r.status AS status, r.rows_read AS n")
     assert runs == [{"status": "finished", "n": 20_000}]  # the re-run finished the same run
+
+
+def test_row_estimate_for_the_progress_bar_never_falls_short(tmp_path: Path) -> None:
+    from ingest.readers import estimate_rows, read_csv
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text("id,name\n1,Ann\n2,Bob\n3,Cy")  # no newline at the end
+    assert estimate_rows(plain) == 3
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('id,note\n1,"two\nlines"\n2,one\n', encoding="utf-8-sig")
+    rows = list(read_csv(quoted, expected_columns=("id", "note")))
+    assert len(rows) == 2 and estimate_rows(quoted) == 3  # an upper bound: the bar may end early, never overrun
+    lines = tmp_path / "events.jsonl"
+    lines.write_text('{"id": 1}\n{"id": 2}\n')
+    assert estimate_rows(lines) == 2
+    array = tmp_path / "events.json"
+    array.write_text(' [{"id": 1}, {"id": 2}]')
+    assert estimate_rows(array) is None  # a JSON array is parsed whole: no ETA
+    assert estimate_rows(tmp_path / "missing.csv") is None
+    big = tmp_path / "big.csv"
+    big.write_text("id\n" + "".join(f"{i}\n" for i in range(300_000)))  # spans several read chunks
+    assert estimate_rows(big) == 300_000
