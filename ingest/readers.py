@@ -120,9 +120,12 @@ def read_json(path: Path) -> Iterator[SourceRow]:
 
 
 def estimate_rows(path: Path) -> int | None:
-    """About how many records a CSV or JSON-lines file holds (its line count less a CSV header), for a
-    progress bar's ETA: never fewer than there are (a quoted field may span lines); None for a JSON
-    array or a file that cannot be read. One pass over the bytes, about 1 s per GB."""
+    """About how many records a CSV or JSON-lines file holds, for a progress bar's ETA.
+
+    Its line count less a CSV header: never fewer than there are (a quoted field may span
+    lines). None for a JSON array or a file that cannot be read. One pass over the bytes,
+    about 1 s per GB.
+    """
     try:
         with path.open("rb") as handle:
             first = handle.read(SAMPLE_BYTES)
