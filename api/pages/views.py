@@ -93,16 +93,24 @@ def rate_page(
 @router.get("/login")
 def login_page(request: Request, principal: MaybeUser, next: str = "/", failed: int = 0) -> Response:
     """The login form (double-submit CSRF cookie, since there is no session yet)."""
+    data = {"next": next if next.startswith("/") and not next.startswith("//") else "/", "failed": bool(failed)}
+    return _sessionless_form(request, "login.html", data, principal=principal)
+
+
+def _sessionless_form(
+    request: Request, template: str, data: dict[str, Any], *, principal: Principal | None = None, status: int = 200
+) -> Response:
+    """A form posted before there is a session: its CSRF token is a double-submit cookie."""
     token = secrets.token_urlsafe(16)
-    response = page(
-        request,
-        "login.html",
-        {"next": next if next.startswith("/") and not next.startswith("//") else "/", "failed": bool(failed)},
-        principal=principal,
-        extra={"login_csrf": token},
-    )
+    response = page(request, template, data, principal=principal, status=status, extra={"login_csrf": token})
     response.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", max_age=3600)
     return response
+
+
+def _check_sessionless_csrf(request: Request, csrf_token: str) -> None:
+    expected = request.cookies.get(LOGIN_CSRF)
+    if not expected or not secrets.compare_digest(expected, csrf_token):
+        raise ApiError(403, "csrf", "the form expired: reload the page and try again")
 
 
 @router.post("/login")
@@ -116,9 +124,7 @@ def login_submit(
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     """Log in and go where the user was going (customers: their account, staff: the console)."""
-    expected = request.cookies.get(LOGIN_CSRF)
-    if not expected or not secrets.compare_digest(expected, csrf_token):
-        raise ApiError(403, "csrf", "the login form expired: reload the page and try again")
+    _check_sessionless_csrf(request, csrf_token)
     response = _redirect("/")
     try:
         principal, _ = log_in(
@@ -135,22 +141,24 @@ def login_submit(
 
 
 def _invite_page(request: Request, token: str, data: dict[str, Any], status: int = 200) -> Response:
-    csrf = secrets.token_urlsafe(16)
-    response = page(
-        request, "invite.html", {"token": token, **data}, principal=None, status=status, extra={"login_csrf": csrf}
-    )
-    response.set_cookie(LOGIN_CSRF, csrf, httponly=True, samesite="strict", max_age=3600)
-    return response
+    return _sessionless_form(request, "invite.html", {"token": token, **data}, status=status)
+
+
+def _offer(request: Request, store: Store, token: str) -> dict[str, Any] | Response:
+    """What the invitation offers, or the page saying why the link no longer works."""
+    try:
+        return invitations.lookup(store, token)
+    except invitations.InvitationError as exc:
+        status = 410 if isinstance(exc, invitations.InvitationGone) else 404
+        return _invite_page(request, "", {"offer": None, "error": str(exc)}, status)
 
 
 @router.get("/invite/{token}")
 def invite_page(request: Request, token: str, store: Store) -> Response:
     """An invited contact chooses a user name and password (the link says whether it is still good)."""
-    try:
-        offer = invitations.lookup(store, token[:200])
-    except invitations.InvitationError as exc:
-        status = 410 if isinstance(exc, invitations.InvitationGone) else 404
-        return _invite_page(request, "", {"offer": None, "error": str(exc)}, status)
+    offer = _offer(request, store, token[:200])
+    if isinstance(offer, Response):
+        return offer
     return _invite_page(request, token, {"offer": offer, "error": None, "username": offer["suggested_username"]})
 
 
@@ -166,15 +174,11 @@ def invite_accept(
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Create the login and log in (to My account); a problem shows the form again, saying what is wrong."""
-    expected = request.cookies.get(LOGIN_CSRF)
-    if not expected or not secrets.compare_digest(expected, csrf_token):
-        raise ApiError(403, "csrf", "the form expired: reload the page and try again")
+    _check_sessionless_csrf(request, csrf_token)
     token = token[:200]
-    try:
-        offer = invitations.lookup(store, token)
-    except invitations.InvitationError as exc:
-        status = 410 if isinstance(exc, invitations.InvitationGone) else 404
-        return _invite_page(request, "", {"offer": None, "error": str(exc)}, status)
+    offer = _offer(request, store, token)
+    if isinstance(offer, Response):
+        return offer
     retry = {"offer": offer, "username": username}
     if password != password_again:
         return _invite_page(request, token, retry | {"error": STRINGS[language(request)]["passwords_differ"]}, 400)
