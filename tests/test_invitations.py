@@ -214,6 +214,20 @@ def test_api_invite_accept_and_log_in_as_each_contact(client: TestClient, compan
     assert client.get("/invite/kbi_unknown").status_code == 404
 
 
+def test_the_console_form_invites_the_ticked_contacts_and_says_when_none_is(
+    client: TestClient, company: FalkorDBStore
+) -> None:
+    admin = client.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-password"}).json()
+    form = {"csrf_token": admin["csrf_token"], "days": "5"}
+    html = {"accept": "text/html"}
+    none = client.post("/staff/customers/c:acme/invitations", data=form, headers=html)
+    assert none.status_code == 400 and "choose at least one contact" in none.text
+    sent = client.post("/staff/customers/c:acme/invitations", data=form | {"contact_id": ["k:ann", "k:bob"]})
+    assert sent.status_code == 201 and sent.text.count("http://kbcrm.test/invite/kbi_") == 2
+    page = client.get("/staff/customers/c:acme", params={"format": "json"}).json()
+    assert {a["contact_id"]: a["state"] for a in page["portal_access"]} == {"k:ann": "invited", "k:bob": "invited"}
+
+
 def test_cli_invites_and_prints_each_link_once(
     company: FalkorDBStore, embedded: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -77,12 +77,12 @@ def invite_contacts(
     customer_id: str,
     store: Store,
     principal: MaybeUser,
-    contact_id: Annotated[list[str], Form(max_length=invitations.MAX_CONTACTS)],
+    contact_id: Annotated[list[str] | None, Form(max_length=invitations.MAX_CONTACTS)] = None,
     days: Annotated[int, Form(ge=1, le=invitations.MAX_DAYS)] = invitations.DEFAULT_DAYS,
 ) -> Response:
-    """Invite the ticked contacts; shows each link once, to be sent to the contact."""
+    """Invite the ticked contacts; shows each link once, to be sent to the contact (none ticked: says so)."""
     user = _need(request, principal, *ACCOUNT_WRITERS)
-    sent = invitations.invite(store, principal=user, customer_id=customer_id, contact_ids=contact_id, days=days)
+    sent = invitations.invite(store, principal=user, customer_id=customer_id, contact_ids=contact_id or [], days=days)
     data = {"customer_id": customer_id, "invitations": sent_body(request, sent)}
     return page(request, "staff_invitations.html", data, principal=user, status=201)
 
