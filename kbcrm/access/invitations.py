@@ -193,8 +193,8 @@ def invite(
     return sent
 
 
-def lookup(store: GraphStore, token: str) -> dict[str, Any]:
-    """What an invitation link offers (company, contact, expiry); InvitationGone/NotFound says why not."""
+def _pending(store: GraphStore, token: str) -> dict[str, Any]:
+    """The invitation behind a token while it can still be accepted; InvitationGone/NotFound says why not."""
     rows = store.read(BY_TOKEN, hash=_hash(token)) if token.startswith(TOKEN_PREFIX) else []
     if not rows:
         raise InvitationNotFound("this invitation link is not valid: ask your account manager for a new one")
@@ -209,6 +209,12 @@ def lookup(store: GraphStore, token: str) -> dict[str, Any]:
         )
     if row["contact_status"] == "archived":
         raise InvitationGone("this invitation's contact is no longer active: ask your account manager")
+    return row
+
+
+def lookup(store: GraphStore, token: str) -> dict[str, Any]:
+    """What an invitation link offers (company, contact, expiry); InvitationGone/NotFound says why not."""
+    row = _pending(store, token)
     return {
         "customer_id": row["customer_id"],
         "customer_name": row["customer_name"],
@@ -226,15 +232,14 @@ def _suggest_username(email: str | None, name: str | None) -> str:
 
 def accept(store: GraphStore, token: str, *, username: str, password: str) -> Principal:
     """Create the contact's portal login; the invitation cannot be used again."""
-    offer = lookup(store, token)
+    offer = _pending(store, token)
     if store.read(users.USER, id=users.user_id(username)):
         raise InvitationError(f"user name {username!r} is taken: choose another")
     users.check_credentials(username, password)
     claimed = store.run(CLAIM, hash=_hash(token), now=utc_now())
     if not claimed:
         raise InvitationGone("this invitation was already used or has expired")
-    invitation_id = claimed[0]["id"]
-    contact_id = store.read(BY_TOKEN, hash=_hash(token))[0]["contact_id"]
+    invitation_id, contact_id = claimed[0]["id"], offer["contact_id"]
     try:
         user = users.create_user(
             store,

@@ -18,6 +18,7 @@ address, so they cannot be contacted by mistake); the tool's responses come back
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +31,22 @@ PAGE = 5000
 
 @dataclass(frozen=True)
 class RecordExport:
-    """One exportable record type: its paged query and the CSV columns (the mapping's source columns)."""
+    """One exportable record type: its paged query, whose returned names are the CSV columns.
+
+    Those are the source columns of the record type's `kbcrm-*` ingest mapping.
+    """
 
     kind: str
     query: Cypher
-    columns: tuple[str, ...]
     mapping: str
     read_only: tuple[str, ...] = ()  # shown for reference; the import mapping does not read them
     read_back: str = ""  # the import command, when it is not `kbcrm ingest KIND PATH --mapping MAPPING`
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The CSV columns: the names the query returns, in its order (the first is the paging id)."""
+        text = self.query.text
+        return tuple(re.findall(r"\bAS\s+(\w+)", text[text.rfind("RETURN") :]))
 
     def import_command(self, path: Path) -> str:
         """The command that reads an exported file back."""
@@ -59,21 +68,6 @@ EXPORTS: dict[str, RecordExport] = {
             example={"after": "", "limit": 10},
             ordered=True,
         ),
-        (
-            "customer_id",
-            "customer_kind",
-            "name",
-            "email",
-            "phone",
-            "street",
-            "city",
-            "postal_code",
-            "country",
-            "status",
-            "loyalty_tier",
-            "clv",
-            "churn_risk",
-        ),
         "kbcrm-customers",
         read_only=("customer_kind", "status", "loyalty_tier", "clv", "churn_risk"),
     ),
@@ -89,7 +83,6 @@ EXPORTS: dict[str, RecordExport] = {
             example={"after": "", "limit": 10},
             ordered=True,
         ),
-        ("contact_id", "customer_id", "name", "email", "phone", "role", "job_title", "status"),
         "kbcrm-contacts",
     ),
     "touches": RecordExport(
@@ -104,7 +97,6 @@ EXPORTS: dict[str, RecordExport] = {
             example={"after": "", "limit": 10},
             ordered=True,
         ),
-        ("touch_id", "customer_id", "channel", "direction", "occurred_at", "subject", "outcome", "next_step"),
         "kbcrm-touches",
         read_back="kbcrm ingest interactions {path} --mapping kbcrm-touches",  # touches are interactions
     ),
@@ -122,20 +114,6 @@ EXPORTS: dict[str, RecordExport] = {
             example={"after": "", "limit": 10},
             ordered=True,
         ),
-        (
-            "opportunity_id",
-            "customer_id",
-            "name",
-            "amount",
-            "currency",
-            "stage",
-            "probability",
-            "expected_close",
-            "closed_on",
-            "close_reason",
-            "owner_id",
-            "product_id",
-        ),
         "kbcrm-opportunities",
     ),
     "stage-changes": RecordExport(
@@ -150,17 +128,6 @@ EXPORTS: dict[str, RecordExport] = {
             example={"after": "", "limit": 10},
             ordered=True,
         ),
-        (
-            "change_id",
-            "opportunity_id",
-            "sequence",
-            "from_stage",
-            "to_stage",
-            "changed_at",
-            "changed_by",
-            "probability",
-            "close_reason",
-        ),
         "kbcrm-stage-changes",
     ),
     "orders": RecordExport(
@@ -173,17 +140,6 @@ EXPORTS: dict[str, RecordExport] = {
             "o.paid_on AS paid_on ORDER BY order_id",
             example={"after": "", "limit": 10},
             ordered=True,
-        ),
-        (
-            "order_id",
-            "order_number",
-            "customer_id",
-            "order_date",
-            "status",
-            "currency",
-            "total_amount",
-            "due_on",
-            "paid_on",
         ),
         "kbcrm-orders",
         read_only=("order_id",),
@@ -199,7 +155,6 @@ EXPORTS: dict[str, RecordExport] = {
             example={"after": "", "limit": 10},
             ordered=True,
         ),
-        ("line_id", "order_number", "line_number", "product_id", "sku", "quantity", "unit_price"),
         "kbcrm-order-lines",
         read_only=("line_id", "sku"),
     ),
@@ -216,22 +171,6 @@ EXPORTS: dict[str, RecordExport] = {
             example={"after": "", "limit": 10},
             ordered=True,
         ),
-        (
-            "case_id",
-            "case_number",
-            "customer_id",
-            "subject",
-            "description",
-            "category",
-            "priority",
-            "channel",
-            "status",
-            "opened_at",
-            "first_response_at",
-            "closed_at",
-            "product_id",
-            "handler_id",
-        ),
         "kbcrm-cases",
     ),
     "case-notes": RecordExport(
@@ -245,7 +184,6 @@ EXPORTS: dict[str, RecordExport] = {
             example={"after": "", "limit": 10},
             ordered=True,
         ),
-        ("note_id", "case_id", "visibility", "written_at", "language", "author_id", "text"),
         "kbcrm-case-notes",
     ),
     "campaign-members": RecordExport(
@@ -254,23 +192,12 @@ EXPORTS: dict[str, RecordExport] = {
             "records.campaign_members",
             "MATCH (c:Customer)-[m:IN_CAMPAIGN]->(k:Campaign) WITH c, m, k, k.id + '/' + c.id AS member_id "
             "WHERE member_id > $after WITH c, m, k, member_id ORDER BY member_id LIMIT $limit "
-            "RETURN member_id, k.id AS campaign_id, k.channel AS channel, c.id AS customer_id, c.name AS name, "
-            "CASE WHEN m.control_group THEN NULL ELSE c.email END AS email, m.control_group AS control_group, "
-            "m.status AS status, m.response AS response, m.responded_at AS responded_at ORDER BY member_id",
+            "RETURN member_id AS member_id, k.id AS campaign_id, k.channel AS channel, c.id AS customer_id, "
+            "c.name AS name, CASE WHEN m.control_group THEN NULL ELSE c.email END AS email, "
+            "m.control_group AS control_group, m.status AS status, m.response AS response, "
+            "m.responded_at AS responded_at ORDER BY member_id",
             example={"after": "", "limit": 10},
             ordered=True,
-        ),
-        (
-            "member_id",
-            "campaign_id",
-            "channel",
-            "customer_id",
-            "name",
-            "email",
-            "control_group",
-            "status",
-            "response",
-            "responded_at",
         ),
         "",
         read_only=("member_id", "channel", "name", "email", "control_group", "status"),
