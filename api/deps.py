@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 
 from ingest.identity.graph import possible_duplicates
-from ingest.identity.resolver import Weights
 from kbcrm.graph import GraphStore
 from kbcrm.operations.accounts.service import DuplicateFinder
 from kbcrm.operations.cases.sla import BusinessCalendar
@@ -126,8 +125,8 @@ def wait_for_knowledge(app: FastAPI, timeout: float = 60.0) -> None:
 
 def get_duplicate_finder(request: Request) -> DuplicateFinder:
     """The duplicate check for new customers: the identity resolver's scoring at KBCRM_IDENTITY_THRESHOLD."""
-    weights = Weights(threshold=request.app.state.settings.identity_threshold)
-    return partial(possible_duplicates, request.app.state.store, weights=weights)
+    threshold = request.app.state.settings.identity_threshold
+    return partial(possible_duplicates, request.app.state.store, threshold=threshold)
 
 
 def get_calendar(request: Request) -> BusinessCalendar:

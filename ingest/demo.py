@@ -9,7 +9,6 @@ from typing import Any
 
 from ingest.articles import ingest_articles
 from ingest.identity.graph import customer_of_source_key, quality_against_truth, resolve_customers
-from ingest.identity.resolver import Weights
 from ingest.mapping import load_mapping
 from ingest.notes import NoteLinker, evaluate_demo_linking, link_notes
 from ingest.runner import ingest_file
@@ -62,9 +61,7 @@ def ensure_demo(
                     data_dir=settings.data_dir,
                 )
                 say(f"  ingested {name}: {report.counts()}")
-            resolved = resolve_customers(
-                store, weights=Weights(threshold=settings.identity_threshold), actor="demo-setup"
-            )
+            resolved = resolve_customers(store, threshold=settings.identity_threshold, actor="demo-setup")
             say(f"  identity resolution: {resolved['records']} department records -> {resolved['customers']} customers")
             load_demo(
                 store,

@@ -405,20 +405,19 @@ def identity_evaluate(
 ) -> None:
     """Resolve a labelled file and report pairwise precision, recall, F1 and blocking pair completeness."""
     from ingest.identity.evaluate import evaluate_file
-    from ingest.identity.resolver import Weights
     from ingest.readers import SourceFileError
 
-    weights = Weights(threshold=threshold if threshold is not None else get_settings().identity_threshold)
+    threshold = threshold if threshold is not None else get_settings().identity_threshold
     try:
         quality = evaluate_file(
-            path, truth_column=truth_column, truth_pattern=truth_pattern, id_column=id_column, weights=weights
+            path, truth_column=truth_column, truth_pattern=truth_pattern, id_column=id_column, threshold=threshold
         )
     except SourceFileError as exc:
         _fail(str(exc))
     if as_json:
         console.print_json(json.dumps(quality))
         return
-    table = Table("measure", "value", title=f"identity resolution on {path.name} (threshold {weights.threshold})")
+    table = Table("measure", "value", title=f"identity resolution on {path.name} (threshold {threshold:g})")
     for key in (
         "records",
         "true_entities",
@@ -441,13 +440,12 @@ def identity_resolve(
 ) -> None:
     """Cluster all ingested department records (SourceRecord) into one Customer each; audited, idempotent."""
     from ingest.identity.graph import quality_against_truth, resolve_customers
-    from ingest.identity.resolver import Weights
     from kbcrm.graph import open_store
 
     settings = get_settings()
-    weights = Weights(threshold=threshold if threshold is not None else settings.identity_threshold)
+    threshold = threshold if threshold is not None else settings.identity_threshold
     with open_store(settings) as store:
-        summary = resolve_customers(store, weights=weights, actor="cli")
+        summary = resolve_customers(store, threshold=threshold, actor="cli")
         quality = quality_against_truth(store)
     console.print(
         f"{summary['records']} records -> {summary['customers']} customers "
@@ -458,6 +456,36 @@ def identity_resolve(
             f"against the demo's ground truth: precision {quality['precision']:.3f}, "
             f"recall {quality['recall']:.3f}, F1 {quality['f1']:.3f}"
         )
+
+
+@identity_app.command("model")
+def identity_model(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the parameters as JSON.")] = False,
+) -> None:
+    """Show the match model the last `identity resolve` fitted: how much each field's comparison level counts."""
+    from ingest.identity.graph import current_model
+    from ingest.identity.model import FIELDS, PRIOR
+    from kbcrm.graph import open_store
+
+    with open_store(get_settings()) as store:
+        model = current_model(store)
+    if as_json:
+        console.print_json(model.to_json())
+        return
+    fitted = f"fitted by EM to {model.pairs:,} candidate pairs" if model is not PRIOR else "not fitted yet: the prior"
+    table = Table("field", "level", "m", "u", "bits", title=f"identity match model ({fitted})")
+    for name, level_names in FIELDS.items():
+        for level, level_name in enumerate(level_names):
+            bits = float(model.bits(name)[level])
+            table.add_row(
+                name, level_name, f"{model.m[name][level]:.4f}", f"{model.u[name][level]:.4f}", f"{bits:+.1f}"
+            )
+    console.print(table)
+    console.print(
+        f"prior: {model.prior:.3f} of candidate pairs are one customer ({model.prior_bits:+.1f} bits); "
+        "a pair's score is the prior's bits plus each compared field's bits",
+        soft_wrap=True,
+    )
 
 
 @identity_app.command("unmerge")

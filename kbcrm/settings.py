@@ -49,7 +49,11 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="How long to wait for the embedded server to answer."
     )
     identity_threshold: float = Field(
-        default=6.0, description="Identity resolution's link threshold (higher: fewer, surer merges)."
+        default=0.0,
+        description=(
+            "Identity resolution's link threshold: the log2-odds that two records are one customer, "
+            "under the model fitted to the data (0: even odds; higher: fewer, surer merges)."
+        ),
     )
     embedder: Literal["minilm", "use"] = Field(
         default="minilm",

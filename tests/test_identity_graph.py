@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
-from ingest.identity.graph import customer_of_source_key, quality_against_truth, resolve_customers
+import pytest
+
+from ingest.identity.graph import current_model, customer_of_source_key, quality_against_truth, resolve_customers
 from ingest.mapping import load_mapping
 from ingest.runner import ingest_file
 from kbcrm.demo.load import load_demo
+from kbcrm.graph import EmbeddedServer
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 
 EXPORTS = [
@@ -47,8 +51,12 @@ def test_department_exports_collapse_to_the_true_customers(
     assert len(audits) == summary["merged"] > 0
     detail = json.loads(audits[0]["detail"])
     assert (
-        detail["rule"].startswith("identity-v1") and detail["links"][0]["score"] >= 6 and audits[0]["actor"] == "test"
+        detail["rule"].startswith("identity-v2") and detail["links"][0]["score"] >= 0 and audits[0]["actor"] == "test"
     )
+    assert all(re.fullmatch(r"[a-z0-9 ]+ \([+-]\d+\.\d\)", text) for text in detail["links"][0]["evidence"].values())
+    assert any(text.startswith("same (+") for text in detail["links"][0]["evidence"].values())
+    model = current_model(falkordb_store)  # the fitted model is stored for the duplicate check on new customers
+    assert model.pairs == summary["candidate_pairs"] and model.iterations > 0
 
     again = resolve_customers(falkordb_store, actor="test")
     assert again["customers"] == 40
@@ -110,3 +118,43 @@ def test_merge_keeps_related_records_and_unmerge_restores_the_previous_state(
     again = resolve_customers(store, actor="test")  # the resolver now keeps the unmerged records apart
     assert again["customers"] == 41 and again["customer_merges"] == 0
     assert store.read("MATCH (c:Customer)-[:PLACED]->(:Order {id: 'SO-T1'}) RETURN c.id AS id") == [{"id": before}]
+
+
+def test_cli_prints_the_model_the_last_run_fitted(
+    falkordb_store: FalkorDBStore,
+    embedded: EmbeddedServer,
+    demo_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from kbcrm.cli import app
+    from kbcrm.settings import get_settings
+
+    monkeypatch.setenv("KBCRM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("KBCRM_GRAPH_URI", f"falkordb+embedded://{embedded.directory}")
+    monkeypatch.setenv("KBCRM_GRAPH_NAME", falkordb_store.graph_name)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        before = runner.invoke(app, ["identity", "model"])
+        for mapping, name in EXPORTS[:2]:
+            ingest_file(
+                falkordb_store,
+                path=demo_dir / name,
+                mapping=load_mapping(mapping),
+                source_kind="customers",
+                data_dir=tmp_path,
+            )
+        summary = resolve_customers(falkordb_store, actor="test")
+        table = runner.invoke(app, ["identity", "model"])
+        as_json = runner.invoke(app, ["identity", "model", "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert before.exit_code == 0 and "not fitted yet: the prior" in before.output
+    assert table.exit_code == 0, table.output
+    assert f"fitted by EM to {summary['candidate_pairs']:,} candidate pairs" in table.output
+    assert "within a month or one typo" in table.output
+    body = json.loads(as_json.output)
+    assert body["pairs"] == summary["candidate_pairs"] and set(body["m"]) == set(body["u"]) >= {"name", "email", "dob"}

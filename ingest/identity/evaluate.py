@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.identity.compare import digits
-from ingest.identity.resolver import Record, Weights, pairwise_quality, resolve
+from ingest.identity.resolver import Record, pairwise_quality, resolve
 from ingest.readers import SourceFileError, detect_encoding
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -65,12 +65,12 @@ def evaluate_file(
     truth_column: str,
     truth_pattern: str | None = None,
     id_column: str | None = None,
-    weights: Weights | None = None,
+    threshold: float = 0.0,
 ) -> dict[str, float]:
     """Resolve a labelled file and score the result against its labels."""
     records, truth = read_labelled(path, truth_column=truth_column, truth_pattern=truth_pattern, id_column=id_column)
     started = time.perf_counter()
-    result = resolve(records, weights=weights)
+    result = resolve(records, threshold=threshold)
     elapsed = time.perf_counter() - started
     quality = pairwise_quality(result.clusters, truth, result.pairs)
     quality.update(

@@ -15,7 +15,8 @@ from typing import Any
 
 from ingest.identity.compare import digits
 from ingest.identity.merge import keep_apart, merge_customers
-from ingest.identity.resolver import Record, Weights, compare, pairwise_quality, resolve
+from ingest.identity.model import PRIOR, Model
+from ingest.identity.resolver import Record, compare, pairwise_quality, resolve
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from ontology.terms import Label, Rel
@@ -91,18 +92,32 @@ RECORDS_WITH_CUSTOMERS = cypher(
 )
 
 
+MODEL_ID = "identity-model"
+MODEL_NODE = cypher(
+    "identity.model",
+    "MATCH (m:IdentityModel {id: $id}) RETURN m.parameters AS parameters",
+    example={"id": MODEL_ID},
+)
+
+
+def current_model(store: GraphStore) -> Model:
+    """The match model the last `resolve_customers` fitted, or the starting model before any run."""
+    rows = store.read(MODEL_NODE, id=MODEL_ID)
+    return Model.from_json(rows[0]["parameters"]) if rows and rows[0]["parameters"] else PRIOR
+
+
 def possible_duplicates(
-    store: GraphStore, fields: dict[str, Any], *, weights: Weights | None = None, limit: int = 5
+    store: GraphStore, fields: dict[str, Any], *, threshold: float = 0.0, limit: int = 5
 ) -> list[dict[str, Any]]:
     """Customers whose department records score at or above the link threshold against `fields`.
 
     Candidates — department records and the customers themselves — come from the indexes
     (same e-mail or registration id, and full-text hits on each word of the name), then the
-    resolver's own pairwise score decides, so the answer
-    agrees with what `kbcrm identity resolve` would later merge. Best match first, one row
-    per customer, each with its score and the fields that agreed.
+    resolver's own pairwise score decides — with the model last fitted to the department
+    records — so the answer agrees with what `kbcrm identity resolve` would link. Best match
+    first, one row per customer, each with its score and the fields that agreed.
     """
-    weights = weights or Weights()
+    model = current_model(store)
     ids: set[str] = set()
     email, reg = str(fields.get("email") or "").lower(), str(fields.get("registration_id") or "")
     if email or reg:
@@ -126,11 +141,11 @@ def possible_duplicates(
         record = row["record"]
         if fields.get("customer_kind") and record.get("customer_kind") not in (None, fields["customer_kind"]):
             continue
-        score, agreed = compare(draft, _canonical(record), weights)
-        if score < weights.threshold:
+        score, agreed = compare(draft, _canonical(record), model)
+        if score < threshold:
             continue
         known = best.get(row["customer_id"])
-        if known is None or score > known["score"]:
+        if known is None or round(score, 2) > known["score"]:  # a tie keeps the department record
             best[row["customer_id"]] = {
                 "customer_id": row["customer_id"],
                 "name": row["customer_name"],
@@ -171,13 +186,19 @@ def _canonical(record: dict[str, Any]) -> Record:
     }
 
 
-def resolve_customers(store: GraphStore, *, weights: Weights | None = None, actor: str = "system") -> dict[str, Any]:
-    """Cluster all SourceRecords into Customers; idempotent for the same records and weights."""
-    weights = weights or Weights()
-    rule = f"identity-v1 threshold={weights.threshold}"
+def resolve_customers(store: GraphStore, *, threshold: float = 0.0, actor: str = "system") -> dict[str, Any]:
+    """Cluster all SourceRecords into Customers; idempotent for the same records and threshold.
+
+    The match model is fitted to the records' candidate pairs and stored (`IdentityModel`), so
+    the duplicate check on new customers scores with the same weights.
+    """
+    rule = f"identity-v2 threshold={threshold:g}"
     records = source_records(store)
     by_id = {r["id"]: r for r in records}
-    result = resolve([_canonical(r) for r in records], weights=weights, keep_apart=keep_apart(store))
+    result = resolve([_canonical(r) for r in records], threshold=threshold, keep_apart=keep_apart(store))
+    store.upsert_nodes(
+        Label.IdentityModel, [{"id": MODEL_ID, "parameters": result.model.to_json(), "recorded_at": utc_now()}]
+    )
     owner = {r["record"]: r["customer"] for r in store.read(RESOLVED_PAIRS)}
     best: dict[str, float] = defaultdict(float)
     links_by_cluster: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -189,7 +210,12 @@ def resolve_customers(store: GraphStore, *, weights: Weights | None = None, acto
         best[link.left] = max(best[link.left], link.score)
         best[link.right] = max(best[link.right], link.score)
         links_by_cluster[member_of[link.left]].append(
-            {"records": [link.left, link.right], "score": link.score, "agreed": list(link.agreed)}
+            {
+                "records": [link.left, link.right],
+                "score": link.score,
+                "agreed": list(link.agreed),
+                "evidence": link.evidence,
+            }
         )
     # Fields a person edited, and an archived status, are kept: resolution fills the rest.
     kept = {

@@ -2,10 +2,13 @@
 
 A record is a flat dict of canonical fields (`given`, `family`, `name`, `dob` as YYYYMMDD
 digits, `email`, `phone` digits, `street`, `street_number`, `city`, `postcode`, `reg_id`).
-Scoring is Fellegi-Sunter style: each field adds a log-odds style weight for agreement,
-partial agreement or disagreement (nothing when a value is missing); pairs at or above
-the threshold are linked and linked records form one cluster (union-find). Everything is
-deterministic: same input, same clusters. Weights and the threshold are parameters.
+Blocking keys pick the candidate pairs; each pair gets a comparison level per field and a
+score from the match model (`ingest.identity.model`), fitted to these candidate pairs by
+EM: the posterior log2-odds that the two records are one customer. Records joined by pairs
+scoring at or above the threshold form groups; inside a group, average-linkage clustering
+merges sub-clusters while the average score between them stays at or above the threshold,
+so one chance resemblance cannot chain two customers together. Deterministic: same input,
+same clusters, whatever the input order.
 """
 
 from __future__ import annotations
@@ -16,123 +19,48 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-from ingest.identity.compare import (
-    company_core,
-    date_similarity,
-    digits,
-    fold,
-    jaro_winkler,
-    legal_form,
-    soundex,
-    within_one_edit,
-)
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+
+from ingest.identity.compare import company_core, fold, soundex
+from ingest.identity.model import FIELDS, NAMES, PRIOR, Model, fit, levels, prepare
 
 Record = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Weights:
-    """Agreement / partial / disagreement weights per field, and the link threshold."""
-
-    given: tuple[float, float, float] = (4.0, 2.0, -2.5)
-    family: tuple[float, float, float] = (5.0, 2.5, -3.5)
-    name: tuple[float, float, float] = (7.0, 3.0, -4.0)
-    dob: tuple[float, float, float] = (6.0, 2.5, -4.0)
-    email: tuple[float, float, float] = (8.0, 3.0, -1.5)
-    phone: tuple[float, float, float] = (7.0, 3.0, -1.5)
-    reg_id: tuple[float, float, float] = (9.0, 4.0, -4.0)
-    street: tuple[float, float, float] = (3.0, 1.0, -1.0)
-    street_number: tuple[float, float, float] = (1.0, 0.0, -0.5)
-    city: tuple[float, float, float] = (2.0, 1.0, -2.0)
-    postcode: tuple[float, float, float] = (3.0, 1.0, -1.5)
-    threshold: float = 6.0
+MAX_GROUP = 400  # records per average-linkage group; larger groups are split at a higher threshold first
+APART = -1e6  # the score of a pair a person kept apart (unmerge)
 
 
 @dataclass(frozen=True)
 class Link:
-    """Two records judged to be the same customer, with the score and the fields that agreed."""
+    """Two records judged to be the same customer: the score, the fields that agreed, the evidence per field."""
 
     left: str
     right: str
     score: float
     agreed: tuple[str, ...]
+    evidence: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass
 class Resolution:
-    """Clusters (lists of record ids), the links behind them, and the candidate pairs examined."""
+    """Clusters (lists of record ids), the links behind them, the candidate pairs examined, the fitted model."""
 
     clusters: list[list[str]]
     links: list[Link]
     candidate_pairs: int
     pairs: set[tuple[str, str]] = field(default_factory=set)
+    model: Model = PRIOR
 
 
-def _text_sim(a: str, b: str) -> float:
-    return jaro_winkler(a, b) if a and b else -1.0
+def compare(a: Record, b: Record, model: Model = PRIOR) -> tuple[float, tuple[str, ...]]:
+    """Score of a record pair (posterior log2-odds of one customer) and the fields that were the same."""
+    pair = levels(prepare(a), prepare(b))
+    return model.score(pair), _agreed(pair)
 
 
-def _grade(sim: float, full: float = 0.95, partial: float = 0.85) -> int:
-    """2 = agree, 1 = partial, 0 = disagree, -1 = missing."""
-    if sim < 0:
-        return -1
-    return 2 if sim >= full else 1 if sim >= partial else 0
-
-
-def compare(a: Record, b: Record, weights: Weights) -> tuple[float, tuple[str, ...]]:
-    """Score of a record pair and the fields that agreed."""
-    grades: dict[str, int] = {}
-    given_a, family_a = fold(a.get("given")), fold(a.get("family"))
-    given_b, family_b = fold(b.get("given")), fold(b.get("family"))
-    straight = (_text_sim(given_a, given_b), _text_sim(family_a, family_b))
-    swapped = (_text_sim(given_a, family_b), _text_sim(family_a, given_b))
-    if min(swapped) > max(straight) and min(swapped) >= 0.9:  # first and last name swapped
-        straight = swapped
-    grades["given"], grades["family"] = _grade(straight[0]), _grade(straight[1], 0.95, 0.88)
-    if not (given_a or family_a) or not (given_b or family_b):
-        grades["name"] = _grade(_text_sim(company_core(a.get("name")), company_core(b.get("name"))), 0.95, 0.88)
-        form_a, form_b = legal_form(a.get("name")), legal_form(b.get("name"))
-        if form_a and form_b and form_a != form_b and grades["name"] > 0:
-            grades["name"] = 0  # "Atlas Foods GmbH" and "Atlas Foods AG" are different companies
-    dob = date_similarity(str(a.get("dob") or ""), str(b.get("dob") or ""))
-    grades["dob"] = -1 if not a.get("dob") or not b.get("dob") else (2 if dob == 1 else 1 if dob > 0 else 0)
-    email_a, email_b = str(a.get("email") or "").lower(), str(b.get("email") or "").lower()
-    if not email_a or not email_b:
-        grades["email"] = -1
-    elif email_a == email_b:
-        grades["email"] = 2
-    elif digits(email_a) == digits(email_b):  # typos, but not another person's numbered address (x12 vs x40)
-        grades["email"] = _grade(jaro_winkler(email_a, email_b), 2.0, 0.9)
-    else:
-        grades["email"] = 0
-    phone_a, phone_b = str(a.get("phone") or "")[-8:], str(b.get("phone") or "")[-8:]
-    grades["phone"] = (
-        -1
-        if not phone_a or not phone_b
-        else (2 if phone_a == phone_b else 1 if within_one_edit(phone_a, phone_b) else 0)
-    )
-    reg_a, reg_b = str(a.get("reg_id") or ""), str(b.get("reg_id") or "")
-    grades["reg_id"] = (
-        -1 if not reg_a or not reg_b else (2 if reg_a == reg_b else 1 if within_one_edit(reg_a, reg_b) else 0)
-    )
-    grades["street"] = _grade(_text_sim(fold(a.get("street")), fold(b.get("street"))), 0.93, 0.8)
-    num_a, num_b = str(a.get("street_number") or ""), str(b.get("street_number") or "")
-    grades["street_number"] = -1 if not num_a or not num_b else (2 if num_a == num_b else 0)
-    grades["city"] = _grade(_text_sim(fold(a.get("city")), fold(b.get("city"))), 0.93, 0.85)
-    post_a, post_b = str(a.get("postcode") or ""), str(b.get("postcode") or "")
-    grades["postcode"] = (
-        -1 if not post_a or not post_b else (2 if post_a == post_b else 1 if within_one_edit(post_a, post_b) else 0)
-    )
-    score = 0.0
-    agreed = []
-    for name, grade in grades.items():
-        if grade < 0:
-            continue
-        agree, partial, disagree = getattr(weights, name)
-        score += (disagree, partial, agree)[grade]
-        if grade == 2:
-            agreed.append(name)
-    return score, tuple(agreed)
+def _agreed(pair: list[int]) -> tuple[str, ...]:
+    return tuple(name for name, level in zip(NAMES, pair, strict=True) if level == len(FIELDS[name]) - 1)
 
 
 def blocking_keys(record: Record) -> list[str]:
@@ -190,33 +118,55 @@ def candidate_pairs(records: Sequence[Record], *, max_block: int = 300) -> set[t
 def resolve(
     records: Sequence[Record],
     *,
-    weights: Weights | None = None,
+    threshold: float = 0.0,
+    model: Model | None = None,
     progress: Callable[[int], None] | None = None,
     keep_apart: Sequence[tuple[Sequence[str], Sequence[str]]] = (),
 ) -> Resolution:
     """Cluster records that describe the same customer.
 
-    `keep_apart` lists pairs of record groups a person separated (unmerge): no link may
-    put a record of one group in the same cluster as a record of the other.
+    Without `model`, one is fitted to this input's candidate pairs (starting from `PRIOR`).
+    `threshold` is the score (posterior log2-odds) a link needs: 0 is even odds, higher means
+    fewer, surer merges. `keep_apart` lists pairs of record groups a person separated
+    (unmerge): no cluster holds a record of one group and a record of the other.
     """
-    weights = weights or Weights()
-    by_id = {str(r["id"]): r for r in records}
-    pairs = candidate_pairs(records)
-    links = []
-    for number, (left, right) in enumerate(sorted(pairs), start=1):
-        score, agreed = compare(by_id[left], by_id[right], weights)
-        if score >= weights.threshold:
-            links.append(Link(left, right, round(score, 3), agreed))
-        if progress is not None and number % 10_000 == 0:
-            progress(number)
-    parent = {rid: rid for rid in by_id}
-    # component root -> {constraint index: sides present}
-    sides: dict[str, dict[int, set[int]]] = defaultdict(dict)
-    for index, apart in enumerate(keep_apart):
-        for side, group in enumerate(apart):
-            for rid in group:
-                if rid in parent:
-                    sides[rid].setdefault(index, set()).add(side)
+    prepared = {str(r["id"]): prepare(r) for r in records}
+    pairs = sorted(candidate_pairs(records))
+    matrix = np.empty((len(pairs), len(NAMES)), dtype=np.int64)
+    for number, (left, right) in enumerate(pairs):
+        matrix[number] = levels(prepared[left], prepared[right])
+        if progress is not None and (number + 1) % 10_000 == 0:
+            progress(number + 1)
+    model = model or fit(matrix)
+    scores = model.scores(matrix)
+    apart = _apart_pairs(keep_apart, prepared)
+    strong = [(pair, float(score)) for pair, score in zip(pairs, scores, strict=True) if score >= threshold]
+    clusters: list[list[str]] = []
+    links: list[Link] = []
+    for group in _groups(sorted(prepared), strong, threshold):
+        for cluster, cluster_links in _average_linkage(group, prepared, model, threshold, apart):
+            clusters.append(cluster)
+            links.extend(cluster_links)
+    return Resolution(
+        sorted(clusters), sorted(links, key=lambda lk: (lk.left, lk.right)), len(pairs), set(pairs), model
+    )
+
+
+def _apart_pairs(
+    keep_apart: Sequence[tuple[Sequence[str], Sequence[str]]], prepared: dict[str, Record]
+) -> set[tuple[str, str]]:
+    out = set()
+    for one, other in keep_apart:
+        for a in one:
+            for b in other:
+                if a in prepared and b in prepared and a != b:
+                    out.add((min(a, b), max(a, b)))
+    return out
+
+
+def _groups(ids: list[str], strong: list[tuple[tuple[str, str], float]], threshold: float) -> list[list[str]]:
+    """Connected groups of records joined by strong pairs; a group over MAX_GROUP is split at a higher threshold."""
+    parent = {rid: rid for rid in ids}
 
     def find(x: str) -> str:
         while parent[x] != x:
@@ -224,24 +174,69 @@ def resolve(
             x = parent[x]
         return x
 
-    kept: list[Link] = []
-    for link in sorted(links, key=lambda lk: (-lk.score, lk.left, lk.right)):  # strongest evidence first
-        a, b = find(link.left), find(link.right)
-        if a == b:
-            kept.append(link)
+    for (left, right), _ in strong:
+        a, b = find(left), find(right)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    members: dict[str, list[str]] = defaultdict(list)
+    for rid in ids:
+        members[find(rid)].append(rid)
+    out: list[list[str]] = []
+    for group in members.values():
+        if len(group) <= MAX_GROUP:
+            out.append(group)
             continue
-        if any(sides[a].get(i, set()) | sides[b].get(i, set()) == {0, 1} for i in set(sides[a]) & set(sides[b])):
-            continue  # would join records a person kept apart
-        root, child = min(a, b), max(a, b)
-        parent[child] = root
-        for i, present in sides.pop(child, {}).items():
-            sides[root].setdefault(i, set()).update(present)
-        kept.append(link)
-    links = sorted(kept, key=lambda lk: (lk.left, lk.right))
-    groups: dict[str, list[str]] = defaultdict(list)
-    for rid in sorted(by_id):
-        groups[find(rid)].append(rid)
-    return Resolution(sorted(groups.values()), links, len(pairs), pairs)
+        inside = set(group)
+        stricter = [(p, s) for p, s in strong if p[0] in inside and s >= threshold + 1]
+        out.extend(_groups(group, stricter, threshold + 1))
+    return out
+
+
+def _average_linkage(
+    group: list[str], prepared: dict[str, Record], model: Model, threshold: float, apart: set[tuple[str, str]]
+) -> list[tuple[list[str], list[Link]]]:
+    """Clusters of one group: merge while the average score between two sub-clusters is at or above the threshold."""
+    if len(group) == 1:
+        return [(group, [])]
+    size = len(group)
+    score = np.zeros((size, size))
+    pair_levels: dict[tuple[int, int], list[int]] = {}
+    for i, j in combinations(range(size), 2):
+        pair = levels(prepared[group[i]], prepared[group[j]])
+        pair_levels[i, j] = pair
+        score[i, j] = score[j, i] = APART if (group[i], group[j]) in apart else model.score(pair)
+    top = float(score.max()) + 1.0
+    distance = top - score
+    np.fill_diagonal(distance, 0.0)
+    labels = fcluster(
+        linkage(squareform(distance, checks=False), method="average"), t=top - threshold, criterion="distance"
+    )
+    by_label: dict[int, list[int]] = defaultdict(list)
+    for index, label in enumerate(labels):
+        by_label[int(label)].append(index)
+    out = []
+    for indexes in by_label.values():
+        out.append(([group[i] for i in indexes], _spanning_links(indexes, group, score, pair_levels, model)))
+    return out
+
+
+def _spanning_links(
+    indexes: list[int], group: list[str], score: np.ndarray, pair_levels: dict[tuple[int, int], list[int]], model: Model
+) -> list[Link]:
+    """The strongest pairs that hold a cluster together (a maximum spanning tree): its evidence."""
+    if len(indexes) == 1:
+        return []
+    inside, links = {indexes[0]}, []
+    while len(inside) < len(indexes):
+        i, j = max(
+            ((i, j) for i in inside for j in indexes if j not in inside),
+            key=lambda p: (score[p[0], p[1]], -min(p), -max(p)),
+        )
+        inside.add(j)
+        a, b = min(i, j), max(i, j)
+        pair = pair_levels[a, b]
+        links.append(Link(group[a], group[b], round(float(score[a, b]), 3), _agreed(pair), model.evidence(pair)))
+    return links
 
 
 def cluster_pairs(clusters: Iterable[Sequence[str]]) -> set[tuple[str, str]]:
