@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from ontology import load_vocabulary
+from ontology.shapes import rules_for
 
 MAPPINGS_DIR = Path(__file__).parent / "mappings"
 TYPES = {"string", "integer", "decimal", "boolean", "date", "datetime", "email", "phone", "country"}
@@ -132,6 +133,14 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
     links = tuple(_link(path, label, spec) for spec in raw.get("links") or [])
     if raw.get("update_only") and links:
         raise MappingError(f"{path}: an update_only mapping changes fields of existing records and cannot have links")
+    if not raw.get("update_only"):
+        mapped = {f.property for f in fields} | {"id", "source_system", "source_key"}  # the last three: set by ingest
+        for rule in rules_for(label):
+            if rule.min_count and rule.property not in mapped:
+                raise MappingError(
+                    f"{path}: the ontology's {rule.shape} requires '{rule.property}' on every {label}: "
+                    "map a column to it"
+                )
     keys = raw["key"] if isinstance(raw["key"], list) else [raw["key"]]
     return Mapping(
         path=path,

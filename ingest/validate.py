@@ -1,4 +1,4 @@
-"""Row validation: types, required fields and the ontology's closed value sets."""
+"""Row validation: types, required fields, the ontology's closed value sets and its SHACL shapes."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ingest.mapping import Mapping
 from ingest.readers import lookup
 from kbcrm.domain.values import InvalidValue, coerce
 from ontology import load_vocabulary
+from ontology.shapes import rules_for
 
 
 @dataclass(frozen=True)
@@ -74,4 +75,26 @@ def validate_row(
             problems.append(Rejection(file, line, field.source, str(value), f"must be one of {', '.join(allowed)}"))
             continue
         props[field.property] = converted
+    if not problems:
+        problems.extend(_shape_problems(mapping, file, line, props))
     return key, props, problems
+
+
+def _shape_problems(mapping: Mapping, file: str, line: int, props: dict[str, Any]) -> list[Rejection]:
+    """The row against shapes.ttl's property rules for its label (what the export's SHACL validation checks)."""
+    problems = []
+    source = {f.property: f.source for f in mapping.fields}
+    for rule in rules_for(mapping.label):
+        if rule.property not in source:
+            continue  # set by ingest itself (id, provenance), or a mapping-level matter (see load_mapping)
+        value = props.get(rule.property)
+        if value is None:
+            if rule.min_count and not mapping.update_only:
+                message = f"'{rule.property}' is required by the ontology's {rule.shape}"
+                problems.append(Rejection(file, line, source[rule.property], "", message))
+            continue
+        reason = rule.violation(value)
+        if reason is not None:
+            message = f"'{rule.property}' {reason} ({rule.shape})"
+            problems.append(Rejection(file, line, source[rule.property], str(value), message))
+    return problems

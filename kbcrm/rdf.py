@@ -72,6 +72,21 @@ def _pages(store: GraphStore, label: str) -> Iterator[list[dict[str, Any]]]:
         after = rows[-1]["id"]
 
 
+def add_node(graph: Graph, node_id: str, labels: list[str], props: dict[str, Any]) -> URIRef:
+    """Add one node's types and datatype properties to `graph` (as the export writes them); returns its IRI."""
+    vocabulary = load_vocabulary()
+    subject = node_iri(node_id)
+    for node_label in labels:
+        graph.add((subject, RDF.type, KB[node_label]))
+    for name, value in props.items():
+        info = vocabulary.properties.get(name)
+        if info is None or info.vector or value is None:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            graph.add((subject, KB[name], _literal(item, info.datatype)))
+    return subject
+
+
 def to_rdf(store: GraphStore) -> Graph:
     """The whole graph as an rdflib Graph (streams the store label by label, in pages)."""
     vocabulary = load_vocabulary()
@@ -81,15 +96,7 @@ def to_rdf(store: GraphStore) -> Graph:
     for label in sorted(vocabulary.labels):
         for rows in _pages(store, label):
             for row in rows:
-                subject = node_iri(row["id"])
-                for node_label in row["labels"]:
-                    graph.add((subject, RDF.type, KB[node_label]))
-                for name, value in row["props"].items():
-                    info = vocabulary.properties.get(name)
-                    if info is None or info.vector or value is None:
-                        continue
-                    for item in value if isinstance(value, list) else [value]:
-                        graph.add((subject, KB[name], _literal(item, info.datatype)))
+                subject = add_node(graph, row["id"], row["labels"], row["props"])
                 for edge in row["out"]:
                     if edge.get("type") and edge.get("end") is not None:
                         graph.add((subject, KB[edge["type"]], node_iri(edge["end"])))
