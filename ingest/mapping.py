@@ -6,13 +6,20 @@ label: SourceRecord           # node label the rows become
 format: csv                   # csv | json (JSON array or JSON lines); default from the file name
 delimiter: ","                # CSV only; sniffed from the header when absent
 key: sales_id                 # column (dotted path for JSON) holding the stable source key
-fields:                       # graph property: {from: column, type: …, required: …}
+fields:                       # graph property: {from: column, type: …, required: …, values: …}
   name: {from: name, required: true}
   email: {from: email, type: email}
+  priority: {from: urgency, values: {urgent: P1, high: P2}}  # source value -> stored value
 links:                        # relationships each row gets; a required link's target must exist
   - {rel: ACCOUNT_MANAGER, from: owner_id, label: Employee, match: id, required: false}
+  - {rel: HAS_NOTE, from: ticket_id, label: ServiceCase, match: id, prefix: "zendesk:", direction: in}
 update_only: false            # true: a row must name an existing node (edits, never new nodes)
 ```
+
+`values` translates another system's codes (matched case-insensitively; JSON true/false as
+"true"/"false"); a value it does not list is stored as it is, so the ontology's value sets
+still quarantine a code nobody mapped. A link's `prefix` is put before the column's value
+when matching (the target's id is "zendesk:35436", the column says 35436).
 
 A row's empty optional link column means "no such relationship"; when a stored row is
 updated, its old relationship of that type is replaced (or removed), so an exported file
@@ -49,6 +56,14 @@ class FieldMapping:
     source: str
     type: str = "string"
     required: bool = False
+    values: tuple[tuple[str, str], ...] = ()  # (source value lower-cased, stored value)
+
+    def translate(self, value: Any) -> Any:
+        """The stored value for a source value: `values` applied, anything unlisted unchanged."""
+        if not self.values:
+            return value
+        text = str(value).strip().lower()
+        return next((stored for source, stored in self.values if source == text), value)
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,7 @@ class LinkMapping:
     direction: str  # "in": (target)-[rel]->(row's node); "out": (row's node)-[rel]->(target)
     customer_of: str | None = None
     required: bool = True
+    prefix: str = ""  # put before the column's value to get the target's `match` value
 
 
 @dataclass(frozen=True)
@@ -129,7 +145,8 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
             raise MappingError(f"{path}: field {prop!r}: unknown type {kind!r} (use one of {', '.join(sorted(TYPES))})")
         if "from" not in spec:
             raise MappingError(f"{path}: field {prop!r} needs 'from' (the source column)")
-        fields.append(FieldMapping(prop, str(spec["from"]), kind, bool(spec.get("required", False))))
+        values = _values(path, prop, spec.get("values"), label)
+        fields.append(FieldMapping(prop, str(spec["from"]), kind, bool(spec.get("required", False)), values))
     links = tuple(_link(path, label, spec) for spec in raw.get("links") or [])
     if raw.get("update_only") and links:
         raise MappingError(f"{path}: an update_only mapping changes fields of existing records and cannot have links")
@@ -155,6 +172,28 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
         delimiter=raw.get("delimiter"),
         update_only=bool(raw.get("update_only", False)),
     )
+
+
+def _values(path: Path, prop: str, spec: Any, label: str) -> tuple[tuple[str, str], ...]:
+    """A field's `values:` table, each stored value checked against the ontology's value sets and shapes."""
+    if spec is None:
+        return ()
+    if not isinstance(spec, dict) or not spec:
+        raise MappingError(f"{path}: field {prop!r}: 'values' must map source values to stored values")
+    allowed = set(load_vocabulary().properties[prop].allowed_values)
+    for rule in rules_for(label):
+        if rule.property == prop and rule.allowed:
+            allowed = allowed & set(rule.allowed) if allowed else set(rule.allowed)
+    out = []
+    for source, stored in spec.items():
+        # YAML reads true/false/yes/no as booleans: compare as JSON spells them.
+        key = str(source).lower() if not isinstance(source, bool) else ("true" if source else "false")
+        if allowed and str(stored) not in allowed:
+            raise MappingError(
+                f"{path}: field {prop!r}: {source!r} maps to {stored!r}, not one of {', '.join(sorted(allowed))}"
+            )
+        out.append((key, str(stored)))
+    return tuple(out)
 
 
 def _link(path: Path, label: str, spec: dict[str, Any]) -> LinkMapping:
@@ -187,4 +226,5 @@ def _link(path: Path, label: str, spec: dict[str, Any]) -> LinkMapping:
         direction,
         str(customer_of) if customer_of else None,
         required=bool(spec.get("required", True)),
+        prefix=str(spec.get("prefix") or ""),
     )

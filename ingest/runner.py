@@ -174,10 +174,12 @@ def _link_targets(store: GraphStore, link: LinkMapping, values: list[str]) -> di
         )
         return {r["key"].split(":", 1)[1]: r["target"] for r in rows}
     store.check_node_properties([link.label], [link.match])
+    source_of = {f"{link.prefix}{v}": v for v in values}
     rows = store.read(
-        f"UNWIND $keys AS k MATCH (t:{link.label} {{{link.match}: k}}) RETURN k AS key, t.id AS target", keys=values
+        f"UNWIND $keys AS k MATCH (t:{link.label} {{{link.match}: k}}) RETURN k AS key, t.id AS target",
+        keys=sorted(source_of),
     )
-    return {r["key"]: r["target"] for r in rows}
+    return {source_of[r["key"]]: r["target"] for r in rows}
 
 
 def ingest_file(
@@ -299,7 +301,7 @@ def _commit(
                         f"(ingest and resolve that export first)"
                     )
                     if link.customer_of
-                    else (f"no {link.label} with {link.match} {values[item.node_id]!r}")
+                    else (f"no {link.label} with {link.match} {link.prefix + values[item.node_id]!r}")
                 )
                 reject_row(
                     report,

@@ -65,6 +65,7 @@ def validate_row(
             if field.required:
                 problems.append(Rejection(file, line, field.source, "", f"required field '{field.property}' is empty"))
             continue
+        value = field.translate(value)
         try:
             converted = coerce(value, field.type)
         except InvalidValue as exc:

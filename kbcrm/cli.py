@@ -251,13 +251,14 @@ ROW_KINDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
         ("ServiceCase",),
         "kbcrm-cases",
         "Load service cases with customer (required), product and handler "
-        "by id (the layout `export-records cases` writes).",
+        "by id (the layout `export-records cases` writes); --mapping zendesk-tickets reads a Zendesk export.",
     ),
     (
         "case-notes",
         ("ServiceNote",),
         "kbcrm-case-notes",
-        "Load case notes onto their cases (load the cases first; then `kbcrm link-notes` links them to the catalogue).",
+        "Load case notes onto their cases (load the cases first; then `kbcrm link-notes` links them to the catalogue); "
+        "--mapping zendesk-comments reads Zendesk ticket comments.",
     ),
 )
 
