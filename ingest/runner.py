@@ -81,7 +81,8 @@ class IngestReport(RunCounts):
     rejections: list[Rejection] = field(default_factory=list)
 
 
-def _rows(path: Path, mapping: Mapping) -> Iterator[SourceRow]:
+def read_rows(path: Path, mapping: Mapping) -> Iterator[SourceRow]:
+    """The file's rows in the format its mapping names (CSV, JSON array or JSON lines)."""
     fmt = mapping.format or ("json" if path.suffix.lower() in (".json", ".jsonl", ".ndjson") else "csv")
     if fmt == "csv":
         return read_csv(path, expected_columns=mapping.columns, delimiter=mapping.delimiter)
@@ -230,7 +231,7 @@ def ingest_file(
                 on_rows(report.read)
             batch.clear()
 
-    for row in _rows(path, mapping):
+    for row in read_rows(path, mapping):
         if row.line <= report.resumed_after_line:
             continue
         report.read += 1

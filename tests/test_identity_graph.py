@@ -22,17 +22,18 @@ EXPORTS = [
 ]
 
 
+def ingest_exports(store: FalkorDBStore, demo_dir: Path, data_dir: Path, exports: list[tuple[str, str]]) -> None:
+    """Run department customer exports through ingest (SourceRecords)."""
+    for mapping, name in exports:
+        ingest_file(
+            store, path=demo_dir / name, mapping=load_mapping(mapping), source_kind="customers", data_dir=data_dir
+        )
+
+
 def test_department_exports_collapse_to_the_true_customers(
     falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
 ) -> None:
-    for mapping, name in EXPORTS:
-        ingest_file(
-            falkordb_store,
-            path=demo_dir / name,
-            mapping=load_mapping(mapping),
-            source_kind="customers",
-            data_dir=tmp_path,
-        )
+    ingest_exports(falkordb_store, demo_dir, tmp_path, EXPORTS)
     summary = resolve_customers(falkordb_store, actor="test")
     manifest = json.loads((demo_dir / "manifest.json").read_text())
     assert summary["customers"] == manifest["customers"] == 40
@@ -70,13 +71,7 @@ def test_merge_keeps_related_records_and_unmerge_restores_the_previous_state(
     from ingest.identity.merge import unmerge
 
     store = falkordb_store
-    ingest_file(
-        store,
-        path=demo_dir / "sales_customers.csv",
-        mapping=load_mapping("sales"),
-        source_kind="customers",
-        data_dir=tmp_path,
-    )
+    ingest_exports(store, demo_dir, tmp_path, EXPORTS[:1])
     assert resolve_customers(store, actor="test")["customers"] == 40
     before = "cust:sales:S0000001"
     store.upsert_nodes("Order", [{"id": "SO-T1", "order_number": "SO-T1", "total_amount": 99.0}])
@@ -89,10 +84,7 @@ def test_merge_keeps_related_records_and_unmerge_restores_the_previous_state(
         end_label="ServiceCase",
     )
 
-    for mapping, name in EXPORTS[1:]:
-        ingest_file(
-            store, path=demo_dir / name, mapping=load_mapping(mapping), source_kind="customers", data_dir=tmp_path
-        )
+    ingest_exports(store, demo_dir, tmp_path, EXPORTS[1:])
     summary = resolve_customers(store, actor="test")
     assert summary["customers"] == 40 and summary["customer_merges"] == 40
     survivor = store.read("MATCH (c:Customer)-[:PLACED]->(:Order {id: 'SO-T1'}) RETURN c.id AS id")
@@ -139,14 +131,7 @@ def test_cli_prints_the_model_the_last_run_fitted(
     runner = CliRunner()
     try:
         before = runner.invoke(app, ["identity", "model"])
-        for mapping, name in EXPORTS[:2]:
-            ingest_file(
-                falkordb_store,
-                path=demo_dir / name,
-                mapping=load_mapping(mapping),
-                source_kind="customers",
-                data_dir=tmp_path,
-            )
+        ingest_exports(falkordb_store, demo_dir, tmp_path, EXPORTS[:2])
         summary = resolve_customers(falkordb_store, actor="test")
         table = runner.invoke(app, ["identity", "model"])
         as_json = runner.invoke(app, ["identity", "model", "--json"])

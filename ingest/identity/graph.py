@@ -131,7 +131,7 @@ def possible_duplicates(
         customer_ids.update(r["id"] for r in store.read(CUSTOMERS_BY_KEY, email=email, reg=reg))
     for word in words:
         customer_ids.update(hit.id for hit in store.fulltext_search(Label.Customer, word, limit=50))
-    draft = _canonical({"id": "draft", **fields})
+    draft = canonical_record({"id": "draft", **fields})
     best: dict[str, dict[str, Any]] = {}
     rows = store.read(RECORDS_WITH_CUSTOMERS, ids=sorted(ids)) if ids else []
     rows += store.read(CUSTOMERS_BY_ID, ids=sorted(customer_ids)) if customer_ids else []
@@ -141,7 +141,7 @@ def possible_duplicates(
         record = row["record"]
         if fields.get("customer_kind") and record.get("customer_kind") not in (None, fields["customer_kind"]):
             continue
-        score, agreed = compare(draft, _canonical(record), model)
+        score, agreed = compare(draft, canonical_record(record), model)
         if score < threshold:
             continue
         known = best.get(row["customer_id"])
@@ -168,7 +168,8 @@ def source_records(store: GraphStore) -> list[dict[str, Any]]:
     return out
 
 
-def _canonical(record: dict[str, Any]) -> Record:
+def canonical_record(record: dict[str, Any]) -> Record:
+    """A SourceRecord's (or customer's) graph properties as the resolver's canonical fields."""
     return {
         k: v
         for k, v in {
@@ -195,7 +196,7 @@ def resolve_customers(store: GraphStore, *, threshold: float = 0.0, actor: str =
     rule = f"identity-v2 threshold={threshold:g}"
     records = source_records(store)
     by_id = {r["id"]: r for r in records}
-    result = resolve([_canonical(r) for r in records], threshold=threshold, keep_apart=keep_apart(store))
+    result = resolve([canonical_record(r) for r in records], threshold=threshold, keep_apart=keep_apart(store))
     store.upsert_nodes(
         Label.IdentityModel, [{"id": MODEL_ID, "parameters": result.model.to_json(), "recorded_at": utc_now()}]
     )

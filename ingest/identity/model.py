@@ -221,35 +221,25 @@ class Model:
         )
 
 
-# Starting point and shrinkage target: what the fields usually say among blocked candidate pairs.
+# Starting point and shrinkage target: what each level usually says among blocked candidate pairs,
+# as (m, u) per field — m among pairs that are one customer, u among pairs that are not.
+_PRIOR_LEVELS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "given": ((0.05, 0.07, 0.13, 0.75), (0.80, 0.12, 0.04, 0.04)),
+    "family": ((0.05, 0.07, 0.13, 0.75), (0.80, 0.10, 0.04, 0.06)),
+    "name": ((0.05, 0.08, 0.17, 0.70), (0.85, 0.10, 0.03, 0.02)),
+    "dob": ((0.03, 0.03, 0.04, 0.10, 0.80), (0.60, 0.25, 0.08, 0.04, 0.03)),
+    "email": ((0.10, 0.05, 0.15, 0.70), (0.95, 0.03, 0.015, 0.005)),
+    "phone": ((0.15, 0.10, 0.75), (0.97, 0.02, 0.01)),
+    "reg_id": ((0.05, 0.05, 0.90), (0.98, 0.015, 0.005)),
+    "postcode": ((0.10, 0.10, 0.80), (0.90, 0.05, 0.05)),
+    "street": ((0.15, 0.15, 0.70), (0.90, 0.05, 0.05)),
+    "street_number": ((0.20, 0.80), (0.85, 0.15)),
+    "city": ((0.15, 0.10, 0.75), (0.75, 0.05, 0.20)),
+}
 PRIOR = Model(
     prior=0.2,
-    m={
-        "given": (0.05, 0.07, 0.13, 0.75),
-        "family": (0.05, 0.07, 0.13, 0.75),
-        "name": (0.05, 0.08, 0.17, 0.70),
-        "dob": (0.03, 0.03, 0.04, 0.10, 0.80),
-        "email": (0.10, 0.05, 0.15, 0.70),
-        "phone": (0.15, 0.10, 0.75),
-        "reg_id": (0.05, 0.05, 0.90),
-        "postcode": (0.10, 0.10, 0.80),
-        "street": (0.15, 0.15, 0.70),
-        "street_number": (0.20, 0.80),
-        "city": (0.15, 0.10, 0.75),
-    },
-    u={
-        "given": (0.80, 0.12, 0.04, 0.04),
-        "family": (0.80, 0.10, 0.04, 0.06),
-        "name": (0.85, 0.10, 0.03, 0.02),
-        "dob": (0.60, 0.25, 0.08, 0.04, 0.03),
-        "email": (0.95, 0.03, 0.015, 0.005),
-        "phone": (0.97, 0.02, 0.01),
-        "reg_id": (0.98, 0.015, 0.005),
-        "postcode": (0.90, 0.05, 0.05),
-        "street": (0.90, 0.05, 0.05),
-        "street_number": (0.85, 0.15),
-        "city": (0.75, 0.05, 0.20),
-    },
+    m={name: m for name, (m, _u) in _PRIOR_LEVELS.items()},
+    u={name: u for name, (_m, u) in _PRIOR_LEVELS.items()},
 )
 
 

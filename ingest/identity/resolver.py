@@ -96,8 +96,13 @@ def blocking_keys(record: Record) -> list[str]:
         keys.append(f"cityyear:{soundex(fold(record['city']).split()[0])}:{dob[:4]}")
     if name_core:
         tokens = name_core.split()
+        sounds = "".join(soundex(t) for t in tokens[:2])
         keys.append(f"org:{tokens[0][:6]}")
-        keys.append(f"orgsx:{''.join(soundex(t) for t in tokens[:2])}")
+        keys.append(f"orgsx:{sounds}")
+        # Narrower keys for when the broad ones grow past max_block (common names in a large base).
+        keys.append(f"orgname:{name_core.replace(' ', '')}")
+        if record.get("city"):
+            keys.append(f"orgcity:{sounds}:{soundex(fold(record['city']).split()[0])}")
     return keys
 
 
@@ -132,7 +137,7 @@ def resolve(
     """
     prepared = {str(r["id"]): prepare(r) for r in records}
     pairs = sorted(candidate_pairs(records))
-    matrix = np.empty((len(pairs), len(NAMES)), dtype=np.int64)
+    matrix = np.empty((len(pairs), len(NAMES)), dtype=np.int8)  # levels are -1..4
     for number, (left, right) in enumerate(pairs):
         matrix[number] = levels(prepared[left], prepared[right])
         if progress is not None and (number + 1) % 10_000 == 0:
