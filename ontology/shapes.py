@@ -114,6 +114,7 @@ def row_rules() -> dict[str, tuple[PropertyRule, ...]]:
     return {label: tuple(found) for label, found in rules.items()}
 
 
+@cache  # asked once per ingested row: the answer per label never changes while the process runs
 def rules_for(label: str) -> tuple[PropertyRule, ...]:
     """The rules a node of `label` must meet (shapes targeting it or one of its ancestors)."""
     vocabulary = load_vocabulary()
