@@ -473,8 +473,12 @@ def identity_model(
     if as_json:
         console.print_json(model.to_json())
         return
-    fitted = f"fitted by EM to {model.pairs:,} candidate pairs" if model is not PRIOR else "not fitted yet: the prior"
-    table = Table("field", "level", "m", "u", "bits", title=f"identity match model ({fitted})")
+    fitted = (
+        f"m by EM on {model.pairs:,} candidate pairs, u from all record pairs ({model.random_pairs:,} sampled)"
+        if model is not PRIOR
+        else "not fitted yet: the prior"
+    )
+    table = Table("field", "level", "m", "u", "bits", title="identity match model")
     for name, level_names in FIELDS.items():
         for level, level_name in enumerate(level_names):
             bits = float(model.bits(name)[level])
@@ -483,8 +487,8 @@ def identity_model(
             )
     console.print(table)
     console.print(
-        f"prior: {model.prior:.3f} of candidate pairs are one customer ({model.prior_bits:+.1f} bits); "
-        "a pair's score is the prior's bits plus each compared field's bits",
+        f"{fitted}; prior: {model.prior:.3g} of record pairs are one customer ({model.prior_bits:+.1f} bits); "
+        "a pair's score is the prior's bits plus each compared field's bits (0 = even odds)",
         soft_wrap=True,
     )
 

@@ -139,7 +139,8 @@ def test_cli_prints_the_model_the_last_run_fitted(
         get_settings.cache_clear()
     assert before.exit_code == 0 and "not fitted yet: the prior" in before.output
     assert table.exit_code == 0, table.output
-    assert f"fitted by EM to {summary['candidate_pairs']:,} candidate pairs" in table.output
+    assert f"m by EM on {summary['candidate_pairs']:,} candidate pairs, u from all record pairs" in table.output
+    assert "of record pairs are one customer" in table.output
     assert "within a month or one typo" in table.output
     body = json.loads(as_json.output)
     assert body["pairs"] == summary["candidate_pairs"] and set(body["m"]) == set(body["u"]) >= {"name", "email", "dob"}

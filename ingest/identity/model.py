@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -70,7 +72,7 @@ def prepare(record: Record) -> Record:
         "dob": dob,
         "dob_day": dob_day,
         "email": email,
-        "local": email.partition("@")[0],
+        "mailboxes": mailboxes(email),
         "phone": digits(record.get("phone"))[-8:],
         "reg_id": str(record.get("reg_id") or ""),
         "postcode": str(record.get("postcode") or "").strip().upper(),
@@ -78,6 +80,20 @@ def prepare(record: Record) -> Record:
         "street_number": str(record.get("street_number") or "").strip(),
         "city": fold(record.get("city")),
     }
+
+
+# Local parts that name a role, not a person: "invoices+anna.berg@…" is Anna Berg's address.
+ROLE_MAILBOXES = frozenset(
+    {
+        "info", "invoice", "invoices", "billing", "accounts", "accounting", "sales", "support", "service",
+        "contact", "office", "admin", "hello", "mail", "noreply", "no-reply", "orders", "team",
+    }
+)  # fmt: skip
+
+
+def mailboxes(email: str) -> tuple[str, ...]:
+    """The personal parts of an address's local part: split at '+', role names ("invoices", "info") dropped."""
+    return tuple(part for part in email.partition("@")[0].split("+") if part and part not in ROLE_MAILBOXES)
 
 
 def _name_level(a: str, b: str) -> int:
@@ -114,14 +130,16 @@ def _dob_level(a: Record, b: Record) -> int:
     return 2 if days <= 366 else 1 if days <= 3700 else 0
 
 
-def _email_level(a: str, b: str, local_a: str, local_b: str) -> int:
+def _email_level(a: str, b: str, boxes_a: tuple[str, ...], boxes_b: tuple[str, ...]) -> int:
     if not a or not b:
         return -1
     if a == b:
         return 3
-    if local_a == local_b or jaro_winkler(a, b) >= 0.9:
+    if not boxes_a or not boxes_b:
+        return 0  # info@… and sales@… say nothing about whose address it is
+    if any(x == y or within_one_edit(x, y) for x in boxes_a for y in boxes_b):
         return 2
-    return 1 if jaro_winkler(local_a, local_b) >= 0.85 else 0
+    return 1 if max(jaro_winkler(x, y) for x in boxes_a for y in boxes_b) >= 0.85 else 0
 
 
 def levels(a: Record, b: Record) -> list[int]:
@@ -146,7 +164,7 @@ def levels(a: Record, b: Record) -> list[int]:
         family,
         name,
         _dob_level(a, b),
-        _email_level(a["email"], b["email"], a["local"], b["local"]),
+        _email_level(a["email"], b["email"], a["mailboxes"], b["mailboxes"]),
         _code_level(a["phone"], b["phone"]),
         _code_level(a["reg_id"], b["reg_id"]),
         _code_level(a["postcode"], b["postcode"]),
@@ -165,12 +183,18 @@ class Model:
     u: dict[str, tuple[float, ...]]
     pairs: int = 0
     iterations: int = 0
+    random_pairs: int = 0
     _bits: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def bits(self, name: str) -> np.ndarray:
-        """log2(m / u) for each level of one field: the evidence that level adds."""
+        """log2(m / u) for each level of one field: the evidence that level adds.
+
+        Capped so that no level counts for more than a closer one ("one typo" never outweighs
+        "same"), whatever sampling noise did to the estimates.
+        """
         if name not in self._bits:
-            self._bits[name] = np.log2(np.asarray(self.m[name]) / np.asarray(self.u[name]))
+            raw = np.log2(np.asarray(self.m[name]) / np.asarray(self.u[name]))
+            self._bits[name] = np.minimum.accumulate(raw[::-1])[::-1]
         return self._bits[name]
 
     @property
@@ -204,7 +228,14 @@ class Model:
     def to_json(self) -> str:
         """The parameters as JSON (stored in the graph so single-pair checks use the fitted model)."""
         return json.dumps(
-            {"prior": self.prior, "m": self.m, "u": self.u, "pairs": self.pairs, "iterations": self.iterations},
+            {
+                "prior": self.prior,
+                "m": self.m,
+                "u": self.u,
+                "pairs": self.pairs,
+                "iterations": self.iterations,
+                "random_pairs": self.random_pairs,
+            },
             sort_keys=True,
         )
 
@@ -218,6 +249,7 @@ class Model:
             u={k: tuple(v) for k, v in body["u"].items()},
             pairs=body.get("pairs", 0),
             iterations=body.get("iterations", 0),
+            random_pairs=body.get("random_pairs", 0),
         )
 
 
@@ -243,44 +275,176 @@ PRIOR = Model(
 )
 
 
-def fit(matrix: np.ndarray, *, start: Model = PRIOR, strength: float = 50.0, max_iterations: int = 200) -> Model:
-    """Estimate the prior, m and u from candidate pairs' levels by EM, shrunk towards `start`.
+# What each level's share usually is among random record pairs (almost all of them two different
+# customers): the target `fit` shrinks u towards when a data set has few records.
+RANDOM_U: dict[str, tuple[float, ...]] = {
+    "given": (0.95, 0.03, 0.01, 0.01),
+    "family": (0.97, 0.02, 0.005, 0.005),
+    "name": (0.97, 0.02, 0.005, 0.005),
+    "dob": (0.70, 0.29, 0.008, 0.001, 0.001),
+    "email": (0.995, 0.004, 0.0009, 0.0001),
+    "phone": (0.998, 0.0019, 0.0001),
+    "reg_id": (0.998, 0.0019, 0.0001),
+    "postcode": (0.98, 0.015, 0.005),
+    "street": (0.98, 0.015, 0.005),
+    "street_number": (0.95, 0.05),
+    "city": (0.90, 0.05, 0.05),
+}
+# Training sessions: the candidate pairs that agree exactly on one identifier-like field. Inside
+# a session the other fields are (nearly) independent of how its pairs were picked, so EM can
+# split them into matches and non-matches with u held at its random-pair value. Names and cities
+# are not sessions: many different customers share them, and e-mail domains and cities go with
+# company names, so EM on "same name" pairs takes "same company name" for "same customer".
+SESSIONS = ("email", "phone", "reg_id", "dob", "postcode")
+MIN_SESSION = 20  # pairs a session needs to count
 
-    `strength` is how many pseudo-pairs of each class `start` counts for, per field: with few
-    pairs the start model dominates, with thousands the data does. Deterministic.
+
+RANDOM_PAIRS = 20_000  # record pairs drawn at random for the u of the levels below "same"
+
+
+def random_pairs(size: int, count: int = RANDOM_PAIRS, seed: int = 0) -> list[tuple[int, int]]:
+    """`count` index pairs drawn at random from `size` records (seeded), or all pairs if there are fewer."""
+    if size * (size - 1) // 2 <= count:
+        return [(a, b) for a in range(size) for b in range(a + 1, size)]
+    rng = np.random.default_rng(seed)
+    left, right = rng.integers(0, size, count), rng.integers(0, size, count)
+    return [(a, b) for a, b in zip(left.tolist(), right.tolist(), strict=True) if a != b]
+
+
+def random_levels(records: list[Record]) -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
+    """What u is estimated from: random pairs' levels, and per field (pairs that agree, pairs with it on both sides).
+
+    The second is counted from value frequencies over every record, so the rare "same" level's
+    u is exact, not a sampling guess.
     """
-    if len(matrix) == 0:
+    matrix = np.array([levels(records[a], records[b]) for a, b in random_pairs(len(records))], dtype=np.int8).reshape(
+        -1, len(NAMES)
+    )
+    agree: dict[str, tuple[int, int]] = {}
+    for name in NAMES:
+        # The company-name field is compared only between records without a person's name.
+        values = Counter(
+            record[name]
+            for record in records
+            if record[name] and (name != "name" or not record["given"] + record["family"])
+        )
+        both = sum(values.values())
+        agree[name] = (sum(c * (c - 1) // 2 for c in values.values()), both * (both - 1) // 2)
+    return matrix, agree
+
+
+def fit(
+    matrix: np.ndarray,
+    records: Sequence[Record],
+    *,
+    start: Model = PRIOR,
+    strength: float = 50.0,
+    rounds: int = 3,
+    max_iterations: int = 100,
+) -> Model:
+    """The match model of one data set: u from random record pairs, m and the prior by EM on candidate pairs.
+
+    `matrix` holds the candidate pairs' levels; `records` are the data set's prepared records.
+    u is each level's share among all record pairs — "same" counted exactly from value
+    frequencies, the lower levels from pairs drawn at random — less the matches expected
+    among them. For each session field, EM runs on the candidate
+    pairs that agree on it, with u fixed, and estimates the share of matches among them and m
+    for every other field; each field's m pools the sessions that estimated it. The prior — the
+    probability that two records drawn at random are one customer — follows from each session
+    as P(match | agree) · P(agree) / P(agree | match); the median over sessions is kept.
+    `strength` is how many pseudo-pairs `start`'s m and `RANDOM_U` count for, so a handful of
+    records still get sensible weights. Deterministic.
+    """
+    ordered = sorted(records, key=lambda record: record["id"])  # the same sample whatever the input order
+    total = len(ordered) * (len(ordered) - 1) / 2
+    if len(matrix) == 0 or total == 0:
         return start
-    m = {name: np.asarray(start.m[name], dtype=float) for name in NAMES}
-    u = {name: np.asarray(start.u[name], dtype=float) for name in NAMES}
-    prior = start.prior
-    present = {name: matrix[:, column] >= 0 for column, name in enumerate(NAMES)}
-    values = {name: matrix[present[name], column] for column, name in enumerate(NAMES)}
-    iteration = 0
+    random_matrix, agree = random_levels(ordered)
+    columns = {name: column for column, name in enumerate(NAMES)}
+    start_m = {name: np.asarray(start.m[name], dtype=float) for name in NAMES}
+    all_pairs = {}  # per field: how many of all pairs are at each level (estimated), with the field on both sides
+    for name in NAMES:
+        top = len(FIELDS[name]) - 1
+        same, both = agree[name]
+        values = random_matrix[:, columns[name]]
+        sampled = np.bincount(values[(values >= 0) & (values < top)], minlength=top)[:top].astype(float)
+        usual = np.asarray(RANDOM_U[name][:top]) / sum(RANDOM_U[name][:top])
+        shares = (sampled + strength * usual) / (sampled.sum() + strength)  # a level the sample missed is rare, not 0
+        below = np.append(shares * (both - same), 0.0)
+        below[top] = same
+        all_pairs[name] = below
+    present = {name: all_pairs[name].sum() / total for name in NAMES}
+    m = dict(start_m)
+    prior = 1 / max(len(ordered), 2)  # each record about one duplicate, until a session says otherwise
+    u: dict[str, np.ndarray] = {}
+    iterations = 0
+    for _round in range(rounds):
+        for name in NAMES:  # u: all pairs, less the matches expected among them
+            counts = np.maximum(all_pairs[name] - prior * all_pairs[name].sum() * m[name], 0.0)
+            u[name] = (counts + strength * np.asarray(RANDOM_U[name])) / (counts.sum() + strength)
+        pooled = {name: np.zeros(len(FIELDS[name])) for name in NAMES}
+        priors = []
+        for session in SESSIONS:
+            top = len(FIELDS[session]) - 1
+            rows = matrix[matrix[:, columns[session]] == top]
+            if len(rows) < MIN_SESSION:
+                continue
+            others = [name for name in NAMES if name != session]
+            share, weight, used = _session_em(rows, others, columns, m, u, start_m, strength, max_iterations)
+            iterations += used
+            for name in others:
+                values = rows[:, columns[name]]
+                known = values >= 0
+                pooled[name] += np.bincount(values[known], weights=weight[known], minlength=len(FIELDS[name]))
+            agree_given_match = present[session] * m[session][top]
+            if agree_given_match > 0:
+                priors.append(share * len(rows) / total / agree_given_match)
+        m = {name: (pooled[name] + strength * start_m[name]) / (pooled[name].sum() + strength) for name in NAMES}
+        if priors:
+            prior = float(min(max(np.median(priors), 1e-12), 0.5))
+    return Model(
+        prior=_significant(prior),
+        m={name: tuple(_significant(x) for x in m[name]) for name in NAMES},
+        u={name: tuple(_significant(x) for x in u[name]) for name in NAMES},
+        pairs=len(matrix),
+        iterations=iterations,
+        random_pairs=len(random_matrix),
+    )
+
+
+def _significant(value: float) -> float:
+    """12 significant digits: the stored JSON stays short, and a u of 1e-13 does not round to 0."""
+    return float(f"{float(value):.12g}")
+
+
+def _session_em(
+    rows: np.ndarray,
+    others: list[str],
+    columns: dict[str, int],
+    m: dict[str, np.ndarray],
+    u: dict[str, np.ndarray],
+    start_m: dict[str, np.ndarray],
+    strength: float,
+    max_iterations: int,
+) -> tuple[float, np.ndarray, int]:
+    """EM on one session's pairs with u fixed: the share of matches, each pair's match probability, iterations."""
+    known = {name: rows[:, columns[name]] >= 0 for name in others}
+    values = {name: rows[known[name], columns[name]] for name in others}
+    session_m = {name: m[name].copy() for name in others}
+    share, weight, iteration = 0.5, np.full(len(rows), 0.5), 0
     for iteration in range(1, max_iterations + 1):  # noqa: B007 - the count is reported
-        log_odds = np.full(len(matrix), math.log(prior / (1 - prior)))
-        for name in NAMES:
-            log_odds[present[name]] += np.log(m[name][values[name]] / u[name][values[name]])
-        match = 1 / (1 + np.exp(-np.clip(log_odds, -500, 500)))
-        new_prior = (match.sum() + strength * start.prior) / (len(matrix) + strength)
-        change = abs(new_prior - prior)
-        prior = float(min(max(new_prior, 1e-6), 1 - 1e-6))
-        for name in NAMES:
-            size = len(FIELDS[name])
-            weight = match[present[name]]
-            m_counts = np.bincount(values[name], weights=weight, minlength=size) + strength * np.asarray(start.m[name])
-            u_counts = np.bincount(values[name], weights=1 - weight, minlength=size) + strength * np.asarray(
-                start.u[name]
-            )
-            new_m, new_u = m_counts / m_counts.sum(), u_counts / u_counts.sum()
-            change = max(change, float(np.abs(new_m - m[name]).max()), float(np.abs(new_u - u[name]).max()))
-            m[name], u[name] = new_m, new_u
+        log_odds = np.full(len(rows), math.log(share / (1 - share)))
+        for name in others:
+            log_odds[known[name]] += np.log(session_m[name][values[name]] / u[name][values[name]])
+        weight = 1 / (1 + np.exp(-np.clip(log_odds, -500, 500)))
+        new_share = float(min(max(weight.mean(), 1e-6), 1 - 1e-6))
+        change = abs(new_share - share)
+        share = new_share
+        for name in others:
+            counts = np.bincount(values[name], weights=weight[known[name]], minlength=len(FIELDS[name]))
+            new_m = (counts + strength * start_m[name]) / (counts.sum() + strength)
+            change = max(change, float(np.abs(new_m - session_m[name]).max()))
+            session_m[name] = new_m
         if change < 1e-7:
             break
-    return Model(
-        prior=round(prior, 12),
-        m={name: tuple(round(float(x), 12) for x in m[name]) for name in NAMES},
-        u={name: tuple(round(float(x), 12) for x in u[name]) for name in NAMES},
-        pairs=len(matrix),
-        iterations=iteration,
-    )
+    return share, weight, iteration

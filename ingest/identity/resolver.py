@@ -3,11 +3,13 @@
 A record is a flat dict of canonical fields (`given`, `family`, `name`, `dob` as YYYYMMDD
 digits, `email`, `phone` digits, `street`, `street_number`, `city`, `postcode`, `reg_id`).
 Blocking keys pick the candidate pairs; each pair gets a comparison level per field and a
-score from the match model (`ingest.identity.model`), fitted to these candidate pairs by
-EM: the posterior log2-odds that the two records are one customer. Records joined by pairs
-scoring at or above the threshold form groups; inside a group, average-linkage clustering
-merges sub-clusters while the average score between them stays at or above the threshold,
-so one chance resemblance cannot chain two customers together. Deterministic: same input,
+score from the match model (`ingest.identity.model`) — u from record pairs drawn at random,
+m and the prior by EM on the candidate pairs: the posterior log2-odds that the two records
+are one customer. Records joined by pairs scoring at or above the threshold form groups;
+inside a group, sub-clusters merge, strongest pair first, while the strongest pair between
+them reaches the threshold and their fields agree more than they disagree on average, so one
+chance resemblance cannot chain two customers together, while a record that shares nothing
+but a name with one of a customer's records still joins through the others. Deterministic:
 same clusters, whatever the input order.
 """
 
@@ -20,14 +22,12 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 
 from ingest.identity.compare import company_core, fold, soundex
 from ingest.identity.model import FIELDS, NAMES, PRIOR, Model, fit, levels, prepare
 
 Record = dict[str, Any]
-MAX_GROUP = 400  # records per average-linkage group; larger groups are split at a higher threshold first
+MAX_GROUP = 400  # records per clustering group; larger groups are split at a higher threshold first
 APART = -1e6  # the score of a pair a person kept apart (unmerge)
 
 
@@ -130,31 +130,38 @@ def resolve(
 ) -> Resolution:
     """Cluster records that describe the same customer.
 
-    Without `model`, one is fitted to this input's candidate pairs (starting from `PRIOR`).
+    Without `model`, one is fitted to this input (`model.fit`: candidate pairs and random pairs).
     `threshold` is the score (posterior log2-odds) a link needs: 0 is even odds, higher means
     fewer, surer merges. `keep_apart` lists pairs of record groups a person separated
     (unmerge): no cluster holds a record of one group and a record of the other.
     """
     prepared = {str(r["id"]): prepare(r) for r in records}
     pairs = sorted(candidate_pairs(records))
-    matrix = np.empty((len(pairs), len(NAMES)), dtype=np.int8)  # levels are -1..4
-    for number, (left, right) in enumerate(pairs):
-        matrix[number] = levels(prepared[left], prepared[right])
-        if progress is not None and (number + 1) % 10_000 == 0:
-            progress(number + 1)
-    model = model or fit(matrix)
+    matrix = _level_matrix(pairs, prepared, progress)
+    model = model or fit(matrix, list(prepared.values()))
     scores = model.scores(matrix)
     apart = _apart_pairs(keep_apart, prepared)
     strong = [(pair, float(score)) for pair, score in zip(pairs, scores, strict=True) if score >= threshold]
     clusters: list[list[str]] = []
     links: list[Link] = []
     for group in _groups(sorted(prepared), strong, threshold):
-        for cluster, cluster_links in _average_linkage(group, prepared, model, threshold, apart):
+        for cluster, cluster_links in _agglomerate(group, prepared, model, threshold, apart):
             clusters.append(cluster)
             links.extend(cluster_links)
     return Resolution(
         sorted(clusters), sorted(links, key=lambda lk: (lk.left, lk.right)), len(pairs), set(pairs), model
     )
+
+
+def _level_matrix(
+    pairs: Sequence[tuple[str, str]], prepared: dict[str, Record], progress: Callable[[int], None] | None = None
+) -> np.ndarray:
+    matrix = np.empty((len(pairs), len(NAMES)), dtype=np.int8)  # levels are -1..4
+    for number, (left, right) in enumerate(pairs):
+        matrix[number] = levels(prepared[left], prepared[right])
+        if progress is not None and (number + 1) % 10_000 == 0:
+            progress(number + 1)
+    return matrix
 
 
 def _apart_pairs(
@@ -197,30 +204,44 @@ def _groups(ids: list[str], strong: list[tuple[tuple[str, str], float]], thresho
     return out
 
 
-def _average_linkage(
+def _agglomerate(
     group: list[str], prepared: dict[str, Record], model: Model, threshold: float, apart: set[tuple[str, str]]
 ) -> list[tuple[list[str], list[Link]]]:
-    """Clusters of one group: merge while the average score between two sub-clusters is at or above the threshold."""
-    if len(group) == 1:
-        return [(group, [])]
+    """Clusters of one group, merged greedily, strongest pair first.
+
+    Two sub-clusters merge when the strongest pair between them scores at or above the
+    threshold and, over all pairs between them, the fields agree more than they disagree (mean
+    evidence in bits, the prior left out, at least 0). A pair with nothing in common but a
+    name does not stop a merge its cluster's other records support; a pair that contradicts
+    (another birth date, another registration id) does.
+    """
     size = len(group)
-    score = np.zeros((size, size))
+    if size == 1:
+        return [(group, [])]
+    score = np.full((size, size), -np.inf)
     pair_levels: dict[tuple[int, int], list[int]] = {}
     for i, j in combinations(range(size), 2):
         pair = levels(prepared[group[i]], prepared[group[j]])
         pair_levels[i, j] = pair
         score[i, j] = score[j, i] = APART if (group[i], group[j]) in apart else model.score(pair)
-    top = float(score.max()) + 1.0
-    distance = top - score
-    np.fill_diagonal(distance, 0.0)
-    labels = fcluster(
-        linkage(squareform(distance, checks=False), method="average"), t=top - threshold, criterion="distance"
-    )
-    by_label: dict[int, list[int]] = defaultdict(list)
-    for index, label in enumerate(labels):
-        by_label[int(label)].append(index)
+    evidence = np.where(np.isfinite(score), score - model.prior_bits, 0.0)
+    best, worst = score.copy(), evidence.copy()  # per pair of sub-clusters: strongest score, weakest evidence
+    alive = np.ones(size, dtype=bool)
+    members = {i: [i] for i in range(size)}
+    while True:
+        allowed = alive[:, None] & alive[None, :] & (best >= threshold) & (worst >= 0)
+        if not allowed.any():
+            break
+        first, second = np.unravel_index(np.argmax(np.where(allowed, best, -np.inf)), best.shape)
+        i, j = int(min(first, second)), int(max(first, second))
+        members[i].extend(members.pop(j))
+        alive[j] = False
+        best[i, :] = best[:, i] = np.maximum(best[i], best[j])
+        worst[i, :] = worst[:, i] = np.minimum(worst[i], worst[j])
+        best[i, i], worst[i, i] = -np.inf, 0.0
     out = []
-    for indexes in by_label.values():
+    for indexes in members.values():
+        indexes.sort()
         out.append(([group[i] for i in indexes], _spanning_links(indexes, group, score, pair_levels, model)))
     return out
 
