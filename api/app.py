@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from threadpoolctl import threadpool_limits
 
 from api import errors
+from api.access_log import redact_access_log
 from api.deps import watch_knowledge
 from api.pages import operations as operations_pages
 from api.pages import views
@@ -46,6 +47,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app; opens the configured store at start-up unless one is given."""
     settings = settings or get_settings()
+    redact_access_log()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -3,12 +3,18 @@ through single-use, expiring links (service on the real graph, then the HTTP API
 
 from __future__ import annotations
 
+import logging
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -100,6 +106,29 @@ def test_a_taken_user_name_or_weak_password_leaves_the_link_usable(company: Falk
         invitations.accept(store, sent.token, username="ann berg!", password="ann-password-1")
     assert users.get_user(store, "user:taken") is not None and users.get_user(store, "user:taken").role == Role.engineer
     assert invitations.accept(store, sent.token, username="ann", password="ann-password-1").customer_id == "c:acme"
+
+
+def test_two_people_picking_the_same_new_user_name_at_once_cannot_both_get_it(company: FalkorDBStore) -> None:
+    store = company
+    sent = invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:ann", "k:bob"])
+    ann, bob = sorted(sent, key=lambda invitation: invitation.contact_id)
+    # Bob's accept has reserved "sam" and is still creating the login when Ann's accept asks for the same name.
+    claim = users.reserve_username(store, "sam")
+    assert claim is not None and users.reserve_username(store, "sam") is None  # one MERGE wins, the other sees it
+    with pytest.raises(invitations.InvitationError, match="'sam' is taken"):
+        invitations.accept(store, ann.token, username="sam", password="ann-password-1")
+    assert users.authenticate(store, username="sam", password="ann-password-1") is None  # a reservation is no login
+    users.release_username(store, "sam", claim)  # Bob's accept failed after all: the name is free again
+    assert store.read(users.USER, id="user:sam") == []
+    user = invitations.accept(store, ann.token, username="sam", password="ann-password-1")
+    assert user.customer_id == "c:acme" and users.authenticate(store, username="sam", password="ann-password-1")
+    with pytest.raises(invitations.InvitationError, match="'sam' is taken"):
+        invitations.accept(store, bob.token, username="sam", password="bob-password-1")
+    rows = store.read(
+        "MATCH (u:User {id: 'user:sam'})-[:ACTS_FOR]->(c:Customer) RETURN c.id AS id, u.reserved_by AS mark"
+    )
+    assert rows == [{"id": "c:acme", "mark": None}]  # one login, one customer, the reservation mark gone
+    assert invitations.accept(store, bob.token, username="bob", password="bob-password-1").customer_id == "c:acme"
 
 
 def test_expired_revoked_and_replaced_links_stop_working(company: FalkorDBStore) -> None:
@@ -253,3 +282,32 @@ def test_cli_invites_and_prints_each_link_once(
     assert len(links) == 2
     assert invitations.lookup(company, links[1])["contact_name"] == "Bob Chen"
     assert refused.exit_code == 1 and "'k:zed' is not an active contact of customer 'c:acme'" in refused.output
+
+
+def test_an_invitation_token_never_reaches_the_access_log(company: FalkorDBStore, tmp_path: Path) -> None:
+    # A real uvicorn server with its default logging and the access log on, as `kbcrm serve` runs it.
+    (sent,) = invitations.invite(company, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:ann"])
+    app = create_app(Settings(data_dir=tmp_path), store=company)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", access_log=True))
+    lines: list[str] = []
+    capture = logging.Handler()
+    capture.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        logging.getLogger("uvicorn.access").addHandler(capture)
+        page = httpx.get(f"http://127.0.0.1:{port}/invite/{sent.token}?lang=en")
+        assert page.status_code == 200 and "Ann Berg" in page.text  # the link works ...
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        logging.getLogger("uvicorn.access").removeHandler(capture)
+    assert any("/invite/[redacted]" in line for line in lines), lines  # ... and is logged without its token
+    assert not any(sent.token in line for line in lines)

@@ -233,11 +233,13 @@ def _suggest_username(email: str | None, name: str | None) -> str:
 def accept(store: GraphStore, token: str, *, username: str, password: str) -> Principal:
     """Create the contact's portal login; the invitation cannot be used again."""
     offer = _pending(store, token)
-    if store.read(users.USER, id=users.user_id(username)):
-        raise InvitationError(f"user name {username!r} is taken: choose another")
     users.check_credentials(username, password)
+    reservation = users.reserve_username(store, username)
+    if reservation is None:
+        raise InvitationError(f"user name {username!r} is taken: choose another")
     claimed = store.run(CLAIM, hash=_hash(token), now=utc_now())
     if not claimed:
+        users.release_username(store, username, reservation)
         raise InvitationGone("this invitation was already used or has expired")
     invitation_id, contact_id = claimed[0]["id"], offer["contact_id"]
     try:
@@ -251,7 +253,9 @@ def accept(store: GraphStore, token: str, *, username: str, password: str) -> Pr
         )
     except users.UserError:
         store.run(RELEASE, id=invitation_id)
+        users.release_username(store, username, reservation)
         raise
+    users.confirm_username(store, username, reservation)
     store.upsert_relationships(
         Rel.LOGIN_OF, [{"start": user.user_id, "end": contact_id}], start_label=Label.User, end_label=Label.Contact
     )

@@ -79,6 +79,43 @@ class NewToken:
     secret: str
 
 
+# A new login name is reserved by one MERGE (the id is unique), so two people who pick the same
+# name at the same moment cannot both get it: one statement wins, the other sees someone else's claim.
+RESERVE = cypher(
+    "access.reserve_user",
+    "MERGE (u:User {id: $id}) ON CREATE SET u.reserved_by = $claim, u.status = 'disabled', u.role = 'customer', "
+    "u.name = $id, u.created_at = $now RETURN u.reserved_by AS reserved_by",
+    example={"id": "user:nobody-reserved", "claim": "x", "now": "2026-01-01T00:00:00+00:00"},
+)
+UNRESERVE = cypher(
+    "access.unreserve_user",
+    "MATCH (u:User {id: $id}) WHERE u.reserved_by = $claim DETACH DELETE u",
+    example={"id": "user:nobody-reserved", "claim": "x"},
+)
+CONFIRM_RESERVED = cypher(
+    "access.confirm_reserved_user",
+    "MATCH (u:User {id: $id}) WHERE u.reserved_by = $claim SET u.reserved_by = null",
+    example={"id": "user:nobody-reserved", "claim": "x"},
+)
+
+
+def reserve_username(store: GraphStore, username: str) -> str | None:
+    """Claim a new login name; the claim to pass on, or None if the name exists or another claim won."""
+    claim = secrets.token_hex(16)
+    rows = store.run(RESERVE, id=user_id(username), claim=claim, now=utc_now())
+    return claim if rows and rows[0]["reserved_by"] == claim else None
+
+
+def release_username(store: GraphStore, username: str, claim: str) -> None:
+    """Give a reserved name back (the login was not created)."""
+    store.run(UNRESERVE, id=user_id(username), claim=claim)
+
+
+def confirm_username(store: GraphStore, username: str, claim: str) -> None:
+    """The login under a reserved name is created: drop the reservation mark."""
+    store.run(CONFIRM_RESERVED, id=user_id(username), claim=claim)
+
+
 def user_id(username: str) -> str:
     """The graph id of a login name."""
     return f"user:{username}"
