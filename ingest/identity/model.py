@@ -6,10 +6,12 @@ Fellegi-Sunter's: for each field and level, m is its probability among pairs tha
 customer and u among pairs that are not. A pair's score is the posterior log2-odds that it is
 one customer — log2(prior / (1 - prior)) plus, per field, log2(m / u) — so 0 means even odds.
 
-`fit` estimates the prior and every m and u from the candidate pairs themselves by
-expectation-maximisation (as Splink does), starting from and shrunk towards `PRIOR`, so a
-data set teaches the model how much a typo in a surname or a date of birth ten years off
-says about its records, while a handful of records still get sensible weights.
+`fit` learns the model from the data set itself, the way Splink trains: u from all record
+pairs (almost all of them two different customers), m and the prior by EM on candidate pairs
+that agree on one identifier, shrunk towards `PRIOR`, so a data set teaches the model how
+much a typo in a surname or a date of birth ten years off says about its records, while a
+handful of records still get sensible weights. The prior is the probability that two records
+drawn at random are one customer.
 """
 
 from __future__ import annotations
@@ -253,8 +255,10 @@ class Model:
         )
 
 
-# Starting point and shrinkage target: what each level usually says among blocked candidate pairs,
-# as (m, u) per field — m among pairs that are one customer, u among pairs that are not.
+# The model before any fit: what each level usually says among blocked candidate pairs, as (m, u)
+# per field — m among pairs that are one customer, u among pairs that are not — with a prior of
+# 0.2 among such candidates. It scores candidate pairs until a data set has been fitted, and
+# its m is what `fit` shrinks towards.
 _PRIOR_LEVELS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "given": ((0.05, 0.07, 0.13, 0.75), (0.80, 0.12, 0.04, 0.04)),
     "family": ((0.05, 0.07, 0.13, 0.75), (0.80, 0.10, 0.04, 0.06)),

@@ -7,9 +7,9 @@ score from the match model (`ingest.identity.model`) — u from record pairs dra
 m and the prior by EM on the candidate pairs: the posterior log2-odds that the two records
 are one customer. Records joined by pairs scoring at or above the threshold form groups;
 inside a group, sub-clusters merge, strongest pair first, while the strongest pair between
-them reaches the threshold and their fields agree more than they disagree on average, so one
-chance resemblance cannot chain two customers together, while a record that shares nothing
-but a name with one of a customer's records still joins through the others. Deterministic:
+them reaches the threshold and no pair between them has more evidence against than for, so
+one chance resemblance cannot chain two customers together, while a record that shares
+nothing but a name with one of a customer's records still joins through the others. Deterministic:
 same clusters, whatever the input order.
 """
 
