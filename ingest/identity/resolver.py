@@ -210,10 +210,10 @@ def _agglomerate(
     """Clusters of one group, merged greedily, strongest pair first.
 
     Two sub-clusters merge when the strongest pair between them scores at or above the
-    threshold and, over all pairs between them, the fields agree more than they disagree (mean
-    evidence in bits, the prior left out, at least 0). A pair with nothing in common but a
-    name does not stop a merge its cluster's other records support; a pair that contradicts
-    (another birth date, another registration id) does.
+    threshold and no pair between them has more evidence against than for (evidence in bits,
+    the prior left out, below 0). A pair with nothing in common but a name does not stop a
+    merge its cluster's other records support; a pair that contradicts (another birth date,
+    another registration id) does.
     """
     size = len(group)
     if size == 1:
