@@ -66,6 +66,20 @@ def company_core(name: str | None) -> str:
     return fold(folded)
 
 
+# Local parts that name a role, not a person: "invoices+anna.berg@…" is Anna Berg's address.
+ROLE_MAILBOXES = frozenset(
+    {
+        "info", "invoice", "invoices", "billing", "accounts", "accounting", "sales", "support", "service",
+        "contact", "office", "admin", "hello", "mail", "noreply", "no-reply", "orders", "team",
+    }
+)  # fmt: skip
+
+
+def mailboxes(email: str) -> tuple[str, ...]:
+    """The personal parts of an address's local part: split at '+', role names ("invoices", "info") dropped."""
+    return tuple(part for part in email.partition("@")[0].split("+") if part and part not in ROLE_MAILBOXES)
+
+
 def digits(text: str | None) -> str:
     """Only the digits of a value (phones, ids, dates)."""
     return re.sub(r"\D", "", str(text or ""))

@@ -33,6 +33,7 @@ from ingest.identity.compare import (
     fold,
     jaro_winkler,
     legal_form,
+    mailboxes,
     within_one_edit,
 )
 
@@ -82,20 +83,6 @@ def prepare(record: Record) -> Record:
         "street_number": str(record.get("street_number") or "").strip(),
         "city": fold(record.get("city")),
     }
-
-
-# Local parts that name a role, not a person: "invoices+anna.berg@…" is Anna Berg's address.
-ROLE_MAILBOXES = frozenset(
-    {
-        "info", "invoice", "invoices", "billing", "accounts", "accounting", "sales", "support", "service",
-        "contact", "office", "admin", "hello", "mail", "noreply", "no-reply", "orders", "team",
-    }
-)  # fmt: skip
-
-
-def mailboxes(email: str) -> tuple[str, ...]:
-    """The personal parts of an address's local part: split at '+', role names ("invoices", "info") dropped."""
-    return tuple(part for part in email.partition("@")[0].split("+") if part and part not in ROLE_MAILBOXES)
 
 
 def _name_level(a: str, b: str) -> int:
