@@ -23,13 +23,12 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from ingest.identity.graph import canonical_record
-from ingest.identity.model import NAMES, fit, levels, prepare
-from ingest.identity.resolver import Record, candidate_pairs, pairwise_quality, resolve
+from ingest.identity.model import fit, prepare
+from ingest.identity.resolver import Record, candidates, level_matrix, pairwise_quality, resolve
 from ingest.mapping import load_mapping
 from ingest.runner import read_rows
 from ingest.validate import validate_row
@@ -95,10 +94,10 @@ def exact_key_clusters(records: list[Record]) -> list[list[str]]:
 def phases(records: list[Record]) -> dict[str, float]:
     """Seconds of each phase of `resolve`, measured separately (the clustering is the remainder)."""
     started = time.perf_counter()
-    pairs = sorted(candidate_pairs(records))
+    pairs = candidates(records)
     blocked = time.perf_counter()
     prepared = {str(r["id"]): prepare(r) for r in records}
-    matrix = np.array([levels(prepared[a], prepared[b]) for a, b in pairs], dtype=np.int8).reshape(-1, len(NAMES))
+    matrix = level_matrix(pairs, prepared)
     compared = time.perf_counter()
     fit(matrix, list(prepared.values()))
     fitted = time.perf_counter()

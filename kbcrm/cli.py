@@ -445,8 +445,14 @@ def identity_resolve(
 
     settings = get_settings()
     threshold = threshold if threshold is not None else settings.identity_threshold
-    with open_store(settings) as store:
-        summary = resolve_customers(store, threshold=threshold, actor="cli")
+    with open_store(settings) as store, _progress() as progress:
+        task = progress.add_task("compare candidate pairs", total=None)
+        summary = resolve_customers(
+            store,
+            threshold=threshold,
+            actor="cli",
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
         quality = quality_against_truth(store)
     console.print(
         f"{summary['records']} records -> {summary['customers']} customers "

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import random
-from collections import Counter
+from collections import Counter, defaultdict
+from itertools import combinations
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from ingest.identity import resolver
 from ingest.identity.compare import date_similarity, jaro_winkler, soundex, within_one_edit
 from ingest.identity.evaluate import evaluate_file, read_labelled
 from ingest.identity.model import FIELDS, NAMES, PRIOR, Model, levels, prepare
-from ingest.identity.resolver import candidate_pairs, pairwise_quality, resolve
+from ingest.identity.resolver import blocking_keys, candidate_pairs, candidates, pairwise_quality, resolve
 
 from .conftest import SHARED_DATA, TEST_DATA
 
@@ -32,6 +34,7 @@ def test_comparators_match_textbook_values() -> None:
     assert jaro_winkler("martha", "marhta") == pytest.approx(0.961, abs=1e-3)
     assert jaro_winkler("dwayne", "duane") == pytest.approx(0.840, abs=1e-3)
     assert jaro_winkler("dixon", "dicksonx") == pytest.approx(0.813, abs=1e-3)
+    assert jaro_winkler("abcd", "abzz") == pytest.approx(2 / 3)  # Winkler: no prefix bonus at a Jaro of 0.7 or less
     assert within_one_edit("4011", "4101") and not within_one_edit("4011", "4110")
     assert date_similarity("19800402", "19800204") == 0.7 and date_similarity("19800402", "19500101") == 0
 
@@ -55,6 +58,26 @@ def test_splink_fake_people_f1_at_least_0_97() -> None:
     # Measured 0.977 (precision 1.0, recall 0.954); the fixed weights used before EM gave 0.933.
     quality = evaluate_file(SPLINK[0], truth_column=SPLINK[1])
     assert quality["f1"] >= 0.97 and quality["precision"] >= 0.99
+
+
+def test_blocking_yields_every_pair_sharing_a_key_once_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    records, truth = read_labelled(FEBRL[0], truth_column=FEBRL[1], truth_pattern=FEBRL[2])
+    blocks: dict[str, set[str]] = defaultdict(set)  # the textbook way: sets of id tuples
+    for record in records:
+        for key in blocking_keys(record):
+            blocks[key].add(str(record["id"]))
+    expected = {pair for ids in blocks.values() if 1 < len(ids) <= 20 for pair in combinations(sorted(ids), 2)}
+    monkeypatch.setattr(resolver, "MERGE_EVERY", 50)  # many merges of pair keys, as at 100k records
+    found = candidates(list(reversed(records)), max_block=20)
+    assert list(found) == sorted(expected) and len(found) == len(expected) > 1000
+    assert max(map(len, blocks.values())) > 20  # some blocks are skipped
+    true_pairs = {(a, b) for a, b in combinations(sorted(truth), 2) if truth[a] == truth[b]}
+    assert found.covered(true_pairs) == len(expected & true_pairs) > 0
+    assert found.covered((b, a) for a, b in true_pairs) == len(expected & true_pairs)  # either order
+    seen: list[tuple[int, int]] = []
+    resolve(records, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1][0] == seen[-1][1] == len(candidates(records))
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
 
 
 def test_resolution_is_deterministic_whatever_the_input_order() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from rapidfuzz.distance import OSA, JaroWinkler
+
 _SOUNDEX = str.maketrans("bfpvcgjkqsxzdtlmnr", "111122222222334556")
 LEGAL_FORMS = re.compile(
     r"\b(gmbh|g\.m\.b\.h\.?|ag|kg|inc\.?|incorporated|llc|l\.l\.c\.?|ltd\.?|limited|plc|corp\.?|corporation|"
@@ -106,47 +108,17 @@ def soundex(word: str) -> str:
 
 
 def jaro_winkler(a: str, b: str) -> float:
-    """Jaro-Winkler similarity in [0, 1]."""
-    if a == b:
-        return 1.0 if a else 0.0
-    if not a or not b:
-        return 0.0
-    window = max(max(len(a), len(b)) // 2 - 1, 0)
-    a_match, b_match = [False] * len(a), [False] * len(b)
-    matches = 0
-    for i, ch in enumerate(a):
-        for j in range(max(0, i - window), min(len(b), i + window + 1)):
-            if not b_match[j] and b[j] == ch:
-                a_match[i] = b_match[j] = True
-                matches += 1
-                break
-    if not matches:
-        return 0.0
-    a_chars = [ch for ch, m in zip(a, a_match, strict=True) if m]
-    b_chars = [ch for ch, m in zip(b, b_match, strict=True) if m]
-    transpositions = sum(x != y for x, y in zip(a_chars, b_chars, strict=True)) / 2
-    jaro = (matches / len(a) + matches / len(b) + (matches - transpositions) / matches) / 3
-    prefix = 0
-    for x, y in zip(a[:4], b[:4], strict=False):
-        if x != y:
-            break
-        prefix += 1
-    return jaro + prefix * 0.1 * (1 - jaro)
+    """Jaro-Winkler similarity in [0, 1] (Winkler's: the common-prefix bonus only above a Jaro of 0.7).
+
+    rapidfuzz's C++ implementation: 36x the pure-Python loop it replaced (0.17 against 6.1 µs a
+    call), which was two thirds of identity resolution's time (README, identity resolution).
+    """
+    return float(JaroWinkler.similarity(a, b)) if a and b else float(a == b and bool(a))
 
 
 def within_one_edit(a: str, b: str) -> bool:
-    """True when a and b differ by at most one insertion, deletion, substitution or swap."""
-    if a == b:
-        return True
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
-        if len(diff) == 1:
-            return True
-        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
-    short, long = (a, b) if len(a) < len(b) else (b, a)
-    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+    """True when a and b differ by at most one insertion, deletion, substitution or swap of neighbours."""
+    return a == b or OSA.distance(a, b, score_cutoff=1) <= 1
 
 
 def date_similarity(a: str, b: str) -> float:

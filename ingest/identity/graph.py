@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from ingest.identity.compare import digits
@@ -187,16 +188,25 @@ def canonical_record(record: dict[str, Any]) -> Record:
     }
 
 
-def resolve_customers(store: GraphStore, *, threshold: float = 0.0, actor: str = "system") -> dict[str, Any]:
+def resolve_customers(
+    store: GraphStore,
+    *,
+    threshold: float = 0.0,
+    actor: str = "system",
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """Cluster all SourceRecords into Customers; idempotent for the same records and threshold.
 
     The match model is fitted to the records' candidate pairs and stored (`IdentityModel`), so
-    the duplicate check on new customers scores with the same weights.
+    the duplicate check on new customers scores with the same weights. `progress(done, total)`
+    follows the comparison of candidate pairs, the long part.
     """
     rule = f"identity-v2 threshold={threshold:g}"
     records = source_records(store)
     by_id = {r["id"]: r for r in records}
-    result = resolve([canonical_record(r) for r in records], threshold=threshold, keep_apart=keep_apart(store))
+    result = resolve(
+        [canonical_record(r) for r in records], threshold=threshold, keep_apart=keep_apart(store), progress=progress
+    )
     store.upsert_nodes(
         Label.IdentityModel, [{"id": MODEL_ID, "parameters": result.model.to_json(), "recorded_at": utc_now()}]
     )
