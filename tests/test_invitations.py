@@ -131,6 +131,28 @@ def test_two_people_picking_the_same_new_user_name_at_once_cannot_both_get_it(co
     assert invitations.accept(store, bob.token, username="bob", password="bob-password-1").customer_id == "c:acme"
 
 
+def test_a_name_reserved_by_an_accept_that_died_is_free_again_after_its_lifetime(company: FalkorDBStore) -> None:
+    store = company
+    age = "MATCH (u:User {id: $id}) SET u.created_at = '2020-01-01T00:00:00+00:00'"
+    dead = users.reserve_username(store, "sam")  # this accept's process was killed before creating the login
+    assert dead is not None and users.reserve_username(store, "sam") is None  # still young: taken
+    store.run(age, id="user:sam")
+    alive = users.reserve_username(store, "sam")
+    assert alive is not None and alive != dead and users.reserve_username(store, "sam") is None
+    users.release_username(store, "sam", dead)  # the dead claim no longer owns the name
+    assert store.read(users.USER, id="user:sam") != []
+    (ann,) = invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:ann"])
+    users.release_username(store, "sam", alive)
+    assert invitations.accept(store, ann.token, username="sam", password="ann-password-1").customer_id == "c:acme"
+    # A login that was created, even if its reservation mark was never cleared, is never taken over.
+    claim = users.reserve_username(store, "tom")
+    assert claim is not None
+    users.create_user(store, username="tom", password="tom-password-1", role=Role.engineer, name="Tom")
+    store.run(age, id="user:tom")
+    assert users.reserve_username(store, "tom") is None
+    assert users.authenticate(store, username="tom", password="tom-password-1") is not None
+
+
 def test_expired_revoked_and_replaced_links_stop_working(company: FalkorDBStore) -> None:
     store = company
     (first,) = invitations.invite(store, principal=ENGINEER, customer_id="c:acme", contact_ids=["k:ann"])

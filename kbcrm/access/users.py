@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -84,9 +85,20 @@ class NewToken:
 RESERVE = cypher(
     "access.reserve_user",
     "MERGE (u:User {id: $id}) ON CREATE SET u.reserved_by = $claim, u.status = 'disabled', u.role = 'customer', "
-    "u.name = $id, u.created_at = $now RETURN u.reserved_by AS reserved_by",
-    example={"id": "user:nobody-reserved", "claim": "x", "now": "2026-01-01T00:00:00+00:00"},
+    "u.name = $id, u.created_at = $now "
+    # A reservation left by a process that died before creating the login (no password yet) expires.
+    "WITH u, (u.reserved_by IS NOT NULL AND u.password_hash IS NULL AND u.created_at < $stale_before) AS stale "
+    "SET u.reserved_by = CASE WHEN stale THEN $claim ELSE u.reserved_by END, "
+    "u.created_at = CASE WHEN stale THEN $now ELSE u.created_at END "
+    "RETURN u.reserved_by AS reserved_by",
+    example={
+        "id": "user:nobody-reserved",
+        "claim": "x",
+        "now": "2026-01-01T00:00:00+00:00",
+        "stale_before": "2025-12-31T23:50:00+00:00",
+    },
 )
+RESERVATION_LIFETIME = timedelta(minutes=10)  # far longer than an accept takes (one argon2 hash, a few writes)
 UNRESERVE = cypher(
     "access.unreserve_user",
     "MATCH (u:User {id: $id}) WHERE u.reserved_by = $claim DETACH DELETE u",
@@ -100,9 +112,19 @@ CONFIRM_RESERVED = cypher(
 
 
 def reserve_username(store: GraphStore, username: str) -> str | None:
-    """Claim a new login name; the claim to pass on, or None if the name exists or another claim won."""
-    claim = secrets.token_hex(16)
-    rows = store.run(RESERVE, id=user_id(username), claim=claim, now=utc_now())
+    """Claim a new login name; the claim to pass on, or None if the name exists or another claim won.
+
+    A reservation older than `RESERVATION_LIFETIME` whose login was never created (its process
+    died between reserving and creating) is taken over, so the name is not lost for good.
+    """
+    claim, now = secrets.token_hex(16), datetime.now(UTC)
+    rows = store.run(
+        RESERVE,
+        id=user_id(username),
+        claim=claim,
+        now=now.isoformat(timespec="seconds"),
+        stale_before=(now - RESERVATION_LIFETIME).isoformat(timespec="seconds"),
+    )
     return claim if rows and rows[0]["reserved_by"] == claim else None
 
 
