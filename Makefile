@@ -51,7 +51,8 @@ test: $(STAMP) $(BOLT_SO) $(CHROMIUM) lint
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in bench/*.py; do echo "== $$script"; $(PY) -m bench.$$(basename $$script .py) || exit 1; done
+	$(PY) -m pytest -q -m slow
 
 stop: $(STAMP)
 	$(VENV)/bin/kbcrm store stop

@@ -12,10 +12,16 @@ Between the two KBCRM files, each record is resolved to one customer by one raw 
 rows/s for both, their ratio (goal ≥ 0.5) and this process's memory while ingesting
 (resident set size sampled as rows stream: it must stay flat).
 
-    python bench/ingest_load.py [--customers 100000] [--interactions 1000000]
+    python -m bench.ingest [--customers 100000] [--interactions 1000000]
+
+Benchmarks run as modules (`python -m bench.NAME`, as `make bench` does): run as a script from
+bench/, this file would stand in for the `ingest` package.
 """
 
 from __future__ import annotations
+
+if __name__ == "ingest":  # imported in place of the ingest package: a script was run from bench/
+    raise ImportError("bench/ingest.py shadows the ingest package: run benchmarks as modules, python -m bench.NAME")
 
 import argparse
 import csv
