@@ -8,10 +8,11 @@ from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ingest.identity import resolver
+from ingest.identity import batch, resolver
 from ingest.identity.compare import date_similarity, jaro_winkler, soundex, within_one_edit
 from ingest.identity.evaluate import evaluate_file, read_labelled
 from ingest.identity.model import FIELDS, NAMES, PRIOR, Model, levels, prepare
@@ -168,6 +169,39 @@ def namesake_companies(companies: int, seed: int = 3) -> tuple[list[dict], dict[
             records.append(record)
             truth[record["id"]] = str(number)
     return records, truth
+
+
+def test_pairs_compared_in_bulk_get_the_levels_of_one_pair_at_a_time() -> None:
+    febrl, _ = read_labelled(FEBRL[0], truth_column=FEBRL[1], truth_pattern=FEBRL[2])
+    splink, _ = read_labelled(SPLINK[0], truth_column=SPLINK[1])
+    companies, _ = namesake_companies(60)
+    awkward = [  # swapped names, role mailboxes, legal forms, half-missing and invalid values, Chinese names
+        {"id": "x1", "given": "Smith", "family": "John", "dob": "19800231", "email": "info@acme.de"},
+        {"id": "x2", "given": "John", "family": "Smith", "dob": "19800213", "email": "sales+j.smith@acme.de"},
+        {"id": "x3", "given": "Jon", "dob": "1980", "email": "j.smith@acme.de", "street_number": "7"},
+        {"id": "x4", "name": "Atlas Foods GmbH", "email": "invoices@atlas.de", "street_number": "7"},
+        {"id": "x5", "name": "Atlas Foods AG", "city": "Köln", "phone": "+49 221 1234567"},
+        {"id": "x6", "name": "北京星辰科技有限公司", "city": "北京", "reg_id": "91110000X"},
+        {"id": "x7", "name": "北京星辰科技", "city": "北京", "reg_id": "91110000Y", "phone": "0221 1234576"},
+        {"id": "x8", "family": "Smith", "name": "Smith Holdings Ltd"},
+        {"id": "x9", "name": "Atlas Food GmbH"},
+        {"id": "x10", "name": "Atlantic Fudes GmbH", "city": "Koln"},
+    ]
+    combinations_seen: set[tuple[int, ...]] = set()
+    for records in (febrl, splink, companies, awkward):
+        prepared = [prepare(record) for record in records]
+        rng = random.Random(5)
+        pairs = sorted(candidate_pairs(records)) + [
+            (rng.randrange(len(records)), rng.randrange(len(records))) for _ in range(3000)
+        ]
+        position = {record["id"]: number for number, record in enumerate(prepared)}
+        index = [(position[a], position[b]) if isinstance(a, str) else (a, b) for a, b in pairs]
+        left, right = np.array([a for a, _ in index]), np.array([b for _, b in index])
+        expected = [levels(prepared[a], prepared[b]) for a, b in index]
+        assert batch.level_matrix(prepared, left, right).tolist() == expected
+        combinations_seen |= {tuple(row) for row in expected}
+    assert len(combinations_seen) > 300  # many different combinations of levels were compared
+    assert {row[NAMES.index("name")] for row in combinations_seen} == {-1, 0, 1, 2, 3}
 
 
 def test_many_customers_sharing_a_name_are_not_taken_for_one() -> None:

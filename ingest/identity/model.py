@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -62,10 +63,6 @@ def prepare(record: Record) -> Record:
     raw_name = record.get("name")
     dob = str(record.get("dob") or "")
     email = str(record.get("email") or "").strip().lower()
-    try:
-        dob_day = date(int(dob[:4]), int(dob[4:6]), int(dob[6:8])).toordinal() if len(dob) == 8 else None
-    except ValueError:
-        dob_day = None
     return {
         "id": str(record["id"]),
         "given": given,
@@ -73,7 +70,6 @@ def prepare(record: Record) -> Record:
         "name": company_core(raw_name) if raw_name else " ".join(p for p in (given, family) if p),
         "form": legal_form(raw_name) if raw_name else "",
         "dob": dob,
-        "dob_day": dob_day,
         "email": email,
         "mailboxes": mailboxes(email),
         "phone": digits(record.get("phone"))[-8:],
@@ -85,7 +81,8 @@ def prepare(record: Record) -> Record:
     }
 
 
-def _name_level(a: str, b: str) -> int:
+def name_level(a: str, b: str) -> int:
+    """Names: -1 missing, 3 the same, 2 Jaro-Winkler at 0.92 or more, 1 at 0.8 or more, else 0."""
     if not a or not b:
         return -1
     if a == b:
@@ -94,32 +91,46 @@ def _name_level(a: str, b: str) -> int:
     return 2 if similarity >= 0.92 else 1 if similarity >= 0.8 else 0
 
 
-def _code_level(a: str, b: str) -> int:
+def code_level(a: str, b: str) -> int:
+    """Codes (phone, registration id, postcode): -1 missing, 2 the same, 1 one edit apart, else 0."""
     if not a or not b:
         return -1
     return 2 if a == b else 1 if within_one_edit(a, b) else 0
 
 
-def _text_level(a: str, b: str) -> int:
+def text_level(a: str, b: str) -> int:
+    """Street and city: -1 missing, 2 the same, 1 Jaro-Winkler at 0.85 or more, else 0."""
     if not a or not b:
         return -1
     return 2 if a == b else 1 if jaro_winkler(a, b) >= 0.85 else 0
 
 
-def _dob_level(a: Record, b: Record) -> int:
-    if not a["dob"] or not b["dob"]:
+@lru_cache(maxsize=65_536)
+def _day(dob: str) -> int | None:
+    """A YYYYMMDD date's day number, None when it is not a date."""
+    try:
+        return date(int(dob[:4]), int(dob[4:6]), int(dob[6:8])).toordinal() if len(dob) == 8 else None
+    except ValueError:
+        return None
+
+
+def dob_level(a: str, b: str) -> int:
+    """Dates of birth (YYYYMMDD): -1 missing, 4 the same, 3 a month apart or one typo, 2 a year, 1 ten years, else 0."""
+    if not a or not b:
         return -1
-    if a["dob"] == b["dob"]:
+    if a == b:
         return 4
-    days = abs(a["dob_day"] - b["dob_day"]) if a["dob_day"] is not None and b["dob_day"] is not None else None
-    if date_similarity(a["dob"], b["dob"]) > 0 or (days is not None and days <= 31):
+    day_a, day_b = _day(a), _day(b)
+    days = abs(day_a - day_b) if day_a is not None and day_b is not None else None
+    if date_similarity(a, b) > 0 or (days is not None and days <= 31):
         return 3
     if days is None:
         return 0
     return 2 if days <= 366 else 1 if days <= 3700 else 0
 
 
-def _email_level(a: str, b: str, boxes_a: tuple[str, ...], boxes_b: tuple[str, ...]) -> int:
+def email_level(a: str, b: str, boxes_a: tuple[str, ...], boxes_b: tuple[str, ...]) -> int:
+    """E-mail addresses and their `mailboxes`: -1 missing, 3 the same, 2 a mailbox one edit off, 1 similar, else 0."""
     if not a or not b:
         return -1
     if a == b:
@@ -142,24 +153,24 @@ def levels(a: Record, b: Record) -> list[int]:
         swapped = [jaro_winkler(x, y) if x and y else -1.0 for x, y in ((a["given"], family_b), (a["family"], given_b))]
         if max(swapped) > 0.9 and sum(s for s in swapped if s > 0) > sum(s for s in straight if s > 0):
             given_b, family_b = family_b, given_b  # first and last name swapped
-        given, family, name = _name_level(a["given"], given_b), _name_level(a["family"], family_b), -1
+        given, family, name = name_level(a["given"], given_b), name_level(a["family"], family_b), -1
     else:
         given = family = -1
-        name = _name_level(a["name"], b["name"])
+        name = name_level(a["name"], b["name"])
         if name > 0 and a["form"] and b["form"] and a["form"] != b["form"]:
             name = 0  # "Atlas Foods GmbH" and "Atlas Foods AG" are different companies
     return [
         given,
         family,
         name,
-        _dob_level(a, b),
-        _email_level(a["email"], b["email"], a["mailboxes"], b["mailboxes"]),
-        _code_level(a["phone"], b["phone"]),
-        _code_level(a["reg_id"], b["reg_id"]),
-        _code_level(a["postcode"], b["postcode"]),
-        _text_level(a["street"], b["street"]),
+        dob_level(a["dob"], b["dob"]),
+        email_level(a["email"], b["email"], a["mailboxes"], b["mailboxes"]),
+        code_level(a["phone"], b["phone"]),
+        code_level(a["reg_id"], b["reg_id"]),
+        code_level(a["postcode"], b["postcode"]),
+        text_level(a["street"], b["street"]),
         -1 if not a["street_number"] or not b["street_number"] else int(a["street_number"] == b["street_number"]),
-        _text_level(a["city"], b["city"]),
+        text_level(a["city"], b["city"]),
     ]
 
 
@@ -308,9 +319,10 @@ def random_levels(records: list[Record]) -> tuple[np.ndarray, dict[str, tuple[in
     The second is counted from value frequencies over every record, so the rare "same" level's
     u is exact, not a sampling guess.
     """
-    matrix = np.array([levels(records[a], records[b]) for a, b in random_pairs(len(records))], dtype=np.int8).reshape(
-        -1, len(NAMES)
-    )
+    from ingest.identity.batch import level_matrix  # batch builds on this module's level functions
+
+    pairs = np.asarray(random_pairs(len(records)), dtype=np.int64).reshape(-1, 2)
+    matrix = level_matrix(records, pairs[:, 0], pairs[:, 1])
     agree: dict[str, tuple[int, int]] = {}
     for name in NAMES:
         # The company-name field is compared only between records without a person's name.

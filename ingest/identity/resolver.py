@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest.identity import batch
 from ingest.identity.compare import company_core, fold, soundex
 from ingest.identity.model import FIELDS, NAMES, PRIOR, Model, fit, levels, prepare
 
@@ -242,16 +243,7 @@ def level_matrix(
     pairs: Candidates, prepared: dict[str, Record], progress: Callable[[int, int], None] | None = None
 ) -> np.ndarray:
     """The comparison levels of every candidate pair (pairs × fields, -1 where a value is missing)."""
-    matrix = np.empty((len(pairs), len(NAMES)), dtype=np.int8)  # levels are -1..4
-    ordered = [prepared[rid] for rid in pairs.ids]
-    for start in range(0, len(pairs), CHUNK):
-        lefts, rights = pairs.left[start : start + CHUNK].tolist(), pairs.right[start : start + CHUNK].tolist()
-        matrix[start : start + len(lefts)] = [
-            levels(ordered[a], ordered[b]) for a, b in zip(lefts, rights, strict=True)
-        ]
-        if progress is not None:
-            progress(start + len(lefts), len(pairs))
-    return matrix
+    return batch.level_matrix([prepared[rid] for rid in pairs.ids], pairs.left, pairs.right, progress)
 
 
 def _apart_pairs(
