@@ -1,4 +1,4 @@
-"""String and field comparators for identity resolution (pure Python, deterministic)."""
+"""String and field comparators for identity resolution (deterministic; Jaro-Winkler and edits by rapidfuzz)."""
 
 from __future__ import annotations
 
