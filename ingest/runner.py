@@ -158,8 +158,10 @@ def _unlink_query(mapping: Mapping, i: int) -> str:
     """Remove an updated row's relationship of link i when it no longer points where the row says."""
     link = mapping.links[i]
     arrow = f"<-[old:{link.rel}]-" if link.direction == "in" else f"-[old:{link.rel}]->"
+    # WITH first binds n from its id index: in one pattern, the filter on t made FalkorDB scan every
+    # t-labelled node for each row (3,000 updated rows: 18 s, against 0.02 s).
     return (
-        f"UNWIND $rows AS row MATCH (n:{mapping.label} {{id: row.id}}){arrow}(t:{link.label}) "
+        f"UNWIND $rows AS row MATCH (n:{mapping.label} {{id: row.id}}) WITH n, row MATCH (n){arrow}(t:{link.label}) "
         f"WHERE row.targets[{i}] IS NULL OR t.id <> row.targets[{i}] DELETE old"
     )
 

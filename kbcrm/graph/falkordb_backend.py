@@ -14,6 +14,7 @@ from falkordb.edge import Edge
 from falkordb.node import Node
 from falkordb.path import Path as FalkorPath
 
+from kbcrm.graph.cypher import Cypher
 from kbcrm.graph.errors import (
     ConstraintViolation,
     QueryError,
@@ -206,6 +207,15 @@ class FalkorDBStore(GraphStore):
             {"rows": batch, "model": model_id, "dim": dims.pop() if dims else 0},
         )
         return int(result.rows[0]["c"]) if result.rows else 0
+
+    def explain(self, query: Cypher | str, params: Mapping[str, Any] | None = None) -> list[str]:
+        """FalkorDB's plan for a query (GRAPH.EXPLAIN, nothing run): one operation a line, indented by depth."""
+        text = query.text if isinstance(query, Cypher) else query
+        try:
+            plan = self._graph.explain(text, dict(params or {}))
+        except redis.ResponseError as exc:
+            raise _translate(exc, text) from exc
+        return [str(line) for line in plan.plan]
 
     def drop_graph(self) -> None:
         """Delete the whole graph, schema included."""
