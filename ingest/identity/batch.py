@@ -17,9 +17,10 @@ from ingest.identity.compare import jaro_winkler, mailboxes
 from ingest.identity.model import FIELDS, NAMES, Record, code_level, dob_level, email_level, text_level
 
 CHUNK = 100_000  # pairs compared at a time (bounded temporaries, progress between chunks)
-_COMPARED: dict[str, Callable[[str, str], int]] = {  # fields after the names, and their level of two values
+# The fields after the names, and the level of two of their values (e-mail: `Comparer`, with mailboxes cached).
+_COMPARED: dict[str, Callable[[str, str], int] | None] = {
     "dob": dob_level,
-    "email": lambda a, b: email_level(a, b, mailboxes(a), mailboxes(b)),  # per Comparer: mailboxes computed once
+    "email": None,
     "phone": code_level,
     "reg_id": code_level,
     "postcode": code_level,
@@ -75,9 +76,9 @@ class Comparer:
         self.given, self.family = self.people.codes[:size], self.people.codes[size:]
         self.fields = {name: _Codes([str(r[name]) for r in records]) for name in ("name", "form", *_COMPARED)}
         boxes = {email: mailboxes(email) for email in self.fields["email"].values}
-        self.compared = {
-            **_COMPARED,
-            "email": lambda a, b: email_level(a, b, boxes[a], boxes[b]),
+        self.compared: dict[str, Callable[[str, str], int]] = {
+            name: level_of or (lambda a, b: email_level(a, b, boxes[a], boxes[b]))
+            for name, level_of in _COMPARED.items()
         }
 
     def levels(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:

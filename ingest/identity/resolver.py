@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ingest.identity import batch
+from ingest.identity.batch import CHUNK
 from ingest.identity.compare import company_core, fold, soundex
 from ingest.identity.model import FIELDS, NAMES, PRIOR, Model, fit, levels, prepare
 
@@ -74,9 +75,6 @@ class Candidates:
             return 0
         keys = np.array([a * len(self.ids) + b for a, b in wanted], dtype=np.int64)
         return int(np.isin(keys, self.left.astype(np.int64) * len(self.ids) + self.right).sum())
-
-
-CHUNK = 100_000  # candidate pairs handled at a time (comparison, iteration)
 
 
 @dataclass
