@@ -14,7 +14,19 @@ from typing import Any
 import numpy as np
 
 from ingest.identity.compare import jaro_winkler, mailboxes
-from ingest.identity.model import FIELDS, NAMES, Record, code_level, dob_level, email_level, text_level
+from ingest.identity.model import (
+    FIELDS,
+    NAME_CLOSE,
+    NAME_SIMILAR,
+    NAME_SWAPPED,
+    NAMES,
+    Record,
+    code_level,
+    dob_level,
+    email_level,
+    number_level,
+    text_level,
+)
 
 CHUNK = 100_000  # pairs compared at a time (bounded temporaries, progress between chunks)
 # The fields after the names, and the level of two of their values (e-mail: `Comparer`, with mailboxes cached).
@@ -25,7 +37,7 @@ _COMPARED: dict[str, Callable[[str, str], int] | None] = {
     "reg_id": code_level,
     "postcode": code_level,
     "street": text_level,
-    "street_number": lambda a, b: int(a == b),
+    "street_number": number_level,
     "city": text_level,
 }
 _COLUMN = {name: column for column, name in enumerate(NAMES)}
@@ -58,8 +70,8 @@ def _compute(a: np.ndarray, b: np.ndarray, codes: _Codes, compute: Callable[[str
 
 
 def _name_levels(a: np.ndarray, b: np.ndarray, similarity: np.ndarray) -> np.ndarray:
-    """`model.name_level` from codes and Jaro-Winkler values: -1 missing, 3 same, 2 at 0.92, 1 at 0.8, else 0."""
-    levels = np.where(similarity >= 0.92, 2, np.where(similarity >= 0.8, 1, 0)).astype(np.int8)
+    """`model.name_level` from codes and Jaro-Winkler values: -1 missing, 3 same, 2 close, 1 similar, else 0."""
+    levels = np.where(similarity >= NAME_CLOSE, 2, np.where(similarity >= NAME_SIMILAR, 1, 0)).astype(np.int8)
     levels[a == b] = 3
     levels[(a < 0) | (b < 0)] = -1
     return levels
@@ -114,7 +126,7 @@ class Comparer:
             return np.where(first > 0, first, 0.0) + np.where(second > 0, second, 0.0)
 
         straight, crossed = (similarity(ga, gb), similarity(fa, fb)), (similarity(ga, fb), similarity(fa, gb))
-        swap = (np.maximum(*crossed) > 0.9) & (positive_sum(*crossed) > positive_sum(*straight))
+        swap = (np.maximum(*crossed) > NAME_SWAPPED) & (positive_sum(*crossed) > positive_sum(*straight))
         given = _name_levels(ga, np.where(swap, fb, gb), np.where(swap, crossed[0], straight[0]))
         family = _name_levels(fa, np.where(swap, gb, fb), np.where(swap, crossed[1], straight[1]))
         return given, family

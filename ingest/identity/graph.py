@@ -53,7 +53,6 @@ DETACH_MOVED_RECORDS = cypher(
     "WHERE c.id <> row.customer DELETE r",
     example={"rows": []},
 )
-WRITE_BATCH = 5_000  # rows per statement
 RESOLVED_PAIRS = cypher(
     "identity.resolved_records",
     "MATCH (c:Customer)-[:RESOLVED_FROM]->(s:SourceRecord) "
@@ -288,8 +287,7 @@ def resolve_customers(
                         links=links_by_cluster[survivor],
                     )
                 )
-    for start in range(0, len(moves), WRITE_BATCH):
-        store.execute(DETACH_MOVED_RECORDS, {"rows": moves[start : start + WRITE_BATCH]})
+    store.execute_batches(DETACH_MOVED_RECORDS, moves)
     store.upsert_relationships(Rel.RESOLVED_FROM, edges, start_label=Label.Customer, end_label=Label.SourceRecord)
     store.upsert_nodes(Label.AuditEvent, audits)
     return {

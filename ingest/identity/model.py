@@ -55,6 +55,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "city": ("differ", "similar", "same"),
 }
 NAMES = tuple(FIELDS)
+# Jaro-Winkler thresholds of the name levels ("close", "similar"), and the crossed similarity above
+# which a first and last name are taken as swapped; `levels` and `batch` both use them.
+NAME_CLOSE, NAME_SIMILAR, NAME_SWAPPED = 0.92, 0.8, 0.9
 
 
 def prepare(record: Record) -> Record:
@@ -88,7 +91,7 @@ def name_level(a: str, b: str) -> int:
     if a == b:
         return 3
     similarity = jaro_winkler(a, b)
-    return 2 if similarity >= 0.92 else 1 if similarity >= 0.8 else 0
+    return 2 if similarity >= NAME_CLOSE else 1 if similarity >= NAME_SIMILAR else 0
 
 
 def code_level(a: str, b: str) -> int:
@@ -103,6 +106,11 @@ def text_level(a: str, b: str) -> int:
     if not a or not b:
         return -1
     return 2 if a == b else 1 if jaro_winkler(a, b) >= 0.85 else 0
+
+
+def number_level(a: str, b: str) -> int:
+    """House numbers: -1 missing, 1 the same, else 0."""
+    return -1 if not a or not b else int(a == b)
 
 
 @lru_cache(maxsize=65_536)
@@ -151,7 +159,7 @@ def levels(a: Record, b: Record) -> list[int]:
             jaro_winkler(x, y) if x and y else -1.0 for x, y in ((a["given"], given_b), (a["family"], family_b))
         ]
         swapped = [jaro_winkler(x, y) if x and y else -1.0 for x, y in ((a["given"], family_b), (a["family"], given_b))]
-        if max(swapped) > 0.9 and sum(s for s in swapped if s > 0) > sum(s for s in straight if s > 0):
+        if max(swapped) > NAME_SWAPPED and sum(s for s in swapped if s > 0) > sum(s for s in straight if s > 0):
             given_b, family_b = family_b, given_b  # first and last name swapped
         given, family, name = name_level(a["given"], given_b), name_level(a["family"], family_b), -1
     else:
@@ -169,7 +177,7 @@ def levels(a: Record, b: Record) -> list[int]:
         code_level(a["reg_id"], b["reg_id"]),
         code_level(a["postcode"], b["postcode"]),
         text_level(a["street"], b["street"]),
-        -1 if not a["street_number"] or not b["street_number"] else int(a["street_number"] == b["street_number"]),
+        number_level(a["street_number"], b["street_number"]),
         text_level(a["city"], b["city"]),
     ]
 

@@ -353,7 +353,7 @@ def cluster_pairs(clusters: Iterable[Sequence[str]]) -> set[tuple[str, str]]:
 def pairwise_quality(
     predicted: Iterable[Sequence[str]],
     truth: dict[str, str],
-    candidates: Candidates | set[tuple[str, str]] | None = None,
+    candidates: Candidates | None = None,
 ) -> dict[str, float]:
     """Pairwise precision, recall and F1 against true entity labels, and the pair completeness of blocking."""
     true_groups: dict[str, list[str]] = defaultdict(list)
@@ -373,7 +373,7 @@ def pairwise_quality(
         "predicted_pairs": float(len(found)),
     }
     if candidates is not None:
-        covered = candidates.covered(true_pairs) if isinstance(candidates, Candidates) else len(candidates & true_pairs)
+        covered = candidates.covered(true_pairs)
         result["pair_completeness"] = covered / len(true_pairs) if true_pairs else 1.0
         result["candidate_pairs"] = float(len(candidates))
     return result

@@ -22,7 +22,7 @@ from kbcrm.graph.errors import (
     ReadOnlyViolation,
     StoreUnavailable,
 )
-from kbcrm.graph.store import GraphStore, QueryResult, Row, SearchHit, WriteCounts
+from kbcrm.graph.store import GraphStore, QueryResult, Row, SearchHit, WriteCounts, _text
 
 
 def plain(value: Any) -> Any:
@@ -210,7 +210,7 @@ class FalkorDBStore(GraphStore):
 
     def explain(self, query: Cypher | str, params: Mapping[str, Any] | None = None) -> list[str]:
         """FalkorDB's plan for a query (GRAPH.EXPLAIN, nothing run): one operation a line, indented by depth."""
-        text = query.text if isinstance(query, Cypher) else query
+        text = _text(query)
         try:
             plan = self._graph.explain(text, dict(params or {}))
         except redis.ResponseError as exc:

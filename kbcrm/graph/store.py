@@ -138,6 +138,15 @@ class GraphStore(ABC):
             raise VocabularyError(f"properties {unknown} are not declared for relationship {rel_type} in the ontology")
 
     # ------------------------------------------------------------ batch writes
+    def execute_batches(
+        self, query: Cypher | str, rows: Sequence[Mapping[str, Any]], *, batch_size: int = 5000, **params: Any
+    ) -> WriteCounts:
+        """Run an `UNWIND $rows …` statement over `rows`, `batch_size` rows a statement; the summed write counts."""
+        total = WriteCounts()
+        for start in range(0, len(rows), batch_size):
+            total.add(self.execute(query, {**params, "rows": rows[start : start + batch_size]}).counts)
+        return total
+
     def upsert_nodes(
         self, label: str, rows: Sequence[Mapping[str, Any]], *, extra_labels: Sequence[str] = (), batch_size: int = 5000
     ) -> WriteCounts:
@@ -156,15 +165,8 @@ class GraphStore(ABC):
             f"ON CREATE SET n.created_at = $now "
             f"SET n += row.props, n.updated_at = $now" + (f", n:{':'.join(extra_labels)}" if extra_labels else "")
         )
-        total = WriteCounts()
-        now = utc_now()
-        for start in range(0, len(rows), batch_size):
-            batch = [
-                {"id": row["id"], "props": {k: v for k, v in row.items() if k != "id"}}
-                for row in rows[start : start + batch_size]
-            ]
-            total.add(self.execute(text, {"rows": batch, "now": now}).counts)
-        return total
+        batch = [{"id": row["id"], "props": {k: v for k, v in row.items() if k != "id"}} for row in rows]
+        return self.execute_batches(text, batch, batch_size=batch_size, now=utc_now())
 
     def upsert_relationships(
         self,
@@ -185,18 +187,15 @@ class GraphStore(ABC):
             f"MATCH (b:{end_label} {{id: row.end}}) "
             f"MERGE (a)-[r:{rel_type}]->(b) SET r += row.props"
         )
-        total = WriteCounts()
-        for start in range(0, len(rows), batch_size):
-            batch = [
-                {
-                    "start": row["start"],
-                    "end": row["end"],
-                    "props": {k: v for k, v in row.items() if k not in ("start", "end")},
-                }
-                for row in rows[start : start + batch_size]
-            ]
-            total.add(self.execute(text, {"rows": batch}).counts)
-        return total
+        batch = [
+            {
+                "start": row["start"],
+                "end": row["end"],
+                "props": {k: v for k, v in row.items() if k not in ("start", "end")},
+            }
+            for row in rows
+        ]
+        return self.execute_batches(text, batch, batch_size=batch_size)
 
     def get_node(self, label: str, node_id: str) -> Row | None:
         """A node's properties by id, or None."""
