@@ -40,7 +40,7 @@ ARTICLE = cypher(
 )
 RELATED = cypher(
     "portal.related",
-    "MATCH (a:KnowledgeArticle {id: $id})-[r1:APPLIES_TO|RESOLVES|ON_TOPIC]->(n)"
+    "MATCH (a:KnowledgeArticle {id: $id}) WITH a MATCH (a)-[r1:APPLIES_TO|RESOLVES|ON_TOPIC]->(n)"
     "<-[r2:APPLIES_TO|RESOLVES|ON_TOPIC]-(b:KnowledgeArticle) "
     "WHERE b.id <> a.id AND b.audience IN $audiences AND b.confidence IN $states "
     "RETURN b.id AS id, b.title AS title, collect(DISTINCT {rel: type(r2), node: n.id, "

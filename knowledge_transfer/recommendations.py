@@ -22,7 +22,8 @@ from knowledge_transfer.answers.models import EvidencePath, PathEdge, PathNode
 
 KNOWN_ISSUES = cypher(
     "rec.known_issues",
-    "MATCH (c:Customer {id: $customer})-[:OWNS]->(p:Product)<-[:APPLIES_TO]-(a:KnowledgeArticle)-[:RESOLVES]->(s) "
+    "MATCH (c:Customer {id: $customer}) WITH c "
+    "MATCH (c)-[:OWNS]->(p:Product)<-[:APPLIES_TO]-(a:KnowledgeArticle)-[:RESOLVES]->(s) "
     "WHERE a.audience IN ['customer', 'public'] AND a.confidence = 'validated' "
     "MATCH (k:ServiceCase)-[:ABOUT_PRODUCT]->(p) MATCH (k)-[:HAS_SYMPTOM|REPORTED_ERROR]->(s) "
     "RETURN c.name AS customer_name, a.id AS article, a.title AS title, p.id AS product, p.name AS product_name, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 
 import pytest
 
@@ -100,3 +101,16 @@ def test_no_batch_statement_scans_a_label_for_every_row(falkordb_store: FalkorDB
             plan = falkordb_store.explain(_unlink_query(mapping, i), {"rows": [{"id": "x", "targets": ["y"] * 9}]})
             assert not _row_scans(plan), (path.name, i, _unlink_query(mapping, i))
     assert checked > 20
+
+
+def test_no_statement_that_names_a_node_by_id_scans_a_label(falkordb_store: FalkorDBStore) -> None:
+    # FalkorDB's planner may start `MATCH (a {id: $id})-->(n)<--(b:L) WHERE b.x …` from a scan of L
+    # and check a per row; the related-articles read did (1.7 ms against 0.5 ms on 52 articles,
+    # growing with the knowledge base). Binding the named node first (`WITH a MATCH …`) fixes it.
+    checked = []
+    for name in SHARED:
+        query = REGISTRY[name]
+        if re.search(r"\{id: \$\w+\}", query.text):
+            checked.append(name)
+            assert not _row_scans(falkordb_store.explain(query, query.example)), (name, query.text)
+    assert len(checked) > 50 and "portal.related" in checked

@@ -65,7 +65,7 @@ RELEASE = cypher(
 )
 REVOKE_PENDING = cypher(
     "invitations.revoke_pending",
-    "MATCH (i:Invitation)-[:INVITES]->(k:Contact {id: $contact}) WHERE i.status = 'pending' "
+    "MATCH (k:Contact {id: $contact}) WITH k MATCH (i:Invitation)-[:INVITES]->(k) WHERE i.status = 'pending' "
     "SET i.status = 'revoked', i.revoked_at = $now RETURN i.id AS id",
     example={"contact": "k-none", "now": "2026-01-01T00:00:00+00:00"},
 )

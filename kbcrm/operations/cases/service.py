@@ -62,7 +62,8 @@ NOTES = cypher(
 )
 LINKED_ARTICLES = cypher(
     "cases.linked_articles",
-    "MATCH (a:KnowledgeArticle)-[r:LINKED_TO_CASE]->(k:ServiceCase {id: $id}) WHERE a.audience IN $audiences "
+    "MATCH (k:ServiceCase {id: $id}) WITH k "
+    "MATCH (a:KnowledgeArticle)-[r:LINKED_TO_CASE]->(k) WHERE a.audience IN $audiences "
     "RETURN a.id AS id, a.title AS title, r.kind AS kind, r.linked_by AS linked_by, r.linked_at AS linked_at "
     "ORDER BY a.id",
     example={"id": "C-1", "audiences": ["public"]},
