@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kbcrm.cli import app
-from knowledge_transfer.embeddings import MiniLMEmbedder, UseEmbedder, get_embedder
+from knowledge_transfer.embeddings import MiniLMEmbedder, UseEmbedder, _erf, get_embedder
 from knowledge_transfer.evaluation import DatasetError, evaluate, load_beir, query_metrics
 from knowledge_transfer.search.fusion import FusionWeights, fuse, standardise
 from knowledge_transfer.search.index import HybridIndex
@@ -36,6 +36,16 @@ def test_minilm_numpy_port_matches_sentence_transformers() -> None:
     assert vectors.shape == (len(texts), 384)
     cosine = (vectors * reference["vectors"]).sum(axis=1)
     assert cosine.min() > 0.9999, cosine
+
+
+def test_minilm_erf_is_as_exact_as_float32_allows() -> None:
+    from scipy.special import erf
+
+    x = np.concatenate([np.linspace(-8, 8, 20_001), np.random.default_rng(0).normal(0, 3, 20_000)]).astype(np.float32)
+    fast = _erf(x)
+    assert fast.dtype == np.float32
+    assert np.abs(fast - erf(x.astype(np.float64))).max() < 1e-6  # the formula's 1.5e-7 plus float32 rounding
+    assert _erf(np.float32([0.0, -0.0]))[0] == 0 and np.all(_erf(np.float32([-9.0, 9.0])) == [-1, 1])
 
 
 def test_use_is_cross_lingual_and_minilm_is_not() -> None:
