@@ -1,4 +1,10 @@
-"""FastAPI dependencies shared by the routers: the store, the knowledge base, settings."""
+"""FastAPI dependencies shared by the routers: the store, the knowledge base, settings.
+
+They are `async def` because they only look things up: FastAPI runs a plain `def` dependency
+on its thread pool, a thread hand-over per dependency per request (measured in
+bench/portal_load.py). The one that may block, building the knowledge base on first use,
+does that on the thread pool.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
 
 from ingest.identity.graph import possible_duplicates
 from kbcrm.graph import GraphStore
@@ -21,26 +28,55 @@ _KB_LOCK = threading.Lock()
 log = logging.getLogger("kbcrm.api")
 
 
-def get_store(request: Request) -> GraphStore:
+async def get_store(request: Request) -> GraphStore:
     """The application's graph store (opened at start-up)."""
     store: GraphStore = request.app.state.store
     return store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The application's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_knowledge_base(request: Request) -> KnowledgeBase:
+def _build_knowledge_base(state: Any) -> KnowledgeBase:
+    with _KB_LOCK:
+        if getattr(state, "kb", None) is None:
+            state.kb = KnowledgeBase.from_graph(state.store, state.settings)
+    kb: KnowledgeBase = state.kb
+    return kb
+
+
+def warm_up(app: FastAPI) -> threading.Thread:
+    """Build the knowledge base in the background now, so the first question after start-up does not wait for it.
+
+    With several uvicorn workers each process builds its own; /health says `knowledge: building`
+    until this process's is ready (requests that need it meanwhile wait for the same build).
+    """
+
+    def build() -> None:
+        try:
+            _build_knowledge_base(app.state)
+        except Exception:  # the first request that needs it tries again, and reports the error
+            log.exception("building the knowledge base at start-up failed")
+
+    thread = threading.Thread(target=build, name="kbcrm-kb-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def knowledge_ready(app: FastAPI) -> bool:
+    """Whether this process has its knowledge base (built at start-up or by a first question)."""
+    return getattr(app.state, "kb", None) is not None
+
+
+async def get_knowledge_base(request: Request) -> KnowledgeBase:
     """The searchable knowledge, built on first use (embeds only what the vector cache lacks)."""
     state = request.app.state
-    if getattr(state, "kb", None) is None:
-        with _KB_LOCK:
-            if getattr(state, "kb", None) is None:
-                state.kb = KnowledgeBase.from_graph(state.store, state.settings)
-    kb: KnowledgeBase = state.kb
+    kb: KnowledgeBase | None = getattr(state, "kb", None)
+    if kb is None:
+        kb = await run_in_threadpool(_build_knowledge_base, state)
     return kb
 
 
@@ -123,13 +159,13 @@ def wait_for_knowledge(app: FastAPI, timeout: float = 60.0) -> None:
         thread.join(timeout)
 
 
-def get_duplicate_finder(request: Request) -> DuplicateFinder:
+async def get_duplicate_finder(request: Request) -> DuplicateFinder:
     """The duplicate check for new customers: the identity resolver's scoring at KBCRM_IDENTITY_THRESHOLD."""
     threshold = request.app.state.settings.identity_threshold
     return partial(possible_duplicates, request.app.state.store, threshold=threshold)
 
 
-def get_calendar(request: Request) -> BusinessCalendar:
+async def get_calendar(request: Request) -> BusinessCalendar:
     """The service desk's business-hours calendar (KBCRM_SLA_* settings)."""
     return BusinessCalendar.from_settings(request.app.state.settings)
 

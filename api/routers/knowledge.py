@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import Knowledge, Store, knowledge_changed, usage_changed
@@ -45,7 +46,11 @@ class ConfidenceChange(BaseModel):
     state: str = Field(min_length=1, max_length=40)
 
 
-@router.get("/search", summary="Search the knowledge base; every suggestion carries its evidence")
+@router.get(
+    "/search",
+    summary="Search the knowledge base; every suggestion carries its evidence",
+    response_model=dict[str, Any],
+)
 def search(
     kb: Knowledge,
     store: Store,
@@ -53,9 +58,9 @@ def search(
     q: Annotated[str, Query(min_length=1, max_length=500)],
     case_id: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Anonymous visitors and customers get validated customer/public articles; staff get everything."""
-    return portal.answer_for(kb, store, principal, q, case_id=case_id, limit=limit)
+    return JSONResponse(portal.answer_for(kb, store, principal, q, case_id=case_id, limit=limit))
 
 
 @router.get("/suggest", summary="Articles for a case subject being typed (case deflection)")
@@ -69,13 +74,17 @@ def suggest(
     return portal.answer_for(kb, store, principal, subject, limit=3)
 
 
-@router.get("/articles/{article_id}", summary="Read an article (audience-checked), with related articles")
-def read_article(article_id: str, store: Store, principal: MaybeUser) -> dict[str, Any]:
+@router.get(
+    "/articles/{article_id}",
+    summary="Read an article (audience-checked), with related articles",
+    response_model=dict[str, Any],
+)
+def read_article(article_id: str, store: Store, principal: MaybeUser) -> JSONResponse:
     """Counts a view for the reader's audience; 404 when the reader may not see it."""
     article = portal.view_article(store, article_id=article_id, principal=principal)
     if article is None:
         raise not_found(f"article {article_id!r}")
-    return article
+    return JSONResponse(article)
 
 
 @router.post("/articles/{article_id}/rating", summary="Rate an article helpful or not")
