@@ -77,15 +77,15 @@ def start_server(data_dir: Path, port: int, console: Console, workers: int) -> s
             if process.poll() is not None:
                 raise SystemExit(f"the server stopped; see {data_dir / 'server.log'}")
             try:
-                # Each worker process builds its knowledge base at start-up; a new connection reaches any
-                # worker, so wait until 10 health checks in a row find theirs ready before timing anything.
-                ready = 0
-                while ready < 10 * workers and time.monotonic() < deadline:
-                    health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
-                    ready = ready + 1 if health.get("knowledge") == "ready" else 0
-                    time.sleep(0.05)
-                if ready:
-                    return process
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json().get("knowledge") == "ready":
+                    # Each worker process builds its own knowledge base at start-up, and a new connection may
+                    # reach any of them: wait until the server's processes are idle (every build done).
+                    while time.monotonic() < deadline:
+                        pids = process_tree(process.pid)
+                        before = cpu_seconds(pids)
+                        time.sleep(1)
+                        if cpu_seconds(pids) - before < 0.05:
+                            return process
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)

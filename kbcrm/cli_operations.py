@@ -141,24 +141,34 @@ def customers_invite(
     customer: Annotated[str, typer.Argument(help="Customer id.")],
     contacts: Annotated[list[str], typer.Argument(help="Contact ids of that customer, one or more.")],
     days: Annotated[int, typer.Option(min=1, max=90, help="How long the links stay valid.")] = 14,
-    base_url: Annotated[str, typer.Option(help="Where the portal is served.")] = "",
+    base_url: Annotated[
+        str, typer.Option(help="Where the portal is served (default: KBCRM_PUBLIC_URL, else KBCRM_HOST:KBCRM_PORT).")
+    ] = "",
 ) -> None:
-    """Invite contact persons of a customer to create their own portal logins; prints each link once."""
-    from kbcrm.access.invitations import InvitationError, invite
+    """Invite contact persons of a customer to create their own portal logins; prints each link once.
+
+    With e-mail on (KBCRM_SMTP_HOST), each link is also e-mailed to its contact.
+    """
+    from kbcrm.access.invitations import InvitationError, email_links, invite
     from kbcrm.graph import open_store
+    from kbcrm.mail import SmtpMailer
     from kbcrm.settings import get_settings
 
     settings = get_settings()
-    base = base_url or f"http://{settings.host}:{settings.port}"
+    base = base_url or settings.public_url or f"http://{settings.host}:{settings.port}"
+    mailer = SmtpMailer.from_settings(settings)
     with open_store() as store:
         try:
             sent = invite(store, principal=OPERATOR, customer_id=customer, contact_ids=contacts, days=days)
         except (InvitationError, AccessDenied) as exc:
             fail(str(exc))
+        errors = email_links(store, sent, mailer=mailer, base_url=base, actor=OPERATOR.user_id) if mailer else {}
     console.print(f"portal invitations for {customer} (the links are shown only now; each works once):")
     for s in sent:
         who = f"{s.contact_name} <{s.email}>" if s.email else s.contact_name
         line = f"  {s.contact_id}  {who}  expires {s.expires_at[:10]}\n    {s.link(base)}"
+        if mailer is not None:
+            line += "\n    e-mailed" if errors.get(s.id) is None else f"\n    not e-mailed: {errors[s.id]}"
         console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 

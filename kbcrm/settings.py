@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Models are only ever loaded from filesystem paths; never let a library reach a hub.
@@ -166,8 +166,36 @@ class Settings(BaseSettings):
         default=True,
         description="Log every request (uvicorn's access log); turn off behind a proxy that logs them already.",
     )
+    public_url: str = Field(
+        default="",
+        pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$",
+        description=(
+            "Address of the portal as its users reach it (e.g. https://crm.example.com); links in e-mails and "
+            "printed by the CLI start with it. Empty: the address the request came to (never used for e-mail)."
+        ),
+    )
+    smtp_host: str = Field(
+        default="", description="SMTP server for invitation e-mails; empty: e-mail is off and staff pass links on."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="starttls (submission, port 587), tls (implicit, port 465) or none."
+    )
+    smtp_user: str = Field(default="", description="SMTP login (empty: no login).")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
+    smtp_timeout_s: float = Field(default=10.0, gt=0, description="Seconds to wait for the SMTP server.")
+    mail_from: str = Field(default="", description="Sender address of KBCRM's e-mails (needed when e-mail is on).")
     demo_customers: int = Field(default=300, ge=10, description="Customers in the demo data set `make run` generates.")
     demo_seed: int = Field(default=7, description="Random seed of the demo data set.")
+
+    @model_validator(mode="after")
+    def _mail_needs_sender_and_address(self) -> Settings:
+        if self.smtp_host and (not self.mail_from or "@" not in self.mail_from):
+            raise ValueError("KBCRM_MAIL_FROM: a sender address is needed when KBCRM_SMTP_HOST is set")
+        if self.smtp_host and not self.public_url:
+            # A link built from the request's Host header could point anywhere: e-mailed links use this only.
+            raise ValueError("KBCRM_PUBLIC_URL: the portal's address is needed when KBCRM_SMTP_HOST is set")
+        return self
 
     @property
     def embedding_dim(self) -> int:

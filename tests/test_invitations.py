@@ -23,6 +23,7 @@ from kbcrm.access.models import AccessDenied, Principal, Role
 from kbcrm.graph import EmbeddedServer
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.settings import Settings
+from tests.smtp_server import smtp_server
 
 ENGINEER = Principal("user:eng", "Eng", Role.engineer)
 ANALYST = Principal("user:an", "An", Role.analyst)
@@ -333,3 +334,81 @@ def test_an_invitation_token_never_reaches_the_access_log(company: FalkorDBStore
         logging.getLogger("uvicorn.access").removeHandler(capture)
     assert any("/invite/[redacted]" in line for line in lines), lines  # ... and is logged without its token
     assert not any(sent.token in line for line in lines)
+
+
+def _mail_app(company: FalkorDBStore, tmp_path: Path, port: int) -> TestClient:
+    users.create_user(company, username="admin", password="admin-password", role=Role.admin)
+    settings = Settings(
+        data_dir=tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_security="none",
+        mail_from="crm@kbcrm.example",
+        public_url="https://crm.example",
+    )
+    return TestClient(create_app(settings, store=company), base_url="http://attacker.example", follow_redirects=False)
+
+
+def test_invitation_links_are_emailed_and_a_refused_address_is_reported(company: FalkorDBStore, tmp_path: Path) -> None:
+    with smtp_server() as (port, mailbox), _mail_app(company, tmp_path, port) as client:
+        mailbox.refuse.add("bob@acme.example")
+        admin = client.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-password"}).json()
+        response = client.post(
+            "/api/v1/customers/c:acme/invitations",
+            json={"contact_ids": ["k:ann", "k:bob"]},
+            headers={"X-CSRF-Token": admin["csrf_token"]},
+        )
+        assert response.status_code == 201, response.text
+        ann, bob = response.json()
+        assert ann["emailed"] is True and ann["email_error"] is None
+        assert bob["emailed"] is False and "refused bob@acme.example: 550" in bob["email_error"]
+        # Links use KBCRM_PUBLIC_URL, never the Host the request named.
+        assert ann["link"].startswith("https://crm.example/invite/kbi_")
+
+        (message,) = mailbox.messages
+        assert message["To"] == "ann.berg@acme.example" and message["From"] == "crm@kbcrm.example"
+        assert "Acme AG" in message["Subject"]
+        body = message.get_content()
+        assert ann["link"] in body and "Ann Berg" in body and "attacker" not in body
+        token = ann["link"].rsplit("/", 1)[1]
+        assert invitations.lookup(company, token)["contact_name"] == "Ann Berg"  # the e-mailed link works
+        bob_token = bob["link"].rsplit("/", 1)[1]
+        assert invitations.lookup(company, bob_token)["contact_name"] == "Bob Chen"  # not sent, still valid
+        events = {(e["action"], e["target"]) for e in audit.events(company, limit=50)}
+        assert ("invitation_emailed", ann["id"]) in events and ("invitation_email_failed", bob["id"]) in events
+
+        page = client.post(
+            "/staff/customers/c:acme/invitations", data={"csrf_token": admin["csrf_token"], "contact_id": ["k:ann"]}
+        )
+        assert page.status_code == 201 and '<td class="delivery">sent</td>' in page.text
+        assert len(mailbox.messages) == 2
+
+
+def test_an_unreachable_mail_server_leaves_the_links_to_be_passed_on(company: FalkorDBStore, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    with _mail_app(company, tmp_path, closed) as client:
+        admin = client.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-password"}).json()
+        headers = {"X-CSRF-Token": admin["csrf_token"]}
+        (ann,) = client.post(
+            "/api/v1/customers/c:acme/invitations", json={"contact_ids": ["k:ann"]}, headers=headers
+        ).json()
+        (zed,) = client.post(
+            "/api/v1/customers/c:other/invitations", json={"contact_ids": ["k:zed"]}, headers=headers
+        ).json()
+    assert ann["emailed"] is False and ann["email_error"].startswith(f"SMTP server 127.0.0.1:{closed}: ")
+    assert zed["emailed"] is False and zed["email_error"] == "the contact has no e-mail address"
+    assert invitations.lookup(company, ann["link"].rsplit("/", 1)[1])["contact_name"] == "Ann Berg"
+
+
+def test_email_needs_a_sender_and_the_portal_address(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="KBCRM_PUBLIC_URL"):
+        Settings(data_dir=tmp_path, smtp_host="mail.example", mail_from="crm@example.com")
+    with pytest.raises(ValidationError, match="KBCRM_MAIL_FROM"):
+        Settings(data_dir=tmp_path, smtp_host="mail.example", public_url="https://crm.example")
+    with pytest.raises(ValidationError, match="public_url"):
+        Settings(data_dir=tmp_path, public_url="crm.example/no-scheme")
+    assert Settings(data_dir=tmp_path).smtp_host == ""  # off by default

@@ -83,7 +83,11 @@ def invite_contacts(
     """Invite the ticked contacts; shows each link once, to be sent to the contact (none ticked: says so)."""
     user = _need(request, principal, *ACCOUNT_WRITERS)
     sent = invitations.invite(store, principal=user, customer_id=customer_id, contact_ids=contact_id or [], days=days)
-    data = {"customer_id": customer_id, "invitations": sent_body(request, sent)}
+    data = {
+        "customer_id": customer_id,
+        "invitations": sent_body(request, store, user.user_id, sent),
+        "mail_on": bool(request.app.state.settings.smtp_host),
+    }
     return page(request, "staff_invitations.html", data, principal=user, status=201)
 
 

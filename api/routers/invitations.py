@@ -11,6 +11,9 @@ from api.deps import AppSettings, Store
 from api.routers.auth import me_body, start_session
 from api.security import AnyUser
 from kbcrm.access import invitations, sessions
+from kbcrm.graph import GraphStore
+from kbcrm.mail import SmtpMailer
+from kbcrm.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["invitations"])
 
@@ -35,9 +38,18 @@ class Acceptance(InvitationToken):
     password: str = Field(min_length=8, max_length=200)
 
 
-def sent_body(request: Request, sent: list[invitations.SentInvitation]) -> list[dict[str, Any]]:
-    """Invitations just sent, with their links (shown this once: only the tokens' hashes are kept)."""
-    base = str(request.base_url)
+def sent_body(
+    request: Request, store: GraphStore, actor: str, sent: list[invitations.SentInvitation]
+) -> list[dict[str, Any]]:
+    """Invitations just sent, with their links (shown this once: only the tokens' hashes are kept).
+
+    With e-mail on (KBCRM_SMTP_HOST), each link is also e-mailed to its contact: `emailed` says
+    whether it was, `email_error` why not. Links start with KBCRM_PUBLIC_URL when set.
+    """
+    settings: Settings = request.app.state.settings
+    base = settings.public_url or str(request.base_url)
+    mailer = SmtpMailer.from_settings(settings)
+    errors = invitations.email_links(store, sent, mailer=mailer, base_url=base, actor=actor) if mailer else {}
     return [
         {
             "id": s.id,
@@ -46,6 +58,8 @@ def sent_body(request: Request, sent: list[invitations.SentInvitation]) -> list[
             "email": s.email,
             "expires_at": s.expires_at,
             "link": s.link(base),
+            "emailed": mailer is not None and errors.get(s.id) is None,
+            "email_error": errors.get(s.id),
         }
         for s in sent
     ]
@@ -60,7 +74,7 @@ def portal_access(customer_id: str, store: Store, principal: AnyUser) -> list[di
 @router.post(
     "/customers/{customer_id}/invitations",
     status_code=201,
-    summary="Invite contacts of a customer to create portal logins (links are shown once)",
+    summary="Invite contacts of a customer to create portal logins (links shown once, and e-mailed when e-mail is on)",
 )
 def invite(
     request: Request, customer_id: str, store: Store, principal: AnyUser, body: InvitationRequest
@@ -69,7 +83,7 @@ def invite(
     sent = invitations.invite(
         store, principal=principal, customer_id=customer_id, contact_ids=body.contact_ids, days=body.days
     )
-    return sent_body(request, sent)
+    return sent_body(request, store, principal.user_id, sent)
 
 
 @router.post("/invitations/{invitation_id}/revoke", summary="Withdraw a pending invitation")

@@ -20,6 +20,7 @@ from kbcrm.access.models import Principal, Role
 from kbcrm.access.scope import require_account_writer, require_customer
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
+from kbcrm.mail import MailError, Message, SmtpMailer
 from ontology.terms import Label, Rel
 
 TOKEN_PREFIX = "kbi_"
@@ -99,6 +100,7 @@ class SentInvitation:
     email: str | None
     token: str
     expires_at: str
+    customer_name: str = ""
 
     def link(self, base_url: str) -> str:
         """The accept page for this invitation."""
@@ -146,7 +148,8 @@ def invite(
         raise InvitationError("contact_ids: choose at least one contact")
     if len(wanted) > MAX_CONTACTS:
         raise InvitationError(f"contact_ids: at most {MAX_CONTACTS} at a time")
-    if store.get_node(Label.Customer, customer_id) is None:
+    customer = store.get_node(Label.Customer, customer_id)
+    if customer is None:
         raise InvitationNotFound(f"customer {customer_id!r} not found")
     contacts = {row["contact_id"]: row for row in portal_access(store, principal=principal, customer_id=customer_id)}
     for contact_id in wanted:
@@ -189,8 +192,60 @@ def invite(
             detail={"customer": customer_id, "contact": contact_id, "expires_at": expires},
         )
         row = contacts[contact_id]
-        sent.append(SentInvitation(invitation_id, contact_id, row["name"], row["email"], token, expires))
+        sent.append(
+            SentInvitation(
+                invitation_id,
+                contact_id,
+                row["name"],
+                row["email"],
+                token,
+                expires,
+                customer.get("name") or customer_id,
+            )
+        )
     return sent
+
+
+def invitation_message(sent: SentInvitation, base_url: str) -> Message:
+    """The e-mail that brings an invitation's link to its contact (English, then Chinese)."""
+    company, link, until = sent.customer_name, sent.link(base_url), sent.expires_at[:10]
+    text = (
+        f"Hello {sent.contact_name},\n\n"
+        f"you are invited to the customer portal for {company}: your products, orders and service cases, "
+        "and our knowledge base.\n\n"
+        f"Open this link to choose your user name and password (it works once, until {until}):\n\n{link}\n\n"
+        "If you did not expect this e-mail, ignore it; nothing happens unless the link is used.\n\n"
+        f"{sent.contact_name}，您好：\n\n我们邀请您使用 {company} 的客户门户。请打开上面的链接设置用户名和密码"
+        f"（仅可使用一次，有效期至 {until}）。\n"
+    )
+    return Message(to=sent.email or "", subject=f"Your customer portal login for {company}", text=text)
+
+
+def email_links(
+    store: GraphStore, sent: Sequence[SentInvitation], *, mailer: SmtpMailer, base_url: str, actor: str
+) -> dict[str, str | None]:
+    """E-mail each invitation's link to its contact: per invitation id None (sent) or why it was not. Audited.
+
+    A link that could not be sent stays valid: staff see why and can pass it on themselves.
+    """
+    outcome: dict[str, str | None] = {s.id: "the contact has no e-mail address" for s in sent if not s.email}
+    addressed = [s for s in sent if s.email]
+    if addressed:
+        try:
+            results = mailer.send([invitation_message(s, base_url) for s in addressed])
+        except MailError as exc:
+            results = [str(exc)] * len(addressed)
+        outcome.update(zip((s.id for s in addressed), results, strict=True))
+    for s in sent:
+        error = outcome[s.id]
+        audit.record(
+            store,
+            actor=actor,
+            action="invitation_emailed" if error is None else "invitation_email_failed",
+            target=s.id,
+            detail={"to": s.email, "error": error},
+        )
+    return outcome
 
 
 def _pending(store: GraphStore, token: str) -> dict[str, Any]:
