@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from api import errors
 from api.access_log import redact_access_log
-from api.deps import warm_up, watch_knowledge
+from api.deps import watch_knowledge
 from api.pages import operations as operations_pages
 from api.pages import views
 from api.routers import (
@@ -56,8 +56,6 @@ def create_app(
         # Requests run on many threads at once: one BLAS thread each, or numpy's thread pool
         # oversubscribes the cores (measured by bench/portal_load.py).
         threadpool_limits(limits=1)
-        if owned and app.state.kb is None:  # a served app: build the knowledge base before the first question
-            warm_up(app)
         stop = threading.Event()
         watch_knowledge(app, stop)
         try:

@@ -48,29 +48,6 @@ def _build_knowledge_base(state: Any) -> KnowledgeBase:
     return kb
 
 
-def warm_up(app: FastAPI) -> threading.Thread:
-    """Build the knowledge base in the background now, so the first question after start-up does not wait for it.
-
-    With several uvicorn workers each process builds its own; /health says `knowledge: building`
-    until this process's is ready (requests that need it meanwhile wait for the same build).
-    """
-
-    def build() -> None:
-        try:
-            _build_knowledge_base(app.state)
-        except Exception:  # the first request that needs it tries again, and reports the error
-            log.exception("building the knowledge base at start-up failed")
-
-    thread = threading.Thread(target=build, name="kbcrm-kb-warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
-def knowledge_ready(app: FastAPI) -> bool:
-    """Whether this process has its knowledge base (built at start-up or by a first question)."""
-    return getattr(app.state, "kb", None) is not None
-
-
 async def get_knowledge_base(request: Request) -> KnowledgeBase:
     """The searchable knowledge, built on first use (embeds only what the vector cache lacks)."""
     state = request.app.state

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import Store, knowledge_ready
+from api.deps import Store
 from api.security import Staff
 from kbcrm.domain import graph_summary
 from kbcrm.graph import StoreError
@@ -16,21 +16,13 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", summary="Is the service and its graph store up?")
-def health(request: Request, store: Store) -> JSONResponse:
-    """200 with the backend name when the graph answers, 503 otherwise.
-
-    `knowledge` is `ready` once this process has built its knowledge base (at start-up, in the
-    background), `building` before: questions asked meanwhile wait for the build.
-    """
+def health(store: Store) -> JSONResponse:
+    """200 with the backend name when the graph answers, 503 otherwise."""
     try:
         ok = graph_summary.ping(store=store)
     except StoreError as exc:
         return JSONResponse({"status": "unavailable", "backend": store.backend_name, "detail": str(exc)}, 503)
-    knowledge = "ready" if knowledge_ready(request.app) else "building"
-    return JSONResponse(
-        {"status": "ok" if ok else "unavailable", "backend": store.backend_name, "knowledge": knowledge},
-        200 if ok else 503,
-    )
+    return JSONResponse({"status": "ok" if ok else "unavailable", "backend": store.backend_name}, 200 if ok else 503)
 
 
 @router.get("/api/v1/graph/summary", summary="Nodes per label and relationships per type (staff)")
