@@ -1,7 +1,7 @@
 """Portal load benchmark: N concurrent simulated users on loopback against `kbcrm serve --demo`.
 
-Starts the real server (uvicorn, one process) on the demo graph in a data directory of its
-own, then runs, for a bounded time, N users that each log in and then search the knowledge
+Starts the real server (uvicorn, `--workers` processes) on the demo graph in a data directory
+of its own, then runs, for a bounded time, N users that each log in and then search the knowledge
 base and read articles (and now and then log in again), with a fixed think time of 0.
 Prints, per kind of request and overall, req/s, p50/p95/p99 and errors, and — measured in
 the same run, against the same server — the baseline: the same users calling /health,
@@ -11,9 +11,9 @@ question-vector cache cannot answer them; the rest repeat twelve popular questio
 
 Goal (issue 5): 50 users, >= 500 req/s, p95 <= 100 ms, 0 errors.
 
-    python bench/portal_load.py [--users 50] [--seconds 20] [--workers 1] [--data-dir .cache/bench-portal]
+    python -m bench.portal_load [--users 50] [--seconds 20] [--workers 1] [--fresh-share 0.5]
 
-The server inherits the environment, so `KBCRM_ACCESS_LOG=false python bench/portal_load.py`
+The server inherits the environment, so `KBCRM_ACCESS_LOG=false python -m bench.portal_load`
 measures it without uvicorn's access log.
 """
 

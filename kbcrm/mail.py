@@ -75,10 +75,14 @@ class SmtpMailer:
         results: list[str | None] = []
         try:
             for message in messages:
-                email = EmailMessage()
-                email["From"], email["To"], email["Subject"] = s.mail_from, message.to, message.subject
-                email["Date"], email["Message-ID"] = formatdate(localtime=False), make_msgid(domain="kbcrm")
-                email.set_content(message.text)
+                try:
+                    email = EmailMessage()
+                    email["From"], email["To"], email["Subject"] = s.mail_from, message.to, message.subject
+                    email["Date"], email["Message-ID"] = formatdate(localtime=False), make_msgid(domain="kbcrm")
+                    email.set_content(message.text)
+                except ValueError as exc:  # a line break or a malformed address in a header: never sent
+                    results.append(f"not sent to {message.to!r}: {exc}")
+                    continue
                 try:
                     client.send_message(email)
                     results.append(None)
@@ -86,9 +90,9 @@ class SmtpMailer:
                     code, reason = next(iter(exc.recipients.values()))
                     results.append(f"{where} refused {message.to}: {code} {reason.decode(errors='replace')}")
                 except smtplib.SMTPResponseException as exc:
-                    results.append(
-                        f"{where} refused the message: {exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
-                    )
+                    error = exc.smtp_error
+                    text = error.decode(errors="replace") if isinstance(error, bytes) else error
+                    results.append(f"{where} refused the message: {exc.smtp_code} {text}")
                     client.rset()
         except (OSError, smtplib.SMTPException) as exc:
             results += [f"{where}: {exc}"] * (len(messages) - len(results))

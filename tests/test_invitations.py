@@ -412,3 +412,24 @@ def test_email_needs_a_sender_and_the_portal_address(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="public_url"):
         Settings(data_dir=tmp_path, public_url="crm.example/no-scheme")
     assert Settings(data_dir=tmp_path).smtp_host == ""  # off by default
+
+
+def test_no_line_break_from_the_graph_reaches_a_mail_header(tmp_path: Path) -> None:
+    from kbcrm.mail import Message, SmtpMailer
+
+    sent = invitations.SentInvitation("i", "k", "Ann", "ann@acme.example", "kbi_x", "2031-01-01", "Acme\r\nBcc: x@evil")
+    assert "\n" not in invitations.invitation_message(sent, "https://crm.example").subject
+    with smtp_server() as (port, mailbox):
+        settings = Settings(
+            data_dir=tmp_path,
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_security="none",
+            mail_from="crm@kbcrm.example",
+            public_url="https://crm.example",
+        )
+        results = SmtpMailer(settings).send(
+            [Message("ann@acme.example\nBcc: x@evil", "hi", "text"), Message("bob@acme.example", "hi", "text")]
+        )
+    assert results[0] is not None and "not sent" in results[0] and results[1] is None
+    assert [m["To"] for m in mailbox.messages] == ["bob@acme.example"]

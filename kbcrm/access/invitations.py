@@ -218,7 +218,8 @@ def invitation_message(sent: SentInvitation, base_url: str) -> Message:
         f"{sent.contact_name}，您好：\n\n我们邀请您使用 {company} 的客户门户。请打开上面的链接设置用户名和密码"
         f"（仅可使用一次，有效期至 {until}）。\n"
     )
-    return Message(to=sent.email or "", subject=f"Your customer portal login for {company}", text=text)
+    subject = " ".join(f"Your customer portal login for {company}".split())  # no line break reaches a header
+    return Message(to=sent.email or "", subject=subject, text=text)
 
 
 def email_links(
