@@ -336,9 +336,9 @@ def test_an_invitation_token_never_reaches_the_access_log(company: FalkorDBStore
     assert not any(sent.token in line for line in lines)
 
 
-def _mail_app(company: FalkorDBStore, tmp_path: Path, port: int) -> TestClient:
-    users.create_user(company, username="admin", password="admin-password", role=Role.admin)
-    settings = Settings(
+def _mail_settings(tmp_path: Path, port: int) -> Settings:
+    """E-mail on, through the test SMTP server on `port`."""
+    return Settings(
         data_dir=tmp_path,
         smtp_host="127.0.0.1",
         smtp_port=port,
@@ -346,7 +346,12 @@ def _mail_app(company: FalkorDBStore, tmp_path: Path, port: int) -> TestClient:
         mail_from="crm@kbcrm.example",
         public_url="https://crm.example",
     )
-    return TestClient(create_app(settings, store=company), base_url="http://attacker.example", follow_redirects=False)
+
+
+def _mail_app(company: FalkorDBStore, tmp_path: Path, port: int) -> TestClient:
+    users.create_user(company, username="admin", password="admin-password", role=Role.admin)
+    app = create_app(_mail_settings(tmp_path, port), store=company)
+    return TestClient(app, base_url="http://attacker.example", follow_redirects=False)
 
 
 def test_invitation_links_are_emailed_and_a_refused_address_is_reported(company: FalkorDBStore, tmp_path: Path) -> None:
@@ -420,15 +425,7 @@ def test_no_line_break_from_the_graph_reaches_a_mail_header(tmp_path: Path) -> N
     sent = invitations.SentInvitation("i", "k", "Ann", "ann@acme.example", "kbi_x", "2031-01-01", "Acme\r\nBcc: x@evil")
     assert "\n" not in invitations.invitation_message(sent, "https://crm.example").subject
     with smtp_server() as (port, mailbox):
-        settings = Settings(
-            data_dir=tmp_path,
-            smtp_host="127.0.0.1",
-            smtp_port=port,
-            smtp_security="none",
-            mail_from="crm@kbcrm.example",
-            public_url="https://crm.example",
-        )
-        results = SmtpMailer(settings).send(
+        results = SmtpMailer(_mail_settings(tmp_path, port)).send(
             [Message("ann@acme.example\nBcc: x@evil", "hi", "text"), Message("bob@acme.example", "hi", "text")]
         )
     assert results[0] is not None and "not sent" in results[0] and results[1] is None
