@@ -95,15 +95,21 @@ def start_server(data_dir: Path, port: int, console: Console, workers: int) -> s
     raise SystemExit("the server did not answer in time")
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (None for a process that has gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def process_tree(pid: int) -> list[int]:
     """The process and its descendants (uvicorn's worker processes), from /proc."""
     children: dict[int, list[int]] = defaultdict(list)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children[int(fields[1])].append(int(stat.parent.name))
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat(entry.name)
+        if fields is not None:
+            children[int(fields[1])].append(int(entry.name))
     found, todo = [], [pid]
     while todo:
         found.append(todo.pop())
@@ -113,14 +119,8 @@ def process_tree(pid: int) -> list[int]:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time of the processes (0 for one that has gone)."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    stats = [fields for fields in map(_stat, pids) if fields is not None]
+    return sum(int(fields[11]) + int(fields[12]) for fields in stats) / os.sysconf("SC_CLK_TCK")
 
 
 async def warm_up(port: int, connections: int) -> None:

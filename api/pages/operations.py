@@ -16,7 +16,7 @@ from api.deps import DuplicateCheck, Store
 from api.errors import not_found
 from api.pages.render import page
 from api.pages.views import STAFF, _need, _redirect
-from api.routers.invitations import sent_body
+from api.routers.invitations import deliver_links
 from api.security import MaybeUser
 from kbcrm.access import invitations
 from kbcrm.access.models import Role
@@ -85,7 +85,7 @@ def invite_contacts(
     sent = invitations.invite(store, principal=user, customer_id=customer_id, contact_ids=contact_id or [], days=days)
     data = {
         "customer_id": customer_id,
-        "invitations": sent_body(request, store, user.user_id, sent),
+        "invitations": deliver_links(request, store, user.user_id, sent),
         "mail_on": bool(request.app.state.settings.smtp_host),
     }
     return page(request, "staff_invitations.html", data, principal=user, status=201)

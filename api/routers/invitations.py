@@ -38,10 +38,10 @@ class Acceptance(InvitationToken):
     password: str = Field(min_length=8, max_length=200)
 
 
-def sent_body(
+def deliver_links(
     request: Request, store: GraphStore, actor: str, sent: list[invitations.SentInvitation]
 ) -> list[dict[str, Any]]:
-    """Invitations just sent, with their links (shown this once: only the tokens' hashes are kept).
+    """The invitations just sent, with their links (shown this once: only the tokens' hashes are kept).
 
     With e-mail on (KBCRM_SMTP_HOST), each link is also e-mailed to its contact: `emailed` says
     whether it was, `email_error` why not. Links start with KBCRM_PUBLIC_URL when set.
@@ -83,7 +83,7 @@ def invite(
     sent = invitations.invite(
         store, principal=principal, customer_id=customer_id, contact_ids=body.contact_ids, days=body.days
     )
-    return sent_body(request, store, principal.user_id, sent)
+    return deliver_links(request, store, principal.user_id, sent)
 
 
 @router.post("/invitations/{invitation_id}/revoke", summary="Withdraw a pending invitation")
