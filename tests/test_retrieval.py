@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from kbcrm.cli import app
-from knowledge_transfer.embeddings import MiniLMEmbedder, UseEmbedder, _erf, get_embedder
+from knowledge_transfer.embeddings import (
+    _GELU_CHUNK,
+    BatchingEncoder,
+    Embedder,
+    MiniLMEmbedder,
+    UseEmbedder,
+    _erf,
+    _gelu,
+    _gelu_rows,
+    get_embedder,
+)
 from knowledge_transfer.evaluation import DatasetError, evaluate, load_beir, query_metrics
 from knowledge_transfer.search.fusion import FusionWeights, fuse, standardise
 from knowledge_transfer.search.index import HybridIndex
@@ -110,3 +124,66 @@ def test_eval_retrieval_command_prints_all_three(tmp_path: Path) -> None:
     assert re.search(r"hybrid >= the better single retriever on \d of 6 metrics", result.output)
     bad = CliRunner().invoke(app, ["eval", "retrieval", str(tmp_path)], env={"KBCRM_DATA_DIR": str(tmp_path)})
     assert bad.exit_code != 0 and "corpus.jsonl: file not found" in bad.output
+
+
+def test_gelu_in_cache_sized_blocks_equals_gelu() -> None:
+    x = np.random.default_rng(1).normal(0, 3, (3 * _GELU_CHUNK // 1536 + 5, 1536)).astype(np.float32)
+    expected = _gelu(x)
+    assert np.array_equal(_gelu_rows(x.copy()), expected)  # the block boundaries change nothing
+
+
+def test_minilm_gives_a_text_the_same_vector_alone_and_in_a_padded_batch() -> None:
+    minilm = get_embedder("minilm")
+    texts = ["pump", "the pump makes a grinding noise after the firmware update on AX-120", "E-1012 on AX-120"]
+    together = minilm.encode(texts)
+    alone = np.vstack([minilm.encode([t]) for t in texts])
+    assert np.abs(together - alone).max() < 1e-5
+
+
+class GatedEmbedder:
+    """A real embedder whose encode calls wait for `gate` (so a test can let texts queue up), texts failing on 'bad'."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder, self.model_id, self.dim = embedder, embedder.model_id, embedder.dim
+        self.gate, self.entered, self.calls = threading.Event(), threading.Event(), []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        self.entered.set()
+        assert self.gate.wait(30)
+        if any("bad" in t for t in texts):
+            raise ValueError("a bad text")
+        return self.embedder.encode(texts)
+
+
+def test_batching_encoder_encodes_waiting_texts_in_one_batch_and_fails_only_the_bad_one() -> None:
+    use = UseEmbedder()
+    gated = GatedEmbedder(use)
+    encoder = BatchingEncoder(gated)
+    texts = ["pump leaks oil", "display is blank", "泵漏油", "bad input", "firmware update failed", "noise"]
+    results: dict[str, Any] = {}
+
+    def ask(text: str) -> None:
+        try:
+            results[text] = encoder.encode_one(text)
+        except ValueError as exc:
+            results[text] = exc
+
+    first = threading.Thread(target=ask, args=(texts[0],))
+    first.start()
+    assert gated.entered.wait(30)  # the first text runs alone (no one else is waiting); the others queue behind it
+    others = [threading.Thread(target=ask, args=(t,)) for t in texts[1:]]
+    for thread in others:
+        thread.start()
+    while len(encoder._waiting) < len(others):
+        time.sleep(0.01)
+    gated.gate.set()
+    for thread in [first, *others]:
+        thread.join(30)
+    assert gated.calls[0] == [texts[0]] and sorted(gated.calls[1]) == sorted(texts[1:])  # one batch for the five
+    assert (encoder.batches, encoder.texts) == (2, 6)
+    assert isinstance(results["bad input"], ValueError)
+    for text in texts:
+        if text != "bad input":
+            assert np.abs(results[text] - use.encode([text])[0]).max() < 1e-6, text
+    assert np.abs(encoder.encode_one("noise") - use.encode(["noise"])[0]).max() < 1e-6  # and it goes on

@@ -26,7 +26,7 @@ from kbcrm.graph import GraphStore, cypher
 from kbcrm.settings import Settings
 from knowledge_transfer.answers.corpus import ARTICLE_USAGE, KnowledgeDoc, knowledge_fingerprint, load_documents
 from knowledge_transfer.answers.models import Answer, Evidence, EvidencePath, PathEdge, PathNode, Suggestion
-from knowledge_transfer.embeddings import Embedder, configured_embedders
+from knowledge_transfer.embeddings import BatchingEncoder, Embedder, configured_embedders
 from knowledge_transfer.experts import rank_experts
 from knowledge_transfer.search.fusion import FusionWeights, combine, standardise
 from knowledge_transfer.search.index import HybridIndex, rank_of, top_k
@@ -100,6 +100,8 @@ class KnowledgeBase:
         # Portal searches repeat (popular questions, typing the same subject): a question is encoded once per
         # model and kept, read-only, for the next time (measured in bench/portal_load.py).
         self.question_vector = lru_cache(maxsize=QUESTION_CACHE)(self._encode_question)
+        # New questions asked at the same time (portal users, many threads) are encoded in one batch per model.
+        self.encoders = {model.model_id: BatchingEncoder(model) for model in (embedder, multilingual) if model}
         self.cache = VectorCache(vectors_dir, embedder)
         weights = FusionWeights(lexical=settings.fusion_lexical_weight)
         self.index = HybridIndex(texts, embedder, vectors=self.cache.vectors(texts), weights=weights)
@@ -195,8 +197,7 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------------ retrieval
     def _encode_question(self, model_id: str, question: str) -> np.ndarray:
-        model = self.multilingual if self.multilingual is not None and model_id == self.multilingual.model_id else None
-        vector = (model or self.embedder).encode([question])[0]
+        vector = self.encoders[model_id].encode_one(question)
         vector.setflags(write=False)
         return vector
 
