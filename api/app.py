@@ -38,6 +38,7 @@ from kbcrm.analyst.service import RdfSnapshot
 from kbcrm.graph import GraphStore, open_store
 from kbcrm.settings import Settings, get_settings
 from knowledge_transfer.answers.service import KnowledgeBase
+from knowledge_transfer.portal import ArticlePages
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -80,6 +81,7 @@ def create_app(
     if store is not None:  # a given store serves at once (tests, embedding KBCRM in another app)
         app.state.store = store
     app.state.kb = knowledge_base
+    app.state.article_pages = ArticlePages(max_age_s=settings.knowledge_poll_seconds)
     app.state.rdf = RdfSnapshot()
     errors.install(app)
 

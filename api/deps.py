@@ -23,6 +23,7 @@ from kbcrm.operations.cases.sla import BusinessCalendar
 from kbcrm.settings import Settings
 from knowledge_transfer.answers.corpus import knowledge_fingerprint
 from knowledge_transfer.answers.service import KnowledgeBase
+from knowledge_transfer.portal import ArticlePages
 
 _KB_LOCK = threading.Lock()
 log = logging.getLogger("kbcrm.api")
@@ -66,6 +67,7 @@ def knowledge_changed(app: FastAPI) -> threading.Thread | None:
     (None when nothing was built yet: the first request builds it from the graph anyway).
     """
     state = app.state
+    state.article_pages.clear()
     with _KB_LOCK:
         if getattr(state, "kb", None) is None:
             return None
@@ -147,8 +149,15 @@ async def get_calendar(request: Request) -> BusinessCalendar:
     return BusinessCalendar.from_settings(request.app.state.settings)
 
 
+async def get_article_pages(request: Request) -> ArticlePages:
+    """Article pages kept between reads (see knowledge_transfer.portal.ArticlePages)."""
+    pages: ArticlePages = request.app.state.article_pages
+    return pages
+
+
 DuplicateCheck = Annotated[DuplicateFinder, Depends(get_duplicate_finder)]
 Calendar = Annotated[BusinessCalendar, Depends(get_calendar)]
 Store = Annotated[GraphStore, Depends(get_store)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Knowledge = Annotated[KnowledgeBase, Depends(get_knowledge_base)]
+KeptPages = Annotated[ArticlePages, Depends(get_article_pages)]

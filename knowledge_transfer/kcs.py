@@ -200,6 +200,38 @@ def case_links(store: GraphStore, article_id: str) -> list[dict[str, Any]]:
     return store.read(CASE_LINKS_OF, id=article_id)
 
 
+# A view counted only when the reader may see the article, returning its counters and what identifies its content.
+VIEW_IF_VISIBLE = {
+    audience: cypher(
+        f"kcs.view_if_visible_{audience}",
+        "MATCH (a:KnowledgeArticle {id: $id}) WHERE a.audience IN $audiences AND a.confidence IN $states "
+        f"SET a.view_count = coalesce(a.view_count, 0) + 1, "
+        f"a.{audience}_view_count = coalesce(a.{audience}_view_count, 0) + 1 "
+        "RETURN a.version AS version, a.updated_at AS updated_at, a.view_count AS views, "
+        "a.helpful_count AS helpful, a.not_helpful_count AS not_helpful",
+        example={"id": "KA-1", "audiences": ["public"], "states": ["validated"]},
+    )
+    for audience in FEEDBACK_AUDIENCES
+}
+
+
+def count_view_if_visible(
+    store: GraphStore, article_id: str, *, audience: str, audiences: list[str], states: list[str]
+) -> dict[str, Any] | None:
+    """Count a view by `audience` when the article exists with one of `audiences` and `states`.
+
+    Returns its counters (views, helpful, not_helpful) with its version and updated_at, or None
+    (nothing counted) when it is missing or not visible so.
+    """
+    if audience not in FEEDBACK_AUDIENCES:
+        raise KcsError(f"audience must be one of {', '.join(FEEDBACK_AUDIENCES)}, not {audience!r}")
+    rows = store.run(VIEW_IF_VISIBLE[audience], id=article_id, audiences=audiences, states=states)
+    if not rows:
+        return None
+    row = rows[0]
+    return {**row, **{k: int(row[k] or 0) for k in ("views", "helpful", "not_helpful")}}
+
+
 def record_usage(store: GraphStore, article_id: str, *, audience: str, event: str) -> dict[str, int]:
     """Count a view, a helpful or a not-helpful vote by an audience; returns the article's new totals."""
     if audience not in FEEDBACK_AUDIENCES:

@@ -6,6 +6,9 @@ feedback and case deflection.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from typing import Any
 
 from kbcrm.access import audit
@@ -18,6 +21,7 @@ from knowledge_transfer.kcs import (
     Draft,
     article_duplicates,
     content_health,
+    count_view_if_visible,
     draft_from_case,
     link_article_to_case,
     record_usage,
@@ -126,12 +130,80 @@ def _feedback_audience(principal: Principal | None) -> str:
     return "staff" if principal is not None and principal.is_staff else "customer"
 
 
-def view_article(store: GraphStore, *, article_id: str, principal: Principal | None) -> dict[str, Any] | None:
-    """Read an article and count the view for the reader's audience."""
+class ArticlePages:
+    """Article pages without their counters, per article and kind of reader, reused while the article is unchanged.
+
+    A read of a kept page is one graph statement (count the view, return the counters and the
+    article's version) instead of three; an article page is the portal's most frequent request.
+    A page is used only while the article's version and updated_at are the ones it was read with,
+    so an edit, a state change or a re-ingest shows at once, whichever process made it. Its
+    related articles (which depend on other articles) are at most `max_age_s` old, the same bound
+    as search's knowledge watcher (KBCRM_KNOWLEDGE_POLL_SECONDS); `clear` drops every page at once
+    (the server calls it on its own knowledge changes).
+    """
+
+    def __init__(self, *, max_age_s: float, max_pages: int = 4096) -> None:
+        self.max_age_s = max_age_s
+        self.max_pages = max_pages
+        self._pages: OrderedDict[tuple[str, bool], tuple[float, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, article_id: str, staff: bool) -> dict[str, Any] | None:
+        """The kept page, unless older than max_age_s."""
+        with self._lock:
+            kept = self._pages.get((article_id, staff))
+        if kept is None or time.monotonic() - kept[0] > self.max_age_s:
+            return None
+        return kept[1]
+
+    def put(self, article_id: str, staff: bool, page: dict[str, Any]) -> None:
+        """Keep a page (the oldest goes beyond max_pages)."""
+        with self._lock:
+            self._pages[(article_id, staff)] = (time.monotonic(), page)
+            self._pages.move_to_end((article_id, staff))
+            while len(self._pages) > self.max_pages:
+                self._pages.popitem(last=False)
+
+    def drop(self, article_id: str, staff: bool) -> None:
+        """Forget one page."""
+        with self._lock:
+            self._pages.pop((article_id, staff), None)
+
+    def clear(self) -> None:
+        """Forget every page."""
+        with self._lock:
+            self._pages.clear()
+
+
+def view_article(
+    store: GraphStore, *, article_id: str, principal: Principal | None, pages: ArticlePages | None = None
+) -> dict[str, Any] | None:
+    """Read an article and count the view for the reader's audience; the counters include this view.
+
+    With `pages`, an unchanged article's page is reused (see ArticlePages) and the read is one statement.
+    """
+    staff = principal is not None and principal.is_staff
+    kept = pages.get(article_id, staff) if pages is not None else None
+    counted = count_view_if_visible(
+        store,
+        article_id,
+        audience=_feedback_audience(principal),
+        audiences=visible_audiences(principal),
+        states=visible_states(principal),
+    )
+    if counted is None:  # missing, or not for this reader: nothing counted
+        if pages is not None:
+            pages.drop(article_id, staff)
+        return None
+    counters = {k: counted[k] for k in ("views", "helpful", "not_helpful")}
+    if kept is not None and (kept["version"], kept["updated_at"]) == (counted["version"], counted["updated_at"]):
+        return {**kept, **counters}
     article = get_article(store, article_id=article_id, principal=principal)
-    if article is not None:
-        record_usage(store, article_id, audience=_feedback_audience(principal), event="view")
-    return article
+    if article is None:  # changed between the two statements
+        return None
+    if pages is not None:
+        pages.put(article_id, staff, article)
+    return {**article, **counters}
 
 
 def rate_article(

@@ -519,3 +519,56 @@ def test_an_article_ingested_by_another_process_reaches_the_running_server(
         finally:
             portal_store.execute("MATCH (a:KnowledgeArticle {id: 'kb-watch'}) DETACH DELETE a")
             portal_store.execute("MATCH (v:ArticleVersion) WHERE v.id STARTS WITH 'kb-watch@' DETACH DELETE v")
+
+
+def test_an_article_page_is_reused_while_its_version_stands(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    pages, visitor, engineer = app.state.article_pages, Client(app), Client(app, "engineer")
+    row = portal_store.read(
+        "MATCH (a:KnowledgeArticle {audience: 'customer', confidence: 'validated'}) "
+        "RETURN a.id AS id, a.title AS title, a.version AS version, a.updated_at AS updated ORDER BY a.id LIMIT 1"
+    )[0]
+    url = f"/api/v1/knowledge/articles/{row['id']}"
+    counters = {"views", "helpful", "not_helpful"}
+
+    def restore(title: str, version: int, updated: str, audience: str = "customer") -> None:
+        portal_store.execute(
+            "MATCH (a:KnowledgeArticle {id: $id}) SET a.title = $title, a.version = $version, "
+            "a.updated_at = $updated, a.audience = $audience",
+            {"id": row["id"], "title": title, "version": version, "updated": updated, "audience": audience},
+        )
+
+    try:
+        first = visitor.get(url).json()
+        assert pages.get(row["id"], False) is not None and pages.get(row["id"], True) is None
+        second = visitor.get(url).json()
+        assert second["views"] == first["views"] + 1  # every read counts, and shows the count including itself
+        assert {k: v for k, v in second.items() if k not in counters} == {
+            k: v for k, v in first.items() if k not in counters
+        }
+        # The kept page answers: a write that leaves version and updated_at alone is not read again ...
+        restore("Unversioned title", row["version"], row["updated"])
+        assert visitor.get(url).json()["title"] == row["title"]
+        # ... while a new version, written by any process (an edit, a re-ingest), shows at once.
+        restore("Versioned title", row["version"] + 1, "2031-01-01T00:00:00Z")
+        assert visitor.get(url).json()["title"] == "Versioned title"
+        # Moved out of the customers' audience: a 404 at once, nothing counted, the page dropped; staff still read it.
+        restore("Versioned title", row["version"] + 2, "2031-01-02T00:00:00Z", audience="internal")
+        views = portal_store.read("MATCH (a:KnowledgeArticle {id: $id}) RETURN a.view_count AS v", id=row["id"])[0]
+        assert visitor.get(url).status_code == 404 and pages.get(row["id"], False) is None
+        assert portal_store.read("MATCH (a:KnowledgeArticle {id: $id}) RETURN a.view_count AS v", id=row["id"]) == [
+            views
+        ]
+        assert engineer.get(url).json()["audience"] == "internal"
+        # A page is no older than max_age_s (the knowledge watcher's interval): after that it is read again.
+        restore(row["title"], row["version"], row["updated"])
+        pages.clear()
+        assert visitor.get(url).json()["title"] == row["title"]
+        restore("Unversioned title", row["version"], row["updated"])
+        max_age, pages.max_age_s = pages.max_age_s, 0.0
+        try:
+            assert visitor.get(url).json()["title"] == "Unversioned title"
+        finally:
+            pages.max_age_s = max_age
+    finally:
+        restore(row["title"], row["version"], row["updated"])
+        pages.clear()

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
-from api.deps import AppSettings, Calendar, Knowledge, Store, knowledge_changed, usage_changed
+from api.deps import AppSettings, Calendar, KeptPages, Knowledge, Store, knowledge_changed, usage_changed
 from api.errors import ApiError, not_found
 from api.pages.i18n import STRINGS, language
 from api.pages.render import page
@@ -66,10 +66,16 @@ def home(request: Request, kb: Knowledge, store: Store, principal: MaybeUser, q:
 
 @router.get("/articles/{article_id}")
 def article_page(
-    request: Request, article_id: str, kb: Knowledge, store: Store, principal: MaybeUser, q: str = ""
+    request: Request,
+    article_id: str,
+    kb: Knowledge,
+    store: Store,
+    principal: MaybeUser,
+    pages: KeptPages,
+    q: str = "",
 ) -> Response:
     """An article with its authors, related articles and — when reached from a search — why it was suggested."""
-    article = portal.view_article(store, article_id=article_id, principal=principal)
+    article = portal.view_article(store, article_id=article_id, principal=principal, pages=pages)
     if article is None:
         raise not_found(f"article {article_id!r}")
     why = None

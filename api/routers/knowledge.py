@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import Knowledge, Store, knowledge_changed, usage_changed
+from api.deps import KeptPages, Knowledge, Store, knowledge_changed, usage_changed
 from api.errors import not_found
 from api.security import CaseWorker, Customer, MaybeUser, Staff
 from kbcrm.access import audit
@@ -79,9 +79,9 @@ def suggest(
     summary="Read an article (audience-checked), with related articles",
     response_model=dict[str, Any],
 )
-def read_article(article_id: str, store: Store, principal: MaybeUser) -> JSONResponse:
-    """Counts a view for the reader's audience; 404 when the reader may not see it."""
-    article = portal.view_article(store, article_id=article_id, principal=principal)
+def read_article(article_id: str, store: Store, principal: MaybeUser, pages: KeptPages) -> JSONResponse:
+    """Counts a view for the reader's audience (the counters include it); 404 when the reader may not see it."""
+    article = portal.view_article(store, article_id=article_id, principal=principal, pages=pages)
     if article is None:
         raise not_found(f"article {article_id!r}")
     return JSONResponse(article)
