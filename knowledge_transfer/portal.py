@@ -6,9 +6,6 @@ feedback and case deflection.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
 from typing import Any
 
 from kbcrm.access import audit
@@ -26,6 +23,7 @@ from knowledge_transfer.kcs import (
     link_article_to_case,
     record_usage,
 )
+from knowledge_transfer.recent import Recent
 
 CUSTOMER_VISIBLE = ("customer", "public")
 
@@ -67,10 +65,16 @@ def answer_for(
     """Answer assist for the caller's audience, as JSON.
 
     Staff see articles, cases and experts; customers and visitors validated customer/public
-    articles, ranked with the customer's installed base.
+    articles, ranked with the customer's installed base. A repeated question is answered from
+    the knowledge base's kept answers (KnowledgeBase.answers), by question, audience, customer,
+    case and limit: never another reader's.
     """
     staff = principal is not None and principal.is_staff
     customer = principal.customer_id if principal is not None and not staff else None
+    key = (question, staff, customer, case_id, limit)
+    kept = kb.answers.get(key)
+    if kept is not None:
+        return kept
     result = answer(
         kb,
         store,
@@ -79,8 +83,9 @@ def answer_for(
         case_id=case_id,
         audience="staff" if staff else "customer",
         limit=limit,
-    )
-    return result.to_dict()
+    ).to_dict()
+    kb.answers.put(key, result)
+    return result
 
 
 def visible_audiences(principal: Principal | None) -> list[str]:
@@ -130,8 +135,8 @@ def _feedback_audience(principal: Principal | None) -> str:
     return "staff" if principal is not None and principal.is_staff else "customer"
 
 
-class ArticlePages:
-    """Article pages without their counters, per article and kind of reader, reused while the article is unchanged.
+class ArticlePages(Recent[tuple[str, bool], dict[str, Any]]):
+    """Article pages without their counters, by (article id, staff reader?), reused while the article is unchanged.
 
     A read of a kept page is one graph statement (count the view, return the counters and the
     article's version) instead of three; an article page is the portal's most frequent request.
@@ -142,38 +147,6 @@ class ArticlePages:
     (the server calls it on its own knowledge changes).
     """
 
-    def __init__(self, *, max_age_s: float, max_pages: int = 4096) -> None:
-        self.max_age_s = max_age_s
-        self.max_pages = max_pages
-        self._pages: OrderedDict[tuple[str, bool], tuple[float, dict[str, Any]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, article_id: str, staff: bool) -> dict[str, Any] | None:
-        """The kept page, unless older than max_age_s."""
-        with self._lock:
-            kept = self._pages.get((article_id, staff))
-        if kept is None or time.monotonic() - kept[0] > self.max_age_s:
-            return None
-        return kept[1]
-
-    def put(self, article_id: str, staff: bool, page: dict[str, Any]) -> None:
-        """Keep a page (the oldest goes beyond max_pages)."""
-        with self._lock:
-            self._pages[(article_id, staff)] = (time.monotonic(), page)
-            self._pages.move_to_end((article_id, staff))
-            while len(self._pages) > self.max_pages:
-                self._pages.popitem(last=False)
-
-    def drop(self, article_id: str, staff: bool) -> None:
-        """Forget one page."""
-        with self._lock:
-            self._pages.pop((article_id, staff), None)
-
-    def clear(self) -> None:
-        """Forget every page."""
-        with self._lock:
-            self._pages.clear()
-
 
 def view_article(
     store: GraphStore, *, article_id: str, principal: Principal | None, pages: ArticlePages | None = None
@@ -183,7 +156,7 @@ def view_article(
     With `pages`, an unchanged article's page is reused (see ArticlePages) and the read is one statement.
     """
     staff = principal is not None and principal.is_staff
-    kept = pages.get(article_id, staff) if pages is not None else None
+    kept = pages.get((article_id, staff)) if pages is not None else None
     counted = count_view_if_visible(
         store,
         article_id,
@@ -193,7 +166,7 @@ def view_article(
     )
     if counted is None:  # missing, or not for this reader: nothing counted
         if pages is not None:
-            pages.drop(article_id, staff)
+            pages.drop((article_id, staff))
         return None
     counters = {k: counted[k] for k in ("views", "helpful", "not_helpful")}
     if kept is not None and (kept["version"], kept["updated_at"]) == (counted["version"], counted["updated_at"]):
@@ -202,7 +175,7 @@ def view_article(
     if article is None:  # changed between the two statements
         return None
     if pages is not None:
-        pages.put(article_id, staff, article)
+        pages.put((article_id, staff), article)
     return {**article, **counters}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from kbcrm.access import sessions, throttle
 from kbcrm.graph import GraphStore
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.settings import Settings
+from knowledge_transfer.answers.service import answer
+from knowledge_transfer.recent import Recent
 from tests.portal_client import Client
 
 
@@ -539,7 +542,7 @@ def test_an_article_page_is_reused_while_its_version_stands(app: FastAPI, portal
 
     try:
         first = visitor.get(url).json()
-        assert pages.get(row["id"], False) is not None and pages.get(row["id"], True) is None
+        assert pages.get((row["id"], False)) is not None and pages.get((row["id"], True)) is None
         second = visitor.get(url).json()
         assert second["views"] == first["views"] + 1  # every read counts, and shows the count including itself
         assert {k: v for k, v in second.items() if k not in counters} == {
@@ -554,7 +557,7 @@ def test_an_article_page_is_reused_while_its_version_stands(app: FastAPI, portal
         # Moved out of the customers' audience: a 404 at once, nothing counted, the page dropped; staff still read it.
         restore("Versioned title", row["version"] + 2, "2031-01-02T00:00:00Z", audience="internal")
         views = portal_store.read("MATCH (a:KnowledgeArticle {id: $id}) RETURN a.view_count AS v", id=row["id"])[0]
-        assert visitor.get(url).status_code == 404 and pages.get(row["id"], False) is None
+        assert visitor.get(url).status_code == 404 and pages.get((row["id"], False)) is None
         assert portal_store.read("MATCH (a:KnowledgeArticle {id: $id}) RETURN a.view_count AS v", id=row["id"]) == [
             views
         ]
@@ -572,3 +575,34 @@ def test_an_article_page_is_reused_while_its_version_stands(app: FastAPI, portal
     finally:
         restore(row["title"], row["version"], row["updated"])
         pages.clear()
+
+
+def test_a_repeated_question_is_answered_from_kept_answers_never_another_readers(
+    app: FastAPI, portal_store: FalkorDBStore
+) -> None:
+    kb = app.state.kb
+    first, second, visitor = Client(app, "customer1"), Client(app, "customer2"), Client(app)
+    question = {"q": "pump makes noise after restart"}
+    kb.answers.clear()
+    hits = kb.answers.hits
+    asked = first.get("/api/v1/knowledge/search", params=question).json()
+    assert first.get("/api/v1/knowledge/search", params=question).json() == asked
+    assert kb.answers.hits == hits + 1
+    # Another customer, and a visitor, asking the same get their own answers, computed for them.
+    for client, customer in ((second, second.me["customer_id"]), (visitor, None)):
+        got = client.get("/api/v1/knowledge/search", params=question).json()
+        fresh = answer(kb, portal_store, question["q"], customer_id=customer, audience="customer").to_dict()
+        assert got == json.loads(json.dumps(fresh))
+    assert kb.answers.hits == hits + 1
+
+
+def test_recent_keeps_values_for_a_bounded_time_and_number() -> None:
+    recent: Recent[str, int] = Recent(max_age_s=60, max_items=2)
+    recent.put("a", 1)
+    recent.put("b", 2)
+    assert recent.get("a") == 1
+    recent.put("c", 3)  # beyond max_items: the least recently kept ("a") goes
+    assert (recent.get("a"), recent.get("b"), recent.get("c")) == (None, 2, 3)
+    recent.max_age_s = 0.05
+    time.sleep(0.1)
+    assert recent.get("c") is None

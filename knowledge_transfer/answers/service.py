@@ -28,6 +28,7 @@ from knowledge_transfer.answers.corpus import ARTICLE_USAGE, KnowledgeDoc, knowl
 from knowledge_transfer.answers.models import Answer, Evidence, EvidencePath, PathEdge, PathNode, Suggestion
 from knowledge_transfer.embeddings import BatchingEncoder, Embedder, configured_embedders
 from knowledge_transfer.experts import rank_experts
+from knowledge_transfer.recent import Recent
 from knowledge_transfer.search.fusion import FusionWeights, combine, standardise
 from knowledge_transfer.search.index import HybridIndex, rank_of, top_k
 from knowledge_transfer.text import add_terms, contains_chinese, primary_language, question_language, tokenize
@@ -100,6 +101,9 @@ class KnowledgeBase:
         # Portal searches repeat (popular questions, typing the same subject): a question is encoded once per
         # model and kept, read-only, for the next time (measured in bench/portal_load.py).
         self.question_vector = lru_cache(maxsize=QUESTION_CACHE)(self._encode_question)
+        # Answers to repeated questions (portal_answer): kept per question, reader and context while nothing changed
+        # here, and at most the knowledge watcher's interval, which bounds how stale a customer's context may be.
+        self.answers: Recent[tuple[Any, ...], dict[str, Any]] = Recent(max_age_s=settings.knowledge_poll_seconds)
         # New questions asked at the same time (portal users, many threads) are encoded in one batch per model.
         self.encoders = {model.model_id: BatchingEncoder(model) for model in (embedder, multilingual) if model}
         self.cache = VectorCache(vectors_dir, embedder)
@@ -194,6 +198,7 @@ class KnowledgeBase:
             return
         self.docs[i].set_usage(rows[0])
         self._set_static_boost(i)
+        self.answers.clear()  # kept answers ranked with the old usage
 
     # ------------------------------------------------------------------ retrieval
     def _encode_question(self, model_id: str, question: str) -> np.ndarray:
