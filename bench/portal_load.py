@@ -6,8 +6,9 @@ base and read articles (and now and then log in again), with a fixed think time 
 Prints, per kind of request and overall, req/s, p50/p95/p99 and errors, and — measured in
 the same run, against the same server — the baseline: the same users calling /health,
 the cheapest request the server answers (its ceiling for this client on this machine).
-Half of the searches (`--fresh-share`) are questions never asked before, so the server's
-question-vector cache cannot answer them; the rest repeat twelve popular questions.
+Half of the searches (`--fresh-share`) are questions never asked before, so neither the
+server's question-vector cache nor its kept answers can answer them; the rest repeat twelve
+popular questions.
 
 Goal (issue 5): 50 users, >= 500 req/s, p95 <= 100 ms, 0 errors.
 
