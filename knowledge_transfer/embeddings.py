@@ -122,7 +122,7 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU, as BERT defines it, in x's float32."""
+    """Exact (erf) GELU, as BERT defines it, in x's float32 (the definition _gelu_rows computes, tested against)."""
     return np.float32(0.5) * x * (np.float32(1.0) + _erf(x * np.float32(1 / np.sqrt(2.0))))
 
 
@@ -283,7 +283,7 @@ class BatchingEncoder:
     texts asked for while a batch runs wait, and go together in the next batch, which the
     first of them runs (so no thread works for others longer than one batch). Encoding a
     batch costs far less per text than one text at a time (MiniLM: 3.6 against 6.9 ms per
-    question at 8 per batch on this machine, benchmarked in bench/portal_load.py).
+    question at 8 per batch on a 2-core test machine; `python -m bench.encode_batch`).
     """
 
     def __init__(self, embedder: Embedder, *, max_batch: int = 16) -> None:
@@ -324,15 +324,19 @@ class BatchingEncoder:
                     w.vector = self.embedder.encode([w.text])[0]
                 except Exception as exc:
                     w.error = exc
-        with self._lock:
-            self.batches += 1
-            self.texts += len(batch)
-            if self._waiting:
-                self._waiting[0].ready.set()  # without a vector: its thread runs the next batch
-            else:
-                self._running = False
-        for w in batch:
-            w.ready.set()
+        finally:  # even when interrupted: no thread is left waiting, and the next batch has a thread to run it
+            for w in batch:
+                if w.vector is None and w.error is None:
+                    w.error = RuntimeError("encoding was interrupted")
+            with self._lock:
+                self.batches += 1
+                self.texts += len(batch)
+                if self._waiting:
+                    self._waiting[0].ready.set()  # without a vector: its thread runs the next batch
+                else:
+                    self._running = False
+            for w in batch:
+                w.ready.set()
 
 
 @lru_cache(maxsize=4)

@@ -101,7 +101,7 @@ class KnowledgeBase:
         # Portal searches repeat (popular questions, typing the same subject): a question is encoded once per
         # model and kept, read-only, for the next time (measured in bench/portal_load.py).
         self.question_vector = lru_cache(maxsize=QUESTION_CACHE)(self._encode_question)
-        # Answers to repeated questions (portal_answer): kept per question, reader and context while nothing changed
+        # Answers to repeated questions (portal.answer_for): kept per question, reader and context while nothing changed
         # here, and at most the knowledge watcher's interval, which bounds how stale a customer's context may be.
         self.answers: Recent[tuple[Any, ...], dict[str, Any]] = Recent(max_age_s=settings.knowledge_poll_seconds)
         # New questions asked at the same time (portal users, many threads) are encoded in one batch per model.
