@@ -282,8 +282,8 @@ class BatchingEncoder:
     Natural batching, no timer: a text asked for while no batch runs is encoded at once, alone;
     texts asked for while a batch runs wait, and go together in the next batch, which the
     first of them runs (so no thread works for others longer than one batch). Encoding a
-    batch costs far less per text than one text at a time (MiniLM: 3.6 against 6.9 ms per
-    question at 8 per batch on a 2-core test machine; `python -m bench.encode_batch`).
+    batch costs far less per text than one text at a time (MiniLM: 3.6–3.9 against 6.9–7.2 ms
+    per question at 8 per batch on a 2-core test machine; `python -m bench.encode_batch`).
     """
 
     def __init__(self, embedder: Embedder, *, max_batch: int = 16) -> None:
