@@ -233,11 +233,14 @@ def count_view_if_visible(
 
 
 def record_usage(store: GraphStore, article_id: str, *, audience: str, event: str) -> dict[str, int]:
-    """Count a view, a helpful or a not-helpful vote by an audience; returns the article's new totals."""
+    """Count a helpful or a not-helpful vote by an audience; returns the article's new totals.
+
+    Views are counted by count_view_if_visible (the article read checks the reader in the same statement).
+    """
     if audience not in FEEDBACK_AUDIENCES:
         raise KcsError(f"audience must be one of {', '.join(FEEDBACK_AUDIENCES)}, not {audience!r}")
-    if event not in ("view", "helpful", "not_helpful"):
-        raise KcsError(f"event must be view, helpful or not_helpful, not {event!r}")
+    if event not in ("helpful", "not_helpful"):
+        raise KcsError(f"event must be helpful or not_helpful, not {event!r}")
     total, per_audience = f"{event}_count", f"{audience}_{event}_count"
     # Both names come from the fixed tuples above, never from input. One statement counts and reads back.
     result = store.execute(

@@ -580,6 +580,7 @@ def test_an_article_page_is_reused_while_its_version_stands(app: FastAPI, portal
 def test_a_repeated_question_is_answered_from_kept_answers_never_another_readers(
     app: FastAPI, portal_store: FalkorDBStore
 ) -> None:
+    wait_for_knowledge(app)  # a rebuild started by an earlier test would swap app.state.kb mid-test
     kb = app.state.kb
     first, second, visitor = Client(app, "customer1"), Client(app, "customer2"), Client(app)
     question = {"q": "pump makes noise after restart"}
