@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from api import errors
 from api.access_log import redact_access_log
-from api.deps import watch_knowledge
+from api.deps import password_checks, watch_knowledge
 from api.pages import operations as operations_pages
 from api.pages import views
 from api.routers import (
@@ -34,6 +34,7 @@ from api.routers import (
     knowledge,
     opportunities,
 )
+from kbcrm.access import users
 from kbcrm.analyst.service import RdfSnapshot
 from kbcrm.graph import GraphStore, open_store
 from kbcrm.settings import Settings, get_settings
@@ -49,6 +50,7 @@ def create_app(
     """Build the app; opens the configured store at start-up unless one is given."""
     settings = settings or get_settings()
     redact_access_log()
+    users.HASHING.limit(password_checks(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -9,10 +9,13 @@ does that on the thread pool.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from functools import partial
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter
+from anyio.lowlevel import RunVar
 from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -26,7 +29,38 @@ from knowledge_transfer.answers.service import KnowledgeBase
 from knowledge_transfer.portal import ArticlePages
 
 _KB_LOCK = threading.Lock()
+_LOGINS: RunVar[CapacityLimiter] = RunVar("kbcrm_logins")
+# Logins in progress per password check allowed at once: the rest of a login (throttle, user,
+# audit: four graph statements) overlaps with the checks.
+LOGINS_PER_CHECK = 4
 log = logging.getLogger("kbcrm.api")
+
+
+def password_checks(settings: Settings) -> int:
+    """Password checks a server process runs at once: KBCRM_PASSWORD_CHECKS, or the cores per worker.
+
+    argon2 costs about 20 ms of a core and releases the GIL, so fifty logins at once ran as
+    fifty threads sharing two cores: each took about fifty times longer, and the event loop
+    and every other request got a fiftieth of the CPU (portal load benchmark: reads and
+    searches due during a burst of logins answered after 2–6 s). create_app limits
+    users.HASHING to this.
+    """
+    return settings.password_checks or max(1, (os.cpu_count() or 1) // settings.workers)
+
+
+def login_limiter(settings: Settings) -> CapacityLimiter:
+    """Logins in progress at once in this process (LOGINS_PER_CHECK per password check).
+
+    Logins beyond it wait on the event loop, holding no thread, so a flood of logins cannot
+    take every worker thread from the other requests. One limiter per event loop, as anyio
+    keeps its own default thread limiter.
+    """
+    try:
+        return _LOGINS.get()
+    except LookupError:
+        limiter = CapacityLimiter(LOGINS_PER_CHECK * password_checks(settings))
+        _LOGINS.set(limiter)
+        return limiter
 
 
 async def get_store(request: Request) -> GraphStore:

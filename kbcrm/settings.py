@@ -162,6 +162,16 @@ class Settings(BaseSettings):
             "is shared through the graph); more than one pays off only with spare cores (see Benchmarks)."
         ),
     )
+    password_checks: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description=(
+            "Password checks (argon2, about 20 ms of one core each) a server process runs at the same time; "
+            "0: the machine's cores divided by KBCRM_WORKERS, at least 1. Up to four logins per check are in "
+            "progress at once; further logins wait on the event loop, holding no thread."
+        ),
+    )
     access_log: bool = Field(
         default=True,
         description="Log every request (uvicorn's access log); turn off behind a proxy that logs them already.",

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
-from api.deps import wait_for_knowledge
-from kbcrm.access import sessions, throttle
+from api.deps import LOGINS_PER_CHECK, login_limiter, password_checks, wait_for_knowledge
+from kbcrm.access import sessions, throttle, users
 from kbcrm.graph import GraphStore
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.settings import Settings
 from knowledge_transfer.answers.service import answer
 from knowledge_transfer.recent import Recent
-from tests.portal_client import Client
+from tests.portal_client import PASSWORDS, Client
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +81,51 @@ def test_wrong_password_and_throttling(app: FastAPI) -> None:
         ).status_code
         == 200
     )
+
+
+def test_a_password_check_waits_for_a_free_slot(portal_store: FalkorDBStore) -> None:
+    users.HASHING.limit(1)
+    outcome: list[Any] = []
+    checking = threading.Thread(
+        target=lambda: outcome.append(
+            users.authenticate(portal_store, username="engineer", password=PASSWORDS["engineer"])
+        )
+    )
+    with users.HASHING.slots:  # another check is running
+        checking.start()
+        checking.join(0.5)
+        assert checking.is_alive() and outcome == []
+    checking.join(30)
+    assert not checking.is_alive() and outcome[0].username == "engineer"
+
+
+@pytest.mark.anyio
+async def test_concurrent_logins_all_get_in_under_the_limits(
+    portal_store: FalkorDBStore, portal_kb: Any, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, password_checks=1)
+    application = create_app(settings, store=portal_store, knowledge_base=portal_kb)
+    assert users.HASHING.checks == 1  # create_app applied KBCRM_PASSWORD_CHECKS
+    names = ["engineer", "analyst", "customer1", "customer2", "customer3", "admin"] * 2
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kbcrm.test") as client:
+            responses = await asyncio.gather(
+                *(client.post("/api/v1/auth/login", json={"username": n, "password": PASSWORDS[n]}) for n in names)
+            )
+            wrong = await client.post("/api/v1/auth/login", json={"username": "admin", "password": "not-it"})
+        assert login_limiter(settings).total_tokens == LOGINS_PER_CHECK
+    assert [r.status_code for r in responses] == [200] * len(names)
+    assert [r.json()["username"] for r in responses] == names
+    assert wrong.status_code == 401
+    throttle.succeeded(portal_store, "admin", "127.0.0.1")
+
+
+def test_password_checks_default_to_the_cores_per_worker(tmp_path: Path) -> None:
+    cores = os.cpu_count() or 1
+    assert password_checks(Settings(data_dir=tmp_path, workers=1)) == cores
+    assert password_checks(Settings(data_dir=tmp_path, workers=64)) == max(1, cores // 64) == 1
+    assert password_checks(Settings(data_dir=tmp_path, workers=64, password_checks=3)) == 3
 
 
 def test_login_throttle_window_and_reset(any_store: GraphStore) -> None:

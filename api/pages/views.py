@@ -17,7 +17,7 @@ from api.deps import AppSettings, Calendar, KeptPages, Knowledge, Store, knowled
 from api.errors import ApiError, not_found
 from api.pages.i18n import STRINGS, language
 from api.pages.render import page
-from api.routers.auth import Login, log_in, log_out, start_session
+from api.routers.auth import Login, checked_log_in, log_out, start_session
 from api.security import MaybeUser
 from kbcrm.access import invitations, users
 from kbcrm.access.models import Principal, Role
@@ -120,7 +120,7 @@ def _check_sessionless_csrf(request: Request, csrf_token: str) -> None:
 
 
 @router.post("/login")
-def login_submit(
+async def login_submit(
     request: Request,
     store: Store,
     settings: AppSettings,
@@ -133,7 +133,7 @@ def login_submit(
     _check_sessionless_csrf(request, csrf_token)
     response = _redirect("/")
     try:
-        principal, _ = log_in(
+        principal, _ = await checked_log_in(
             request, response, store, settings, Login(username=username or "-", password=password or "-")
         )
     except ApiError as exc:

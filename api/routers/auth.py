@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import AppSettings, Store
+from api.deps import AppSettings, Store, login_limiter
 from api.errors import ApiError, not_found
 from api.security import AnyUser
 from kbcrm.access import audit, sessions, throttle, users
@@ -78,10 +80,20 @@ def log_in(
     return principal, cookie
 
 
+async def checked_log_in(
+    request: Request, response: Response, store: Store, settings: Settings, login: Login
+) -> tuple[Principal, str]:
+    """log_in on a worker thread under the login limiter (see deps.login_limiter)."""
+    call = partial(log_in, request, response, store, settings, login)
+    return await to_thread.run_sync(call, limiter=login_limiter(settings))
+
+
 @router.post("/login", summary="Log in: sets the session cookie, returns the user and the CSRF token")
-def login(request: Request, response: Response, store: Store, settings: AppSettings, body: Login) -> dict[str, Any]:
+async def login(
+    request: Request, response: Response, store: Store, settings: AppSettings, body: Login
+) -> dict[str, Any]:
     """Password login for the web pages (programs use API tokens)."""
-    principal, cookie = log_in(request, response, store, settings, body)
+    principal, cookie = await checked_log_in(request, response, store, settings, body)
     return me_body(principal, sessions.csrf_token(settings.auth_secret.get_secret_value(), cookie))
 
 

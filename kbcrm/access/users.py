@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +23,36 @@ from ontology.terms import Label, Rel
 # dominate the portal load benchmark. Older hashes are re-hashed at the next login.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 TOKEN_PREFIX = "kbt_"
+
+
+class _Hashing:
+    """argon2 in this process, at most `limit` computations at once.
+
+    Each one takes a core for about 20 ms and releases the GIL, so running more at once than
+    there are cores only shares them out: fifty logins at once took about fifty times as long
+    each and starved every other thread of the server (bench/portal_load.py). The server sets
+    the limit from KBCRM_PASSWORD_CHECKS; the default is the machine's cores.
+    """
+
+    def __init__(self) -> None:
+        self.limit(os.cpu_count() or 1)
+
+    def limit(self, checks: int) -> None:
+        """At most `checks` at once from now on (computations already running finish as they are)."""
+        self.checks = checks
+        self.slots = threading.BoundedSemaphore(checks)
+
+    def hash(self, password: str) -> str:
+        with self.slots:
+            return _HASHER.hash(password)
+
+    def verify(self, stored: str, password: str) -> None:
+        """Raises VerificationError (or InvalidHashError) when the password does not match."""
+        with self.slots:
+            _HASHER.verify(stored, password)
+
+
+HASHING = _Hashing()
 # A real hash to verify against when the user does not exist, so a wrong user name costs as
 # much time as a wrong password (no user-enumeration by timing).
 _DUMMY_HASH = _HASHER.hash("not-a-password")
@@ -191,7 +223,7 @@ def create_user(
                 "name": name or username,
                 "role": role.value,
                 "status": "active",
-                "password_hash": _HASHER.hash(password),
+                "password_hash": HASHING.hash(password),
                 "session_version": int(existing[0]["session_version"] or 0) if existing else 0,
                 "created_at": utc_now(),
             }
@@ -230,13 +262,13 @@ def authenticate(store: GraphStore, *, username: str, password: str) -> Principa
     rows = store.read(USER, id=user_id(username))
     stored = rows[0]["password_hash"] if rows and rows[0]["status"] == "active" else None
     try:
-        _HASHER.verify(stored or _DUMMY_HASH, password)
+        HASHING.verify(stored or _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
     if stored is None:
         return None
     if _HASHER.check_needs_rehash(stored):
-        store.upsert_nodes(Label.User, [{"id": rows[0]["id"], "password_hash": _HASHER.hash(password)}])
+        store.upsert_nodes(Label.User, [{"id": rows[0]["id"], "password_hash": HASHING.hash(password)}])
     return _principal(rows[0])
 
 
