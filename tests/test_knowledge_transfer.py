@@ -251,6 +251,26 @@ def test_a_repeated_question_is_encoded_once(kt_store: FalkorDBStore, kb: Knowle
     assert not kb.question_vector(kb.embedder.model_id, question).flags.writeable
 
 
+def test_a_customers_installed_base_is_kept_for_the_poll_interval(
+    kt_store: FalkorDBStore, kb: KnowledgeBase, settings: Settings
+) -> None:
+    customer = _customers(kt_store)[0]
+    owned = {
+        r["id"] for r in kt_store.read("MATCH (:Customer {id: $c})-[:OWNS]->(p:Product) RETURN p.id AS id", c=customer)
+    }
+    kb.customers.clear()
+    answer(kb, kt_store, "noise after restart (kept context 1)", customer_id=customer, audience="customer")
+    hits = kb.customers.hits
+    result = answer(kb, kt_store, "noise after restart (kept context 2)", customer_id=customer, audience="customer")
+    assert kb.customers.hits == hits + 1  # the second question did not read the graph for the customer
+    assert set(kb.customers.get(customer)[1]) == owned
+    assert {n.id for s in result.suggestions for p in s.evidence.paths for n in p.nodes} & {customer, *owned}
+    with pytest.raises(AnswerError):  # an unknown customer is an error, and not kept
+        answer(kb, kt_store, "noise", customer_id="cust:nobody", audience="customer")
+    assert kb.customers.get("cust:nobody") is None
+    assert kb.customers.max_age_s == settings.knowledge_poll_seconds
+
+
 def test_cross_model_scale_maps_by_rank() -> None:
     reference_scores = np.array([0.1, 0.5, 0.3, 0.9], dtype=np.float32)
     reference_z = np.array([-1.0, 2.0, 0.5, 0.0], dtype=np.float32)

@@ -104,6 +104,11 @@ class KnowledgeBase:
         # Answers to repeated questions (portal.answer_for): kept per question, reader and context while nothing changed
         # here, and at most the knowledge watcher's interval, which bounds how stale a customer's context may be.
         self.answers: Recent[tuple[Any, ...], dict[str, Any]] = Recent(max_age_s=settings.knowledge_poll_seconds)
+        # A customer's name and installed base, read for every new question they ask: kept as long as kept
+        # answers may be (bench/portal_load.py: one graph read per new question less).
+        self.customers: Recent[str, tuple[PathNode, dict[str, PathNode]]] = Recent(
+            max_age_s=settings.knowledge_poll_seconds
+        )
         # New questions asked at the same time (portal users, many threads) are encoded in one batch per model.
         self.encoders = {model.model_id: BatchingEncoder(model) for model in (embedder, multilingual) if model}
         self.cache = VectorCache(vectors_dir, embedder)
@@ -285,18 +290,29 @@ def cross_model_scale(scores: np.ndarray, reference_scores: np.ndarray, referenc
     return np.interp(scores, np.sort(reference_scores), np.sort(reference_z)).astype(np.float32)
 
 
-def _context(store: GraphStore, *, customer_id: str | None, case_id: str | None, audience: str) -> Context:
+def _customer(kb: KnowledgeBase, store: GraphStore, customer_id: str) -> tuple[PathNode, dict[str, PathNode]]:
+    """The customer and its installed base (kept in kb.customers; an unknown customer is not kept)."""
+    kept = kb.customers.get(customer_id)
+    if kept is not None:
+        return kept
+    rows = store.read(CUSTOMER_CONTEXT, customer=customer_id)
+    if not rows:
+        raise AnswerError(f"customer {customer_id!r} not found")
+    customer = PathNode(customer_id, "Customer", rows[0]["name"] or customer_id)
+    owned = {
+        r["product"]: PathNode(r["product"], "Product", r["product_name"] or r["product"]) for r in rows if r["product"]
+    }
+    kb.customers.put(customer_id, (customer, owned))
+    return customer, owned
+
+
+def _context(
+    kb: KnowledgeBase, store: GraphStore, *, customer_id: str | None, case_id: str | None, audience: str
+) -> Context:
     context = Context()
     if customer_id:
-        rows = store.read(CUSTOMER_CONTEXT, customer=customer_id)
-        if not rows:
-            raise AnswerError(f"customer {customer_id!r} not found")
-        context.customer = PathNode(customer_id, "Customer", rows[0]["name"] or customer_id)
-        context.owned = {
-            r["product"]: PathNode(r["product"], "Product", r["product_name"] or r["product"])
-            for r in rows
-            if r["product"]
-        }
+        context.customer, owned = _customer(kb, store, customer_id)
+        context.owned = dict(owned)
     if case_id:
         rows = store.read(CASE_CONTEXT, case=case_id)
         if not rows:
@@ -386,7 +402,7 @@ def answer(
     if audience == "customer" and case_id and not customer_id:
         raise AccessDenied("a question about a case needs the case's customer")
     question = question.strip()
-    context = _context(store, customer_id=customer_id, case_id=case_id, audience=audience)
+    context = _context(kb, store, customer_id=customer_id, case_id=case_id, audience=audience)
     if not question and context.case:
         question = context.case.name
     if not question:
