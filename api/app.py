@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from api import errors
 from api.access_log import redact_access_log
 from api.deps import password_checks, watch_knowledge
+from api.headers import SecurityHeaders
 from api.pages import operations as operations_pages
 from api.pages import views
 from api.routers import (
@@ -105,4 +106,5 @@ def create_app(
     for router in (operations_pages.router, views.router):  # /staff/customers/new before /{customer_id}
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(SecurityHeaders, https=settings.cookie_secure)
     return app

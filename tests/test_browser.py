@@ -74,6 +74,21 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
+@pytest.fixture
+def csp_violations() -> Iterator[list[str]]:
+    """What Chromium refused under the pages' Content-Security-Policy, in the test's browser contexts: nothing."""
+    refused: list[str] = []
+    yield refused
+    assert refused == []
+
+
+def _context(browser: Any, refused: list[str]) -> Any:
+    """A browser context whose pages report every Content-Security-Policy violation into `refused`."""
+    context = browser.new_context()
+    context.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    return context
+
+
 def _login(page: Any, base_url: str, username: str, password: str) -> None:
     page.goto(f"{base_url}/login")
     page.fill("input[name=username]", username)
@@ -82,9 +97,9 @@ def _login(page: Any, base_url: str, username: str, password: str) -> None:
 
 
 def test_customer_logs_in_searches_reads_rates_and_opens_a_case(
-    browser: Any, base_url: str, portal_store: FalkorDBStore, tmp_path: Path
+    browser: Any, base_url: str, portal_store: FalkorDBStore, tmp_path: Path, csp_violations: list[str]
 ) -> None:
-    context = browser.new_context()
+    context = _context(browser, csp_violations)
     page = context.new_page()
     _login(page, base_url, "customer1", "customer-demo-1")
     page.wait_for_url(f"{base_url}/my")
@@ -140,8 +155,10 @@ def test_customer_logs_in_searches_reads_rates_and_opens_a_case(
     context.close()
 
 
-def test_engineer_works_a_case(browser: Any, base_url: str, portal_store: FalkorDBStore) -> None:
-    context = browser.new_context()
+def test_engineer_works_a_case(
+    browser: Any, base_url: str, portal_store: FalkorDBStore, csp_violations: list[str]
+) -> None:
+    context = _context(browser, csp_violations)
     page = context.new_page()
     _login(page, base_url, "engineer", "engineer-demo-1")
     page.wait_for_url(f"{base_url}/staff")
@@ -179,13 +196,13 @@ def test_engineer_works_a_case(browser: Any, base_url: str, portal_store: Falkor
 
 
 def test_sales_console_duplicate_answer_touch_and_stage_move(
-    browser: Any, base_url: str, portal_store: FalkorDBStore
+    browser: Any, base_url: str, portal_store: FalkorDBStore, csp_violations: list[str]
 ) -> None:
     known = portal_store.read(
         "MATCH (c:Customer:Organization) WHERE c.email IS NOT NULL RETURN c.id AS id, c.name AS name, "
         "c.email AS email ORDER BY c.id LIMIT 1"
     )[0]
-    context = browser.new_context()
+    context = _context(browser, csp_violations)
     page = context.new_page()
     _login(page, base_url, "admin", "admin-demo-1")
     page.goto(f"{base_url}/staff/customers")
@@ -225,7 +242,7 @@ def test_sales_console_duplicate_answer_touch_and_stage_move(
 
 
 def test_two_contacts_of_one_company_invited_from_the_console_each_get_a_login(
-    browser: Any, base_url: str, portal_store: FalkorDBStore
+    browser: Any, base_url: str, portal_store: FalkorDBStore, csp_violations: list[str]
 ) -> None:
     company = portal_store.read(
         "MATCH (c:Customer)-[:HAS_CONTACT]->(k:Contact) WHERE NOT (:User)-[:ACTS_FOR]->(c) "
@@ -234,7 +251,7 @@ def test_two_contacts_of_one_company_invited_from_the_console_each_get_a_login(
         "RETURN c.id AS id, c.name AS name, contacts ORDER BY id LIMIT 1"
     )[0]
     chosen = sorted(company["contacts"])[:2]
-    staff = browser.new_context()
+    staff = _context(browser, csp_violations)
     page = staff.new_page()
     _login(page, base_url, "engineer", "engineer-demo-1")
     page.goto(f"{base_url}/staff/customers/{company['id']}")
@@ -253,7 +270,7 @@ def test_two_contacts_of_one_company_invited_from_the_console_each_get_a_login(
     staff.close()
 
     for n, contact in enumerate(chosen):
-        invited = browser.new_context()
+        invited = _context(browser, csp_violations)
         page = invited.new_page()
         page.goto(links[contact])
         assert company["name"] in page.locator("main").inner_text()

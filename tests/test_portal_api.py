@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.deps import LOGINS_PER_CHECK, login_limiter, password_checks, wait_for_knowledge
+from api.headers import CONTENT_SECURITY_POLICY
 from kbcrm.access import sessions, throttle, users
 from kbcrm.graph import GraphStore
 from kbcrm.graph.falkordb_backend import FalkorDBStore
@@ -303,6 +304,37 @@ def test_every_page_answers_as_json_too(app: FastAPI) -> None:
     html = customer.get("/my", headers={"Accept": "text/html"})
     assert html.status_code == 200 and data["customer"]["name"] in html.text
     assert Client(app).get("/", params={"q": "error", "format": "json"}).json()["answer"]["suggestions"]
+
+
+def test_security_headers_on_pages_api_and_docs(app: FastAPI, tmp_path: Path) -> None:
+    client = Client(app)
+    for path in ("/login", "/", "/api/v1/knowledge/search?q=noise", "/static/deflect.js", "/no-such-page"):
+        headers = client.get(path).headers
+        assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
+        assert (
+            "frame-ancestors 'none'" in headers["content-security-policy"]
+            and "'unsafe-inline'" not in headers["content-security-policy"]
+        )
+        assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY", path
+        assert headers["referrer-policy"] == "same-origin", path  # an /invite/ token never leaves in a Referer
+        assert "strict-transport-security" not in headers  # plain HTTP here
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "content-security-policy" not in docs.headers  # Swagger UI runs inline script
+    assert docs.headers["x-content-type-options"] == "nosniff"
+    https = Client(create_app(Settings(data_dir=tmp_path, cookie_secure=True), store=app.state.store))
+    assert https.get("/health").headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_templates_have_no_inline_script_style_or_handlers() -> None:
+    """What the Content-Security-Policy (script-src/style-src 'self') would refuse in a browser."""
+    templates = sorted((Path(__file__).parent.parent / "api" / "templates").glob("*.html"))
+    assert len(templates) > 20
+    for template in templates:
+        text = template.read_text(encoding="utf-8")
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), f"{template.name}: inline <script>"
+        assert not re.search(r"<style\b|\sstyle=", text), f"{template.name}: inline style"
+        assert not re.search(r"\son[a-z]+=", text), f"{template.name}: inline event handler"
+        assert "javascript:" not in text, template.name
 
 
 def test_pages_redirect_to_login_and_chinese_ui(app: FastAPI) -> None:
