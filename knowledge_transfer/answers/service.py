@@ -311,8 +311,7 @@ def _context(
 ) -> Context:
     context = Context()
     if customer_id:
-        context.customer, owned = _customer(kb, store, customer_id)
-        context.owned = dict(owned)
+        context.customer, context.owned = _customer(kb, store, customer_id)  # kept: read, never changed
     if case_id:
         rows = store.read(CASE_CONTEXT, case=case_id)
         if not rows:
