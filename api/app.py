@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from api import errors
 from api.access_log import redact_access_log
-from api.deps import password_checks, watch_knowledge
+from api.deps import SignedInUsers, password_checks, watch_knowledge
 from api.headers import SecurityHeaders
 from api.pages import operations as operations_pages
 from api.pages import views
@@ -85,6 +85,7 @@ def create_app(
         app.state.store = store
     app.state.kb = knowledge_base
     app.state.article_pages = ArticlePages(max_age_s=settings.knowledge_poll_seconds)
+    app.state.signed_in = SignedInUsers(max_age_s=settings.session_cache_seconds)
     app.state.rdf = RdfSnapshot()
     errors.install(app)
 

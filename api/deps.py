@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from ingest.identity.graph import possible_duplicates
+from kbcrm.access.models import Principal
 from kbcrm.graph import GraphStore
 from kbcrm.operations.accounts.service import DuplicateFinder
 from kbcrm.operations.cases.sla import BusinessCalendar
@@ -27,6 +28,7 @@ from kbcrm.settings import Settings
 from knowledge_transfer.answers.corpus import knowledge_fingerprint
 from knowledge_transfer.answers.service import KnowledgeBase
 from knowledge_transfer.portal import ArticlePages
+from knowledge_transfer.recent import Recent
 
 _KB_LOCK = threading.Lock()
 _LOGINS: RunVar[CapacityLimiter] = RunVar("kbcrm_logins")
@@ -189,9 +191,34 @@ async def get_article_pages(request: Request) -> ArticlePages:
     return pages
 
 
+class SignedInUsers(Recent[str, Principal]):
+    """Users behind session cookies, kept KBCRM_SESSION_CACHE_SECONDS after their graph read (per process).
+
+    Every page and API call with a session cookie needs the user's role, customer and session
+    version; reading them from the graph blocked the event loop for a graph round trip on
+    every request (portal load benchmark). `forget` is called where this process changes a
+    login (logout, an admin saving it, an erasure); changes made by other processes reach it
+    when the kept entry ages out. API tokens are checked against the graph on every request.
+    """
+
+    def forget(self, user_id: str | None = None) -> None:
+        """Drop one user (or, with no id, every user): their next request reads the graph."""
+        if user_id is None:
+            self.clear()
+        else:
+            self.drop(user_id)
+
+
+async def get_signed_in_users(request: Request) -> SignedInUsers:
+    """The process's kept signed-in users (see SignedInUsers)."""
+    kept: SignedInUsers = request.app.state.signed_in
+    return kept
+
+
 DuplicateCheck = Annotated[DuplicateFinder, Depends(get_duplicate_finder)]
 Calendar = Annotated[BusinessCalendar, Depends(get_calendar)]
 Store = Annotated[GraphStore, Depends(get_store)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Knowledge = Annotated[KnowledgeBase, Depends(get_knowledge_base)]
 KeptPages = Annotated[ArticlePages, Depends(get_article_pages)]
+SignedIn = Annotated[SignedInUsers, Depends(get_signed_in_users)]

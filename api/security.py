@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.deps import get_settings, get_store
+from api.deps import SignedIn, get_settings, get_store
 from api.errors import ApiError
 from kbcrm.access import sessions, users
 from kbcrm.access.models import Principal, Role
@@ -43,6 +43,7 @@ async def optional_principal(
     request: Request,
     store: Annotated[GraphStore, Depends(get_store)],
     settings: Annotated[Settings, Depends(get_settings)],
+    signed_in: SignedIn,
 ) -> Principal | None:
     """The caller, or None for an anonymous visitor; a bad token or forged cookie is a 401."""
     if hasattr(request.state, "principal"):
@@ -61,7 +62,11 @@ async def optional_principal(
         cookie = request.cookies.get(sessions.SESSION_COOKIE)
         session = sessions.read(_secret(settings), cookie)
         if session is not None:
-            user = users.get_user(store, session.user_id)
+            user = signed_in.get(session.user_id)
+            if user is None or user.session_version != session.version:  # a newer login: read the graph
+                user = users.get_user(store, session.user_id)
+                if user is not None and signed_in.max_age_s > 0:
+                    signed_in.put(session.user_id, user)
             if user is not None and user.session_version == session.version:
                 principal = user
         csrf_needed = principal is not None and request.method in UNSAFE

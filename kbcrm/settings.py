@@ -172,6 +172,17 @@ class Settings(BaseSettings):
             "progress at once; further logins wait on the event loop, holding no thread."
         ),
     )
+    session_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description=(
+            "How long a server process keeps a signed-in user (role, customer, session version) after reading it "
+            "from the graph, so a request with a session cookie needs no graph read; 0 = read it on every request. "
+            "A logout, an admin's change of the login or an erasure through this process applies at once; one "
+            "through another process (the other workers, the CLI) within this many seconds."
+        ),
+    )
     access_log: bool = Field(
         default=True,
         description="Log every request (uvicorn's access log); turn off behind a proxy that logs them already.",

@@ -25,6 +25,7 @@ from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.settings import Settings
 from knowledge_transfer.answers.service import answer
 from knowledge_transfer.recent import Recent
+from ontology.terms import Label
 from tests.portal_client import PASSWORDS, Client
 
 
@@ -483,6 +484,93 @@ def test_consent_export_and_erasure(app: FastAPI, portal_store: FalkorDBStore) -
     assert len(admin.get(f"/api/v1/customers/{victim['id']}/orders", params={"limit": 500}).json()) == victim["orders"]
     tombstone = admin.get("/api/v1/admin/audit", params={"target": victim["id"], "action": "erase"}).json()
     assert tombstone and victim["name"] not in str(tombstone)
+
+
+def _logged_in(app: FastAPI, username: str, password: str) -> Client:
+    client = Client(app)
+    response = client.http.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    client.me = response.json()
+    client.csrf = client.me["csrf_token"]
+    return client
+
+
+def test_kept_signed_in_users_never_outlive_a_change_made_through_the_same_process(
+    falkordb_store: FalkorDBStore, tmp_path: Path
+) -> None:
+    """KBCRM_SESSION_CACHE_SECONDS keeps the user behind a cookie; a logout, a saved login or an erasure drops it."""
+    store = falkordb_store
+    store.upsert_nodes(Label.Customer, [{"id": "cust-keep", "name": "Keep GmbH"}])
+    users.create_user(store, username="boss", password="boss-pass-1", role="admin")
+    users.create_user(store, username="keeper", password="keeper-pass-1", role="engineer")
+    users.create_user(store, username="buyer", password="buyer-pass-1", role="customer", customer_id="cust-keep")
+    app = create_app(Settings(data_dir=tmp_path, session_cache_seconds=60), store=store)
+    kept = app.state.signed_in
+    admin = _logged_in(app, "boss", "boss-pass-1")
+    engineer = _logged_in(app, "keeper", "keeper-pass-1")
+    customer = _logged_in(app, "buyer", "buyer-pass-1")
+
+    # A signed-in user's next request is answered from the kept user: no graph read.
+    assert engineer.get("/api/v1/auth/me").json()["role"] == "engineer"
+    hits = kept.hits
+    assert engineer.get("/api/v1/auth/me").json()["role"] == "engineer"
+    assert kept.hits == hits + 1
+
+    # An admin saves the login with another role: its very next request has that role.
+    saved = admin.send(
+        "POST", "/api/v1/admin/users", json={"username": "keeper", "password": "keeper-pass-2", "role": "analyst"}
+    )
+    assert saved.status_code == 201, saved.text
+    assert engineer.get("/api/v1/auth/me").json()["role"] == "analyst"
+
+    # Erasing the customer ends its portal login's session at once.
+    assert customer.get("/api/v1/auth/me").json()["customer_id"] == "cust-keep"
+    assert admin.send("DELETE", "/api/v1/customers/cust-keep/personal-data").status_code == 200
+    assert customer.get("/api/v1/auth/me").status_code == 401
+
+    # Logging out ends the session at once, for the replayed cookie too.
+    cookie = engineer.http.cookies.get(sessions.SESSION_COOKIE)
+    assert engineer.send("POST", "/api/v1/auth/logout").status_code == 200
+    replay = Client(app)
+    replay.http.cookies.set(sessions.SESSION_COOKIE, cookie)
+    assert replay.get("/api/v1/auth/me").status_code == 401
+
+
+def test_a_logout_through_another_process_reaches_a_kept_user_within_its_age(
+    falkordb_store: FalkorDBStore, tmp_path: Path
+) -> None:
+    """Two server processes on one graph: a logout in one ends the session in the other within the kept age."""
+    store = falkordb_store
+    users.create_user(store, username="keeper", password="keeper-pass-1", role="engineer")
+    age = 0.5
+    here = create_app(Settings(data_dir=tmp_path, session_cache_seconds=age), store=store)
+    there = create_app(Settings(data_dir=tmp_path, session_cache_seconds=age), store=store)
+    uncached = create_app(Settings(data_dir=tmp_path, session_cache_seconds=0), store=store)
+    engineer = _logged_in(here, "keeper", "keeper-pass-1")
+    old = engineer.http.cookies.get(sessions.SESSION_COOKIE)
+    assert engineer.get("/api/v1/auth/me").status_code == 200  # kept here, with the old session version
+
+    def me(app: FastAPI, cookie: str) -> int:
+        client = Client(app)
+        client.http.cookies.set(sessions.SESSION_COOKIE, cookie)
+        status: int = client.get("/api/v1/auth/me").status_code
+        return status
+
+    # Logged out and in again over there: the new cookie works here at once (a newer session version is read).
+    elsewhere = _logged_in(there, "keeper", "keeper-pass-1")
+    assert elsewhere.send("POST", "/api/v1/auth/logout").status_code == 200
+    again = _logged_in(there, "keeper", "keeper-pass-1")
+    new = again.http.cookies.get(sessions.SESSION_COOKIE)
+    assert me(here, new) == 200  # kept here from now on
+    assert me(here, old) == 401
+
+    # Logged out over there: a process that keeps nothing refuses the cookie at once, this one within the age.
+    logged_out = time.monotonic()
+    assert again.send("POST", "/api/v1/auth/logout").status_code == 200
+    assert me(uncached, new) == 401
+    assert uncached.state.signed_in.hits == 0
+    time.sleep(max(0.0, logged_out + age + 0.05 - time.monotonic()))
+    assert me(here, new) == 401
 
 
 def test_demo_logins_can_be_turned_off(falkordb_store: FalkorDBStore) -> None:

@@ -13,7 +13,16 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
-from api.deps import AppSettings, Calendar, KeptPages, Knowledge, Store, knowledge_changed, usage_changed
+from api.deps import (
+    AppSettings,
+    Calendar,
+    KeptPages,
+    Knowledge,
+    SignedIn,
+    Store,
+    knowledge_changed,
+    usage_changed,
+)
 from api.errors import ApiError, not_found
 from api.pages.i18n import STRINGS, language
 from api.pages.render import page
@@ -199,10 +208,10 @@ def invite_accept(
 
 
 @router.post("/logout")
-def logout_page(store: Store, principal: MaybeUser) -> Response:
+def logout_page(store: Store, signed_in: SignedIn, principal: MaybeUser) -> Response:
     """End every session of this user."""
     response = _redirect("/")
-    log_out(store, response, principal)
+    log_out(store, signed_in, response, principal)
     return response
 
 

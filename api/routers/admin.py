@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.deps import Store
+from api.deps import SignedIn, Store
 from api.security import Admin
 from kbcrm.access import audit, users
 from kbcrm.access.models import Role
@@ -33,8 +33,8 @@ def list_users(store: Store, principal: Admin) -> list[dict[str, Any]]:
 
 
 @router.post("/users", status_code=201, summary="Create or update a login")
-def create_user(store: Store, principal: Admin, body: NewUser) -> dict[str, Any]:
-    """Idempotent by user name; audited."""
+def create_user(store: Store, signed_in: SignedIn, principal: Admin, body: NewUser) -> dict[str, Any]:
+    """Idempotent by user name; audited. A changed role or customer applies to the login's next request."""
     user = users.create_user(
         store,
         username=body.username,
@@ -44,6 +44,7 @@ def create_user(store: Store, principal: Admin, body: NewUser) -> dict[str, Any]
         customer_id=body.customer_id,
         employee_id=body.employee_id,
     )
+    signed_in.forget(user.user_id)
     audit.record(store, actor=principal.user_id, action="user_saved", target=user.user_id, detail={"role": user.role})
     return {"id": user.user_id, "name": user.name, "role": user.role.value, "customer_id": user.customer_id}
 

@@ -9,7 +9,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import AppSettings, Store, login_limiter
+from api.deps import AppSettings, SignedIn, SignedInUsers, Store, login_limiter
 from api.errors import ApiError, not_found
 from api.security import AnyUser
 from kbcrm.access import audit, sessions, throttle, users
@@ -97,18 +97,19 @@ async def login(
     return me_body(principal, sessions.csrf_token(settings.auth_secret.get_secret_value(), cookie))
 
 
-def log_out(store: Store, response: Response, principal: Principal | None) -> None:
+def log_out(store: Store, signed_in: SignedInUsers, response: Response, principal: Principal | None) -> None:
     """End every session of the user (their session version goes up) and drop the cookie; audited."""
     if principal is not None:
         users.end_sessions(store, principal.user_id)
+        signed_in.forget(principal.user_id)  # this process at once; the others within KBCRM_SESSION_CACHE_SECONDS
         audit.record(store, actor=principal.user_id, action="logout")
     response.delete_cookie(sessions.SESSION_COOKIE, path="/")
 
 
 @router.post("/logout", summary="Log out: ends every session of this user")
-def logout(response: Response, store: Store, principal: AnyUser) -> dict[str, str]:
+def logout(response: Response, store: Store, signed_in: SignedIn, principal: AnyUser) -> dict[str, str]:
     """Bumps the user's session version, so every cookie issued before stops working."""
-    log_out(store, response, principal)
+    log_out(store, signed_in, response, principal)
     return {"status": "logged out"}
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.deps import Store
+from api.deps import SignedIn, Store
 from api.errors import not_found
 from api.security import Admin, AnyUser, Staff
 from kbcrm.customers import privacy, service
@@ -97,9 +97,11 @@ def export(customer_id: str, store: Store, principal: AnyUser) -> JSONResponse:
 
 
 @router.delete("/{customer_id}/personal-data", summary="Erase the customer's personal data (GDPR erasure, admin)")
-def erase(customer_id: str, store: Store, principal: Admin) -> dict[str, Any]:
-    """Orders and cases stay, linked to an anonymous tombstone; the audit log keeps the erasure."""
-    return {
-        "customer_id": customer_id,
-        "erased": privacy.erase_customer(store, principal=principal, customer_id=customer_id),
-    }
+def erase(customer_id: str, store: Store, signed_in: SignedIn, principal: Admin) -> dict[str, Any]:
+    """Orders and cases stay, linked to an anonymous tombstone; the audit log keeps the erasure.
+
+    The customer's logins are disabled: their sessions end with the erasure.
+    """
+    erased = privacy.erase_customer(store, principal=principal, customer_id=customer_id)
+    signed_in.forget()  # the erased customer's logins (which ones is not returned)
+    return {"customer_id": customer_id, "erased": erased}
