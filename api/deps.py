@@ -196,17 +196,11 @@ class SignedInUsers(Recent[str, Principal]):
 
     Every page and API call with a session cookie needs the user's role, customer and session
     version; reading them from the graph blocked the event loop for a graph round trip on
-    every request (portal load benchmark). `forget` is called where this process changes a
-    login (logout, an admin saving it, an erasure); changes made by other processes reach it
-    when the kept entry ages out. API tokens are checked against the graph on every request.
+    every request (portal load benchmark). Where this process changes a login (logout, an
+    admin saving it, an erasure) it drops the kept user; changes made by other processes
+    reach it when the kept entry ages out. API tokens are checked against the graph on every
+    request.
     """
-
-    def forget(self, user_id: str | None = None) -> None:
-        """Drop one user (or, with no id, every user): their next request reads the graph."""
-        if user_id is None:
-            self.clear()
-        else:
-            self.drop(user_id)
 
 
 async def get_signed_in_users(request: Request) -> SignedInUsers:

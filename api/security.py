@@ -65,7 +65,7 @@ async def optional_principal(
             user = signed_in.get(session.user_id)
             if user is None or user.session_version != session.version:  # a newer login: read the graph
                 user = users.get_user(store, session.user_id)
-                if user is not None and signed_in.max_age_s > 0:
+                if user is not None:
                     signed_in.put(session.user_id, user)
             if user is not None and user.session_version == session.version:
                 principal = user

@@ -11,7 +11,7 @@ from collections.abc import Hashable
 class Recent[K: Hashable, V]:
     """Values by key, each kept at most `max_age_s` seconds; beyond `max_items` the least recently kept goes.
 
-    Thread-safe (requests run on many threads). A `max_age_s` of 0 keeps nothing usable.
+    Thread-safe (requests run on many threads). A `max_age_s` of 0 keeps nothing.
     """
 
     def __init__(self, *, max_age_s: float, max_items: int = 4096) -> None:
@@ -33,7 +33,9 @@ class Recent[K: Hashable, V]:
             return kept[1]
 
     def put(self, key: K, value: V) -> None:
-        """Keep a value (as the most recent)."""
+        """Keep a value (as the most recent); with a max_age_s of 0, nothing is kept."""
+        if self.max_age_s <= 0:
+            return
         with self._lock:
             self._items[key] = (time.monotonic(), value)
             self._items.move_to_end(key)

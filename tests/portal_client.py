@@ -17,13 +17,13 @@ PASSWORDS = {name: password for name, password, _, _ in STAFF_LOGINS} | {
 class Client:
     """A TestClient (real ASGI HTTP, in process) that remembers its session's CSRF token."""
 
-    def __init__(self, app: FastAPI, username: str | None = None) -> None:
+    def __init__(self, app: FastAPI, username: str | None = None, password: str | None = None) -> None:
         self.http = TestClient(app, base_url="http://kbcrm.test", follow_redirects=False)
         self.csrf = ""
         self.me: dict[str, Any] = {}
         if username:
             response = self.http.post(
-                "/api/v1/auth/login", json={"username": username, "password": PASSWORDS[username]}
+                "/api/v1/auth/login", json={"username": username, "password": password or PASSWORDS[username]}
             )
             assert response.status_code == 200, response.text
             self.me = response.json()

@@ -486,15 +486,6 @@ def test_consent_export_and_erasure(app: FastAPI, portal_store: FalkorDBStore) -
     assert tombstone and victim["name"] not in str(tombstone)
 
 
-def _logged_in(app: FastAPI, username: str, password: str) -> Client:
-    client = Client(app)
-    response = client.http.post("/api/v1/auth/login", json={"username": username, "password": password})
-    assert response.status_code == 200, response.text
-    client.me = response.json()
-    client.csrf = client.me["csrf_token"]
-    return client
-
-
 def test_kept_signed_in_users_never_outlive_a_change_made_through_the_same_process(
     falkordb_store: FalkorDBStore, tmp_path: Path
 ) -> None:
@@ -506,9 +497,9 @@ def test_kept_signed_in_users_never_outlive_a_change_made_through_the_same_proce
     users.create_user(store, username="buyer", password="buyer-pass-1", role="customer", customer_id="cust-keep")
     app = create_app(Settings(data_dir=tmp_path, session_cache_seconds=60), store=store)
     kept = app.state.signed_in
-    admin = _logged_in(app, "boss", "boss-pass-1")
-    engineer = _logged_in(app, "keeper", "keeper-pass-1")
-    customer = _logged_in(app, "buyer", "buyer-pass-1")
+    admin = Client(app, "boss", "boss-pass-1")
+    engineer = Client(app, "keeper", "keeper-pass-1")
+    customer = Client(app, "buyer", "buyer-pass-1")
 
     # A signed-in user's next request is answered from the kept user: no graph read.
     assert engineer.get("/api/v1/auth/me").json()["role"] == "engineer"
@@ -546,7 +537,7 @@ def test_a_logout_through_another_process_reaches_a_kept_user_within_its_age(
     here = create_app(Settings(data_dir=tmp_path, session_cache_seconds=age), store=store)
     there = create_app(Settings(data_dir=tmp_path, session_cache_seconds=age), store=store)
     uncached = create_app(Settings(data_dir=tmp_path, session_cache_seconds=0), store=store)
-    engineer = _logged_in(here, "keeper", "keeper-pass-1")
+    engineer = Client(here, "keeper", "keeper-pass-1")
     old = engineer.http.cookies.get(sessions.SESSION_COOKIE)
     assert engineer.get("/api/v1/auth/me").status_code == 200  # kept here, with the old session version
 
@@ -557,9 +548,9 @@ def test_a_logout_through_another_process_reaches_a_kept_user_within_its_age(
         return status
 
     # Logged out and in again over there: the new cookie works here at once (a newer session version is read).
-    elsewhere = _logged_in(there, "keeper", "keeper-pass-1")
+    elsewhere = Client(there, "keeper", "keeper-pass-1")
     assert elsewhere.send("POST", "/api/v1/auth/logout").status_code == 200
-    again = _logged_in(there, "keeper", "keeper-pass-1")
+    again = Client(there, "keeper", "keeper-pass-1")
     new = again.http.cookies.get(sessions.SESSION_COOKIE)
     assert me(here, new) == 200  # kept here from now on
     assert me(here, old) == 401

@@ -44,7 +44,7 @@ def create_user(store: Store, signed_in: SignedIn, principal: Admin, body: NewUs
         customer_id=body.customer_id,
         employee_id=body.employee_id,
     )
-    signed_in.forget(user.user_id)
+    signed_in.drop(user.user_id)
     audit.record(store, actor=principal.user_id, action="user_saved", target=user.user_id, detail={"role": user.role})
     return {"id": user.user_id, "name": user.name, "role": user.role.value, "customer_id": user.customer_id}
 

@@ -101,7 +101,7 @@ def log_out(store: Store, signed_in: SignedInUsers, response: Response, principa
     """End every session of the user (their session version goes up) and drop the cookie; audited."""
     if principal is not None:
         users.end_sessions(store, principal.user_id)
-        signed_in.forget(principal.user_id)  # this process at once; the others within KBCRM_SESSION_CACHE_SECONDS
+        signed_in.drop(principal.user_id)  # this process at once; the others within KBCRM_SESSION_CACHE_SECONDS
         audit.record(store, actor=principal.user_id, action="logout")
     response.delete_cookie(sessions.SESSION_COOKIE, path="/")
 

@@ -103,5 +103,5 @@ def erase(customer_id: str, store: Store, signed_in: SignedIn, principal: Admin)
     The customer's logins are disabled: their sessions end with the erasure.
     """
     erased = privacy.erase_customer(store, principal=principal, customer_id=customer_id)
-    signed_in.forget()  # the erased customer's logins (which ones is not returned)
+    signed_in.clear()  # the erased customer's logins (which ones is not returned)
     return {"customer_id": customer_id, "erased": erased}
