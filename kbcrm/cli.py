@@ -821,7 +821,7 @@ def kcs_health(
 @eval_app.command("retrieval")
 def eval_retrieval(
     directory: Annotated[Path, typer.Argument(help="A BEIR-layout directory: corpus.jsonl, queries.jsonl, qrels.tsv.")],
-    embedder: Annotated[str | None, typer.Option(help="minilm or use (default: KBCRM_EMBEDDER).")] = None,
+    embedder: Annotated[str | None, typer.Option(help="minilm-int8, minilm or use (default: KBCRM_EMBEDDER).")] = None,
 ) -> None:
     """MAP, MRR, P@1, P@5, nDCG@10, recall@100 of BM25, dense and the shipped hybrid, side by side."""
     from knowledge_transfer.embeddings import get_embedder

@@ -55,9 +55,12 @@ class Settings(BaseSettings):
             "under the model fitted to the data (0: even odds; higher: fewer, surer merges)."
         ),
     )
-    embedder: Literal["minilm", "use"] = Field(
-        default="minilm",
-        description="Dense retriever for English: minilm (all-MiniLM-L6-v2, 384-d) or use (USE multilingual, 512-d).",
+    embedder: Literal["minilm-int8", "minilm", "use"] = Field(
+        default="minilm-int8",
+        description=(
+            "Dense retriever for English: minilm-int8 (all-MiniLM-L6-v2 with int8 weights on onnxruntime, 384-d), "
+            "minilm (the same model in float32, numpy port) or use (USE multilingual, 512-d)."
+        ),
     )
     multilingual_embedder: Literal["use", "none"] = Field(
         default="use",
@@ -221,7 +224,7 @@ class Settings(BaseSettings):
     @property
     def embedding_dim(self) -> int:
         """Dimension of the English embedder's vectors (the graph's vector index uses it)."""
-        return {"minilm": 384, "use": 512}[self.embedder]
+        return {"minilm-int8": 384, "minilm": 384, "use": 512}[self.embedder]
 
     @property
     def graph_dir(self) -> Path:

@@ -33,7 +33,7 @@ from kbcrm.settings import Settings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-DIMENSIONS = {"use": 512, "minilm": 384}
+DIMENSIONS = {"use": 512, "minilm": 384, "minilm-int8": 384}
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -322,11 +322,15 @@ class BatchingEncoder:
 
 @lru_cache(maxsize=4)
 def get_embedder(name: str = "use") -> Embedder:
-    """The embedder called `name` ('use' or 'minilm'), loaded once per process."""
+    """The embedder called `name` ('use', 'minilm' or 'minilm-int8'), loaded once per process."""
     if name == "use":
         return UseEmbedder()
     if name == "minilm":
         return MiniLMEmbedder()
+    if name == "minilm-int8":
+        from knowledge_transfer.minilm_int8 import MiniLMInt8Embedder
+
+        return MiniLMInt8Embedder()
     raise ValueError(f"unknown embedder {name!r}: choose one of {', '.join(sorted(DIMENSIONS))}")
 
 

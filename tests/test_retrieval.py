@@ -27,6 +27,7 @@ from knowledge_transfer.embeddings import (
     get_embedder,
 )
 from knowledge_transfer.evaluation import DatasetError, evaluate, load_beir, query_metrics
+from knowledge_transfer.minilm_int8 import MiniLMInt8Embedder
 from knowledge_transfer.search.fusion import FusionWeights, fuse, standardise
 from knowledge_transfer.search.index import HybridIndex
 from knowledge_transfer.text import add_terms, tokenize
@@ -85,12 +86,39 @@ def test_metrics_on_a_hand_checked_ranking() -> None:
     assert m["MRR"] == 1.0 and m["P@1"] == 1.0 and m["P@5"] == pytest.approx(0.4) and m["R@100"] == 1.0
 
 
-def test_hybrid_is_at_least_as_good_as_either_retriever_on_a_real_slice() -> None:
+@pytest.mark.parametrize("name", ["minilm", "minilm-int8"])
+def test_hybrid_is_at_least_as_good_as_either_retriever_on_a_real_slice(name: str) -> None:
     dataset = load_beir(DATA / "stackfaq_mini")
-    results = evaluate(dataset, get_embedder("minilm"))
+    results = evaluate(dataset, get_embedder(name))
     best = max(results["bm25"]["MAP"], results["dense"]["MAP"])
     assert results["hybrid"]["MAP"] >= best - 0.5, results
     assert results["dense"]["MAP"] > results["bm25"]["MAP"] > 50
+
+
+def test_int8_minilm_stays_close_to_the_float32_model_and_ranks_as_well(tmp_path: Path) -> None:
+    reference = np.load(DATA / "minilm_reference.npz")
+    texts = [str(t) for t in reference["texts"]]
+    int8 = MiniLMInt8Embedder(cache=tmp_path)
+    built = list(tmp_path.glob("all-MiniLM-L6-v2-int8-*.onnx"))
+    assert len(built) == 1 and int8.model_id != MiniLMEmbedder.model_id and int8.w == {}
+    vectors = int8.encode(texts)
+    cosine = (vectors * reference["vectors"]).sum(1)
+    # int8 dense layers: about 0.99 to sentence-transformers' float32 vectors, never near the 0.6 of unrelated texts
+    assert cosine.min() > 0.97 and cosine.mean() > 0.985, cosine
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    # every reference text's nearest reference vector is its own float32 vector
+    assert list((vectors @ reference["vectors"].T).argmax(1)) == list(range(len(texts)))
+
+    # a text's vector does not depend on the texts encoded with it (activations are quantised per tensor)
+    assert np.array_equal(int8.encode([texts[5], texts[0], "a much longer text " * 20])[1], vectors[0])
+
+    stamp = built[0].stat().st_mtime_ns
+    again = MiniLMInt8Embedder(cache=tmp_path)  # from the cache, not built again
+    assert built[0].stat().st_mtime_ns == stamp
+    assert np.array_equal(again.encode(texts[:3]), vectors[:3])
+    built[0].write_bytes(b"not a model")  # a damaged cache file is built again
+    repaired = MiniLMInt8Embedder(cache=tmp_path)
+    assert np.allclose(repaired.encode(texts[:3]), vectors[:3], atol=1e-6)
 
 
 def test_index_mask_is_applied_before_ranking() -> None:
