@@ -139,6 +139,13 @@ def _gelu_rows(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of each text's token states (texts x length x hidden), counting only its tokens (mask 1)."""
+    summed = (hidden * mask[:, :, None]).sum(1)
+    pooled: np.ndarray = summed / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+    return pooled
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (BERT, 6 layers, mean pooling, normalised) as a numpy forward pass."""
 
@@ -222,8 +229,7 @@ class MiniLMEmbedder:
             out = self._dense(_gelu_rows(self._dense(x, f"{p}.intermediate.dense")), f"{p}.output.dense")
             out += x
             x = _layer_norm(out, w[f"{p}.output.LayerNorm.weight"], w[f"{p}.output.LayerNorm.bias"], self.eps)
-        summed = (x.reshape(batch, length, hidden) * mask[:, :, None]).sum(1)
-        return summed / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        return mean_pool(x.reshape(batch, length, hidden), mask)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors for the texts (batched by length to keep padding small)."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from knowledge_transfer.embeddings import MiniLMEmbedder, minilm_path
+from knowledge_transfer.embeddings import MiniLMEmbedder, mean_pool, minilm_path
 
 # Bumped whenever onnx_graph() changes, so cached models from an older graph are not used.
 GRAPH_VERSION = 1
@@ -197,6 +197,4 @@ class MiniLMInt8Embedder(MiniLMEmbedder):
         bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :].astype(np.float32)
         positions = np.arange(ids.shape[1], dtype=np.int64)
         (hidden,) = self.session.run(None, {"ids": ids, "positions": positions, "mask_bias": bias})
-        summed = (hidden * mask[:, :, None]).sum(1)
-        pooled: np.ndarray = summed / np.maximum(mask.sum(1, keepdims=True), 1e-9)
-        return pooled
+        return mean_pool(hidden, mask)
