@@ -18,6 +18,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+# Vector dimension per embedder name (KBCRM_EMBEDDER, KBCRM_MULTILINGUAL_EMBEDDER).
+EMBEDDING_DIMENSIONS = {"minilm-int8": 384, "minilm": 384, "use": 512}
+
+
 class Settings(BaseSettings):
     """All KBCRM settings. Environment variable = `KBCRM_` + field name in capitals."""
 
@@ -224,7 +228,7 @@ class Settings(BaseSettings):
     @property
     def embedding_dim(self) -> int:
         """Dimension of the English embedder's vectors (the graph's vector index uses it)."""
-        return {"minilm-int8": 384, "minilm": 384, "use": 512}[self.embedder]
+        return EMBEDDING_DIMENSIONS[self.embedder]
 
     @property
     def graph_dir(self) -> Path:

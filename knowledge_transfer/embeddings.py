@@ -28,12 +28,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from kbcrm.settings import Settings
+from kbcrm.settings import EMBEDDING_DIMENSIONS, Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-DIMENSIONS = {"use": 512, "minilm": 384, "minilm-int8": 384}
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -152,7 +150,8 @@ class MiniLMEmbedder:
     model_id = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(self, path: Path | None = None, *, batch_size: int = 32) -> None:
+    def __init__(self, path: Path | None = None, *, batch_size: int = 32, weights: bool = True) -> None:
+        """Reads the model directory; `weights=False` reads only the tokenizer and the configuration."""
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
@@ -168,11 +167,11 @@ class MiniLMEmbedder:
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config["layer_norm_eps"])
-        self.w: dict[str, Any] = load_file(str(weights_file))
+        self.w: dict[str, Any] = load_file(str(weights_file)) if weights else {}
         for name, value in self.w.items():
             if name.endswith(".weight") and value.ndim == 2 and "embeddings" not in name:
                 self.w[name] = np.ascontiguousarray(value.T)  # x @ W for every dense layer
-        for i in range(self.layers):  # query, key and value side by side: one GEMM per layer instead of three
+        for i in range(self.layers if weights else 0):  # query, key and value side by side: one GEMM, not three
             p = f"encoder.layer.{i}.attention.self"
             for part in ("weight", "bias"):
                 parts = [self.w.pop(f"{p}.{n}.{part}") for n in ("query", "key", "value")]
@@ -337,7 +336,7 @@ def get_embedder(name: str = "use") -> Embedder:
         from knowledge_transfer.minilm_int8 import MiniLMInt8Embedder
 
         return MiniLMInt8Embedder()
-    raise ValueError(f"unknown embedder {name!r}: choose one of {', '.join(sorted(DIMENSIONS))}")
+    raise ValueError(f"unknown embedder {name!r}: choose one of {', '.join(sorted(EMBEDDING_DIMENSIONS))}")
 
 
 def configured_embedders(settings: Settings) -> tuple[Embedder, Embedder | None]:

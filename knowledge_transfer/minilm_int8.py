@@ -9,7 +9,7 @@ about a third of the CPU per question, at a cosine of about 0.994 to the float32
 retrieval quality within 0.3 points on every metric of StackFAQ and Banking77 (README).
 
 The graph is built from the model directory's own files (no download, no converted model
-shipped): the port loads the weights and the tokenizer, this module writes the graph with
+shipped): the port's loader reads the tokenizer (and the weights, only to build); this module writes the graph with
 `onnx`'s helpers, quantises it and keeps the result in a cache directory
 (`KBCRM_MODEL_CACHE`, default `~/.cache/kbcrm`), named by a hash of the weights file, this
 module's graph version and onnxruntime's version, so a changed model or runtime builds anew.
@@ -143,18 +143,18 @@ def build_int8(port: MiniLMEmbedder, target: Path) -> None:
         root.setLevel(level)
 
 
-def cached_model(port: MiniLMEmbedder, weights_file: Path, cache: Path | None = None) -> Path:
-    """The int8 model file for these weights, built into the cache the first time."""
+def cached_model(path: Path, cache: Path | None = None) -> Path:
+    """The int8 model file for the weights in model directory `path`, built into the cache the first time."""
     import onnxruntime
 
     digest = hashlib.sha256()
-    with weights_file.open("rb") as handle:
+    with (path / "model.safetensors").open("rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
     digest.update(f"graph {GRAPH_VERSION} onnxruntime {onnxruntime.__version__}".encode())
-    target = (cache or model_cache()) / f"all-MiniLM-L6-v2-int8-{digest.hexdigest()[:16]}.onnx"
+    target = (cache or model_cache()) / f"{MiniLMInt8Embedder.model_id}-{digest.hexdigest()[:16]}.onnx"
     if not target.is_file():
-        build_int8(port, target)
+        build_int8(MiniLMEmbedder(path), target)  # the float32 weights are read only here
     return target
 
 
@@ -176,8 +176,8 @@ class MiniLMInt8Embedder(MiniLMEmbedder):
         # in a batch, a text's vector would depend on the texts (and padding) it shares the batch with, so the
         # same question could rank differently under load. Alone, its vector depends on its own text only.
         # int8 gains little from batching anyway: 1.9 ms per question alone, 1.7 ms in batches of 8 (README).
-        super().__init__(path, batch_size=1)
-        model = cached_model(self, path / "model.safetensors", cache)
+        super().__init__(path, batch_size=1, weights=False)
+        model = cached_model(path, cache)
         options = onnxruntime.SessionOptions()
         # One thread, the caller's: the server encodes on its request threads, one BLAS thread each
         # (api/app.py), and onnxruntime's own pool would spin on cores those threads need.
@@ -188,9 +188,8 @@ class MiniLMInt8Embedder(MiniLMEmbedder):
             self.session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         except Exception:  # a damaged cache file (the atomic write makes it unlikely): build it again
             model.unlink(missing_ok=True)
-            model = cached_model(self, path / "model.safetensors", cache)
+            model = cached_model(path, cache)
             self.session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        self.w = {}  # the float32 weights (90 MB) are in the session now
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Mean-pooled last hidden states from the int8 graph."""
