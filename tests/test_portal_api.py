@@ -574,6 +574,21 @@ def test_demo_logins_can_be_turned_off(falkordb_store: FalkorDBStore) -> None:
     assert users.authenticate(falkordb_store, username="admin", password="admin-demo-1") is None
 
 
+def test_a_password_hashed_with_older_settings_still_logs_in_and_is_rehashed(falkordb_store: FalkorDBStore) -> None:
+    from argon2 import PasswordHasher
+
+    users.create_user(falkordb_store, username="old-hash", password="old-hash-pass-1", role="engineer")
+    older = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash("old-hash-pass-1")  # until 2026-11-25
+    uid = users.user_id("old-hash")
+    falkordb_store.upsert_nodes(Label.User, [{"id": uid, "password_hash": older}])
+    assert users.authenticate(falkordb_store, username="old-hash", password="wrong-pass-1") is None
+    assert falkordb_store.read(users.USER, id=uid)[0]["password_hash"] == older  # a wrong password changes nothing
+    assert users.authenticate(falkordb_store, username="old-hash", password="old-hash-pass-1") is not None
+    rehashed = falkordb_store.read(users.USER, id=uid)[0]["password_hash"]
+    assert rehashed.startswith("$argon2id$v=19$m=7168,t=5,p=1$")  # OWASP's 7 MiB, 5 passes setting
+    assert users.authenticate(falkordb_store, username="old-hash", password="old-hash-pass-1") is not None
+
+
 def test_every_ui_string_exists_in_english_and_chinese() -> None:
     from api.pages.i18n import STRINGS
 
