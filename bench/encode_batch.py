@@ -1,7 +1,7 @@
 """Question-encoding benchmark: milliseconds per question by batch size, for each embedder.
 
-What the portal's BatchingEncoder gains when new questions overlap: each model (MiniLM in float32 and int8,
-universal sentence encoder) encodes portal-like questions (those of bench/portal_load.py)
+What the portal's BatchingEncoder gains when new questions overlap: each model (MiniLM and the
+universal sentence encoder, each in float32 and int8) encodes portal-like questions (those of bench/portal_load.py)
 one at a time — the baseline, measured in the same run — and in batches of 2, 4, 8 and
 16, on one BLAS thread as the server runs it. Prints ms per question and the ratio to
 the one-at-a-time baseline.
@@ -44,7 +44,7 @@ def main() -> None:
     for column in ("model", "batch", "ms/question", "ratio to one at a time"):
         table.add_column(column, justify="right" if column != "model" else "left")
     with threadpool_limits(limits=1):
-        for name in ("minilm", "minilm-int8", "use"):
+        for name in ("minilm", "minilm-int8", "use", "use-int8"):
             model = get_embedder(name)
             baseline = ms_per_question(model, questions, 1)
             table.add_row(model.model_id, "1 (baseline)", f"{baseline:.2f}", "1.00")

@@ -821,7 +821,9 @@ def kcs_health(
 @eval_app.command("retrieval")
 def eval_retrieval(
     directory: Annotated[Path, typer.Argument(help="A BEIR-layout directory: corpus.jsonl, queries.jsonl, qrels.tsv.")],
-    embedder: Annotated[str | None, typer.Option(help="minilm-int8, minilm or use (default: KBCRM_EMBEDDER).")] = None,
+    embedder: Annotated[
+        str | None, typer.Option(help="minilm-int8, minilm, use-int8 or use (default: KBCRM_EMBEDDER).")
+    ] = None,
 ) -> None:
     """MAP, MRR, P@1, P@5, nDCG@10, recall@100 of BM25, dense and the shipped hybrid, side by side."""
     from knowledge_transfer.embeddings import get_embedder
@@ -833,11 +835,12 @@ def eval_retrieval(
         dataset = load_beir(directory)
     except DatasetError as exc:
         _fail(str(exc))
-    model = get_embedder(embedder or settings.embedder)
-    weights = FusionWeights(
-        lexical=settings.fusion_lexical_weight
-        if model.model_id != "use-multilingual-v3"
-        else settings.fusion_lexical_weight_multilingual
+    name = embedder or settings.embedder
+    model = get_embedder(name)
+    weights = FusionWeights(  # USE ranks with the multilingual lexical weight, as it does for Chinese questions
+        lexical=settings.fusion_lexical_weight_multilingual
+        if name in ("use", "use-int8")
+        else settings.fusion_lexical_weight
     )
     console.print(
         f"{dataset.name}: {len(dataset.doc_ids)} documents, {len(dataset.query_ids)} judged queries; "

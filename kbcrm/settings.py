@@ -19,7 +19,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 # Vector dimension per embedder name (KBCRM_EMBEDDER, KBCRM_MULTILINGUAL_EMBEDDER).
-EMBEDDING_DIMENSIONS = {"minilm-int8": 384, "minilm": 384, "use": 512}
+EMBEDDING_DIMENSIONS = {"minilm-int8": 384, "minilm": 384, "use-int8": 512, "use": 512}
 
 
 class Settings(BaseSettings):
@@ -59,16 +59,19 @@ class Settings(BaseSettings):
             "under the model fitted to the data (0: even odds; higher: fewer, surer merges)."
         ),
     )
-    embedder: Literal["minilm-int8", "minilm", "use"] = Field(
+    embedder: Literal["minilm-int8", "minilm", "use-int8", "use"] = Field(
         default="minilm-int8",
         description=(
             "Dense retriever for English: minilm-int8 (all-MiniLM-L6-v2 with int8 weights on onnxruntime, 384-d), "
-            "minilm (the same model in float32, numpy port) or use (USE multilingual, 512-d)."
+            "minilm (the same model in float32, numpy port), use-int8 or use (USE multilingual, 512-d)."
         ),
     )
-    multilingual_embedder: Literal["use", "none"] = Field(
-        default="use",
-        description="Dense retriever for questions with Chinese text (USE multilingual v3), or none.",
+    multilingual_embedder: Literal["use-int8", "use", "none"] = Field(
+        default="use-int8",
+        description=(
+            "Dense retriever for questions with Chinese text and for Chinese documents: use-int8 (USE multilingual v3 "
+            "with int8 weights on onnxruntime), use (the same model in float32, numpy) or none."
+        ),
     )
     fusion_lexical_weight: float = Field(
         default=0.2,

@@ -327,9 +327,13 @@ class BatchingEncoder:
 
 @lru_cache(maxsize=4)
 def get_embedder(name: str = "use") -> Embedder:
-    """The embedder called `name` ('use', 'minilm' or 'minilm-int8'), loaded once per process."""
+    """The embedder called `name` (one of EMBEDDING_DIMENSIONS' keys), loaded once per process."""
     if name == "use":
         return UseEmbedder()
+    if name == "use-int8":
+        from knowledge_transfer.use_int8 import UseInt8Embedder
+
+        return UseInt8Embedder()
     if name == "minilm":
         return MiniLMEmbedder()
     if name == "minilm-int8":

@@ -76,10 +76,13 @@ def test_knowledge_is_embedded_at_ingest_then_answered(data_dir: Path, tmp_path:
     _ok("demo-data", "--customers", "15", "--seed", "2", "--out", str(demo))
     loaded = _ok("load-demo", str(demo))
     embedded = re.findall(r"vectors (\S+) \((\d+)-d\): (\d+) articles and resolved cases, (\d+) newly embedded", loaded)
-    assert {(m, d) for m, d, _, _ in embedded} == {("all-MiniLM-L6-v2-int8", "384"), ("use-multilingual-v3", "512")}
+    assert {(m, d) for m, d, _, _ in embedded} == {
+        ("all-MiniLM-L6-v2-int8", "384"),
+        ("use-multilingual-v3-int8", "512"),
+    }
     assert all(int(n) == int(new) > 50 for _, _, n, new in embedded)
     parts = _vector_parts(data_dir)
-    assert set(parts) == {"all-MiniLM-L6-v2-int8", "use-multilingual-v3"} and all(parts.values())
+    assert set(parts) == {"all-MiniLM-L6-v2-int8", "use-multilingual-v3-int8"} and all(parts.values())
 
     answer = json.loads(_ok("ask", "error E-1012 after restart", "--json"))
     top = answer["suggestions"][0]

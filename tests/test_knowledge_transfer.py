@@ -183,7 +183,7 @@ def test_chinese_question_finds_chinese_article(kt_store: FalkorDBStore, kb: Kno
     result = answer(kb, kt_store, f"我的设备{symptom}，怎么处理？", customer_id=customer, audience="customer")
     top = result.suggestions[0]
     assert top.id.endswith("-zh") and symptom in top.title
-    assert top.evidence.dense_model == "use-multilingual-v3"
+    assert top.evidence.dense_model == "use-multilingual-v3-int8"
 
 
 def test_feedback_changes_rank(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
