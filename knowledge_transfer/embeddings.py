@@ -270,6 +270,10 @@ class BatchingEncoder:
     first of them runs (so no thread works for others longer than one batch). Encoding a
     batch costs far less per text than one text at a time (MiniLM: 3.6–3.9 against 6.9–7.2 ms
     per question at 8 per batch on a 2-core test machine; `python -m bench.encode_batch`).
+
+    An embedder that declares `one_at_a_time` (the int8 ones, which run each text alone) is
+    called straight from each caller's thread: batching could only make its texts wait in line
+    (`bench/portal_load.py --rate 500`: p95 0.37 and 0.76 s against 0.86 and 5.0 s in two A/B pairs).
     """
 
     def __init__(self, embedder: Embedder, *, max_batch: int = 16) -> None:
@@ -283,6 +287,9 @@ class BatchingEncoder:
 
     def encode_one(self, text: str) -> np.ndarray:
         """The unit vector of `text` (a float32 row of the embedder's dimension)."""
+        if getattr(self.embedder, "one_at_a_time", False):  # encoded on this thread, next to any others
+            vector: np.ndarray = self.embedder.encode([text])[0]
+            return vector
         mine = _Waiting(text)
         with self._lock:
             self._waiting.append(mine)

@@ -97,6 +97,7 @@ class MiniLMInt8Embedder(MiniLMEmbedder):
     """
 
     model_id = "all-MiniLM-L6-v2-int8"
+    one_at_a_time = True  # BatchingEncoder calls it from each asking thread instead of queueing texts
 
     def __init__(self, path: Path | None = None, *, cache: Path | None = None) -> None:
         path = path or minilm_path()

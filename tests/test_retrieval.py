@@ -253,3 +253,29 @@ def test_batching_encoder_encodes_waiting_texts_in_one_batch_and_fails_only_the_
         if text != "bad input":
             assert np.abs(results[text] - use.encode([text])[0]).max() < 1e-6, text
     assert np.abs(encoder.encode_one("noise") - use.encode(["noise"])[0]).max() < 1e-6  # and it goes on
+
+
+def test_an_embedder_that_takes_one_text_at_a_time_encodes_on_each_callers_thread_without_queueing(
+    tmp_path: Path,
+) -> None:
+    class GatedOneAtATime(GatedEmbedder):
+        one_at_a_time = True  # as the int8 embedders declare: batching would only make texts wait
+
+    int8 = UseInt8Embedder(cache=tmp_path)
+    gated = GatedOneAtATime(int8)
+    encoder = BatchingEncoder(gated)
+    texts = ["pump leaks oil", "泵漏油", "display is blank"]
+    results: dict[str, np.ndarray] = {}
+    threads = [threading.Thread(target=lambda t=t: results.update({t: encoder.encode_one(t)})) for t in texts]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while len(gated.calls) < len(texts) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # all three are inside encode at once, each alone: none waits behind another's pass
+    assert sorted(map(tuple, gated.calls)) == sorted((t,) for t in texts) and not encoder._waiting
+    gated.gate.set()
+    for thread in threads:
+        thread.join(30)
+    for text in texts:
+        assert np.array_equal(results[text], int8.encode([text])[0]), text
