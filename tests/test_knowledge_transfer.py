@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 import re
 from collections.abc import Iterator
@@ -238,6 +240,23 @@ def test_english_question_about_a_code_gets_the_english_article_first(
             assert not top.id.endswith("-zh"), (question, top.id)
             assert any(p.nodes[-1].id == row["id"] for p in top.evidence.paths), (question, top.id)
             assert top.evidence.boosts["same_language"] == kb.settings.boost_same_language
+
+
+def test_an_answer_as_json_is_every_field_of_its_dataclasses_in_order(
+    kt_store: FalkorDBStore, kb: KnowledgeBase
+) -> None:
+    customer = _customers(kt_store)[0]
+    result = answer(kb, kt_store, "error E-1012 after restart", customer_id=customer, audience="staff")
+    expected = dataclasses.asdict(result)  # what to_dict wrote until it was written out by hand
+    for suggestion, raw in zip(result.suggestions, expected["suggestions"], strict=True):
+        for path, raw_path in zip(suggestion.evidence.paths, raw["evidence"]["paths"], strict=True):
+            raw_path["text"] = path.text
+    data = result.to_dict()
+    assert json.dumps(data, ensure_ascii=False) == json.dumps(expected, ensure_ascii=False)  # same keys, same order
+    kinds = {s["kind"] for s in data["suggestions"]}
+    assert {"article", "expert"} <= kinds and any(s["evidence"]["paths"] for s in data["suggestions"])
+    data["suggestions"][0]["evidence"]["source"]["changed"] = True  # a copy: the kept answer is not changed
+    assert "changed" not in result.suggestions[0].evidence.source
 
 
 def test_a_repeated_question_is_encoded_once(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:

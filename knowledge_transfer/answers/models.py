@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -13,6 +13,10 @@ class PathNode:
     id: str
     label: str
     name: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (as dataclasses.asdict, without its generic recursion)."""
+        return {"id": self.id, "label": self.label, "name": self.name}
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,14 @@ class EvidencePath:
             parts.append(f"{arrow} {right.label} {right.name}")
         return " ".join(parts)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, with the path's text."""
+        return {
+            "nodes": [n.to_dict() for n in self.nodes],
+            "edges": [{"type": e.type, "start": e.start, "end": e.end} for e in self.edges],
+            "text": self.text,
+        }
+
 
 @dataclass
 class Evidence:
@@ -55,6 +67,21 @@ class Evidence:
     people: list[dict[str, str]] = field(default_factory=list)
     boosts: dict[str, float] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: what dataclasses.asdict gives, written out (a search answer builds dozens of these)."""
+        return {
+            "matched_terms": list(self.matched_terms),
+            "semantic_similarity": self.semantic_similarity,
+            "lexical_rank": self.lexical_rank,
+            "dense_rank": self.dense_rank,
+            "dense_model": self.dense_model,
+            "paths": [p.to_dict() for p in self.paths],
+            "usage": dict(self.usage),
+            "people": [dict(p) for p in self.people],
+            "boosts": dict(self.boosts),
+            "source": dict(self.source),  # flat: label, id, version, updated_at
+        }
 
 
 @dataclass
@@ -72,10 +99,16 @@ class Suggestion:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (paths carry their text)."""
-        data = asdict(self)
-        for path, raw in zip(self.evidence.paths, data["evidence"]["paths"], strict=True):
-            raw["text"] = path.text
-        return data
+        return {
+            "kind": self.kind,
+            "id": self.id,
+            "title": self.title,
+            "score": self.score,
+            "summary": self.summary,
+            "evidence": self.evidence.to_dict(),
+            "confidence": self.confidence,
+            "audience": self.audience,
+        }
 
 
 @dataclass
@@ -92,6 +125,6 @@ class Answer:
         return {
             "question": self.question,
             "audience": self.audience,
-            "linked": [asdict(n) for n in self.linked],
+            "linked": [n.to_dict() for n in self.linked],
             "suggestions": [s.to_dict() for s in self.suggestions],
         }
