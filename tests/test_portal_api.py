@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -629,6 +631,26 @@ def test_export_holds_every_order_and_its_lines(falkordb_store: FalkorDBStore) -
         == [{"line": 1, "product": None, "product_name": None, "quantity": int(o["id"][1:]), "unit_price": None}]
         for o in data["orders"]
     )
+
+
+def test_a_built_knowledge_base_is_left_out_of_garbage_collections_and_a_replaced_one_is_still_freed(
+    portal_store: FalkorDBStore, portal_kb: Any
+) -> None:
+    from api.deps import knowledge_changed
+
+    application = create_app(Settings(data_dir=portal_kb.settings.data_dir), store=portal_store)  # builds its own
+    visitor = Client(application)
+    gc.unfreeze()
+    assert visitor.get("/api/v1/knowledge/search", params={"q": "pump leaking"}).status_code == 200
+    built = weakref.ref(application.state.kb)
+    # frozen: full collections no longer walk the knowledge base (a 150 ms stall of the worker each, before)
+    assert gc.get_freeze_count() > 10_000 and not any(o is built() for o in gc.get_objects())
+    knowledge_changed(application)
+    wait_for_knowledge(application)
+    assert application.state.kb is not built()
+    assert built() is None  # the replaced one was unfrozen and collected (it holds reference cycles)
+    assert visitor.get("/api/v1/knowledge/search", params={"q": "pump leaking"}).status_code == 200
+    gc.unfreeze()  # the rest of the suite runs with an ordinary collector
 
 
 def test_an_edited_article_is_searchable_without_a_restart(portal_store: FalkorDBStore, portal_kb: Any) -> None:
