@@ -6,7 +6,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,13 +113,20 @@ def test_int8_minilm_stays_close_to_the_float32_model_and_ranks_as_well(tmp_path
     # a text's vector does not depend on the texts encoded with it (activations are quantised per tensor)
     assert np.array_equal(int8.encode([texts[5], texts[0], "a much longer text " * 20])[1], vectors[0])
 
-    stamp = built[0].stat().st_mtime_ns
-    again = MiniLMInt8Embedder(cache=tmp_path)  # from the cache, not built again
-    assert built[0].stat().st_mtime_ns == stamp
-    assert np.array_equal(again.encode(texts[:3]), vectors[:3])
-    built[0].write_bytes(b"not a model")  # a damaged cache file is built again
-    repaired = MiniLMInt8Embedder(cache=tmp_path)
-    assert np.allclose(repaired.encode(texts[:3]), vectors[:3], atol=1e-6)
+    _assert_the_cache_is_reused_and_a_damaged_one_rebuilt(
+        lambda: MiniLMInt8Embedder(cache=tmp_path), built[0], texts[:3], vectors[:3]
+    )
+
+
+def _assert_the_cache_is_reused_and_a_damaged_one_rebuilt(
+    load: Callable[[], Embedder], built: Path, texts: list[str], vectors: np.ndarray
+) -> None:
+    stamp = built.stat().st_mtime_ns
+    again = load()  # from the cache, not built again
+    assert built.stat().st_mtime_ns == stamp
+    assert np.array_equal(again.encode(texts), vectors)
+    built.write_bytes(b"not a model")  # a damaged cache file is built again
+    assert np.allclose(load().encode(texts), vectors, atol=1e-6)
 
 
 def test_int8_use_stays_close_to_the_float32_model_in_english_and_chinese(tmp_path: Path) -> None:
@@ -151,12 +158,9 @@ def test_int8_use_stays_close_to_the_float32_model_in_english_and_chinese(tmp_pa
     # a text's vector does not depend on the texts encoded with it (activations are quantised per tensor)
     assert np.array_equal(int8.encode([chinese[3], texts[0], "a much longer text " * 40])[1], vectors[0])
 
-    stamp = built[0].stat().st_mtime_ns
-    again = UseInt8Embedder(cache=tmp_path)  # from the cache, not built again
-    assert built[0].stat().st_mtime_ns == stamp
-    assert np.array_equal(again.encode(texts[:3]), vectors[:3])
-    built[0].write_bytes(b"not a model")  # a damaged cache file is built again
-    assert np.allclose(UseInt8Embedder(cache=tmp_path).encode(texts[:3]), vectors[:3], atol=1e-6)
+    _assert_the_cache_is_reused_and_a_damaged_one_rebuilt(
+        lambda: UseInt8Embedder(cache=tmp_path), built[0], texts[:3], vectors[:3]
+    )
 
 
 def test_index_mask_is_applied_before_ranking() -> None:
