@@ -81,12 +81,13 @@ async def get_settings(request: Request) -> Settings:
 def settle_heap() -> None:
     """Keep what is alive now (models, vocabularies, the knowledge base) out of later garbage collections.
 
-    A server process holds millions of long-lived objects (jieba's dictionary, the tokenizers'
-    vocabularies, the knowledge base's documents), and every full collection walked them all:
-    150-165 ms each with the GIL held, that is with the whole worker stalled, several times in a
-    load run (bench/portal_load.py). Frozen, they are skipped (they are still freed when no longer
-    referenced). Each call first unfreezes and collects, so the cycles of a knowledge base that a
-    rebuild replaced are freed at the next rebuild at the latest.
+    A server process holds about 230,000 long-lived container objects the collector tracks (the
+    models' tokenizers and vocabularies, spaCy and jieba, the knowledge base's documents), and
+    every full collection walked them all: 70-165 ms each with the GIL held, that is with the
+    whole worker stalled, several times in a load run (bench/portal_load.py). Frozen, they are
+    skipped (they are still freed when no longer referenced). Each call first unfreezes and
+    collects, so the cycles of a knowledge base that a rebuild replaced are freed at the next
+    rebuild at the latest.
     """
     gc.unfreeze()
     gc.collect()
