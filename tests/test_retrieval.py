@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
+import onnxruntime
 import pytest
 from typer.testing import CliRunner
 
@@ -28,6 +30,7 @@ from knowledge_transfer.embeddings import (
 )
 from knowledge_transfer.evaluation import DatasetError, evaluate, load_beir, query_metrics
 from knowledge_transfer.minilm_int8 import MiniLMInt8Embedder
+from knowledge_transfer.onnx_int8 import session_options
 from knowledge_transfer.search.fusion import FusionWeights, fuse, standardise
 from knowledge_transfer.search.index import HybridIndex
 from knowledge_transfer.text import add_terms, tokenize
@@ -113,9 +116,22 @@ def test_int8_minilm_stays_close_to_the_float32_model_and_ranks_as_well(tmp_path
     # a text's vector does not depend on the texts encoded with it (activations are quantised per tensor)
     assert np.array_equal(int8.encode([texts[5], texts[0], "a much longer text " * 20])[1], vectors[0])
 
+    # the session leaves out onnxruntime's SkipLayerNormalization fusion, whose kernel was the slower (session_options)
+    assert "SkipLayerNormalization" in _optimised_ops(built[0], tmp_path, disabled_optimizers=[])  # by default
+    ops = _optimised_ops(built[0], tmp_path)
+    assert "SkipLayerNormalization" not in ops and {"LayerNormalization", "DynamicQuantizeMatMul"} <= ops
+
     _assert_the_cache_is_reused_and_a_damaged_one_rebuilt(
         lambda: MiniLMInt8Embedder(cache=tmp_path), built[0], texts[:3], vectors[:3]
     )
+
+
+def _optimised_ops(model: Path, tmp_path: Path, **changed: object) -> set[str]:
+    """The operators of `model` as onnxruntime runs it with open_session's settings (and `changed` keywords)."""
+    options, keywords = session_options()
+    options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    onnxruntime.InferenceSession(str(model), options, **{**keywords, **changed})
+    return {node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node}
 
 
 def _assert_the_cache_is_reused_and_a_damaged_one_rebuilt(
