@@ -6,6 +6,7 @@ feedback and case deflection.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kbcrm.access import audit
@@ -53,6 +54,42 @@ RELATED = cypher(
 )
 
 
+def _answer_key(principal: Principal | None, question: str, case_id: str | None, limit: int) -> tuple[Any, ...]:
+    """What an answer depends on besides the knowledge: question, audience, customer, case and limit."""
+    staff = principal is not None and principal.is_staff
+    customer = principal.customer_id if principal is not None and not staff else None
+    return (question, staff, customer, case_id, limit)
+
+
+def _answer(
+    kb: KnowledgeBase,
+    store: GraphStore,
+    principal: Principal | None,
+    question: str,
+    case_id: str | None,
+    limit: int,
+) -> tuple[dict[str, Any] | None, bytes]:
+    """The reader's answer as JSON text, kept or made (and kept); with the made answer itself (None when kept)."""
+    key = _answer_key(principal, question, case_id, limit)
+    kept = kb.answers.get(key)
+    if kept is not None:
+        return None, kept
+    staff, customer = key[1], key[2]
+    result = answer(
+        kb,
+        store,
+        question,
+        customer_id=customer,
+        case_id=case_id,
+        audience="staff" if staff else "customer",
+        limit=limit,
+    ).to_dict()
+    # Written as starlette's JSONResponse writes it, once: a repeated question's response is these bytes.
+    body = json.dumps(result, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+    kb.answers.put(key, body)
+    return result, body
+
+
 def answer_for(
     kb: KnowledgeBase,
     store: GraphStore,
@@ -69,23 +106,31 @@ def answer_for(
     the knowledge base's kept answers (KnowledgeBase.answers), by question, audience, customer,
     case and limit: never another reader's.
     """
-    staff = principal is not None and principal.is_staff
-    customer = principal.customer_id if principal is not None and not staff else None
-    key = (question, staff, customer, case_id, limit)
-    kept = kb.answers.get(key)
-    if kept is not None:
-        return kept
-    result = answer(
-        kb,
-        store,
-        question,
-        customer_id=customer,
-        case_id=case_id,
-        audience="staff" if staff else "customer",
-        limit=limit,
-    ).to_dict()
-    kb.answers.put(key, result)
-    return result
+    result, body = _answer(kb, store, principal, question, case_id, limit)
+    return result if result is not None else json.loads(body)
+
+
+def answer_json(
+    kb: KnowledgeBase,
+    store: GraphStore,
+    principal: Principal | None,
+    question: str,
+    *,
+    case_id: str | None = None,
+    limit: int = 5,
+) -> bytes:
+    """answer_for's answer as UTF-8 JSON text (kept as such, so a repeated question is not written out again)."""
+    return _answer(kb, store, principal, question, case_id, limit)[1]
+
+
+def kept_answer_json(
+    kb: KnowledgeBase, principal: Principal | None, question: str, *, case_id: str | None = None, limit: int = 5
+) -> bytes | None:
+    """answer_json's bytes when this reader's answer to the question is kept, else None; never blocks.
+
+    The search route answers a repeated question with these on the event loop, without a worker thread.
+    """
+    return kb.answers.get(_answer_key(principal, question, case_id, limit))
 
 
 def visible_audiences(principal: Principal | None) -> list[str]:

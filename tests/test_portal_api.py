@@ -25,6 +25,7 @@ from kbcrm.access import sessions, throttle, users
 from kbcrm.graph import GraphStore
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.settings import Settings
+from knowledge_transfer import portal
 from knowledge_transfer.answers.service import answer
 from knowledge_transfer.recent import Recent
 from ontology.terms import Label
@@ -775,7 +776,7 @@ def test_an_article_page_is_reused_while_its_version_stands(app: FastAPI, portal
 
 
 def test_a_repeated_question_is_answered_from_kept_answers_never_another_readers(
-    app: FastAPI, portal_store: FalkorDBStore
+    app: FastAPI, portal_store: FalkorDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wait_for_knowledge(app)  # a rebuild started by an earlier test would swap app.state.kb mid-test
     kb = app.state.kb
@@ -783,8 +784,19 @@ def test_a_repeated_question_is_answered_from_kept_answers_never_another_readers
     question = {"q": "pump makes noise after restart"}
     kb.answers.clear()
     hits = kb.answers.hits
-    asked = first.get("/api/v1/knowledge/search", params=question).json()
-    assert first.get("/api/v1/knowledge/search", params=question).json() == asked
+    response = first.get("/api/v1/knowledge/search", params=question)
+    asked = response.json()
+
+    def refuse(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("a kept answer went to the worker-thread path")
+
+    # The repeat is the kept answer's JSON text itself, sent from the event loop (portal.answer_json is
+    # what the route runs on a worker thread for a question it has no answer to).
+    with monkeypatch.context() as patched:
+        patched.setattr(portal, "answer_json", refuse)
+        again = first.get("/api/v1/knowledge/search", params=question)
+    assert again.content == response.content and again.headers["content-type"] == "application/json"
+    assert asked["suggestions"] and json.loads(again.content) == asked
     assert kb.answers.hits == hits + 1
     # Another customer, and a visitor, asking the same get their own answers, computed for them.
     for client, customer in ((second, second.me["customer_id"]), (visitor, None)):

@@ -103,7 +103,9 @@ class KnowledgeBase:
         self.question_vector = lru_cache(maxsize=QUESTION_CACHE)(self._encode_question)
         # Answers to repeated questions (portal.answer_for): kept per question, reader and context while nothing changed
         # here, and at most the knowledge watcher's interval, which bounds how stale a customer's context may be.
-        self.answers: Recent[tuple[Any, ...], dict[str, Any]] = Recent(max_age_s=settings.knowledge_poll_seconds)
+        # Kept as JSON text, not as dicts: one object each for the garbage collector instead of hundreds (4,096 kept
+        # answers as dicts had made each full collection of a server process take about 110 ms, GIL held).
+        self.answers: Recent[tuple[Any, ...], bytes] = Recent(max_age_s=settings.knowledge_poll_seconds)
         # A customer's name and installed base, read for every new question they ask: kept as long as kept
         # answers may be (bench/portal_load.py: one graph read per new question less).
         self.customers: Recent[str, tuple[PathNode, dict[str, PathNode]]] = Recent(
