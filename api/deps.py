@@ -112,6 +112,18 @@ async def get_knowledge_base(request: Request) -> KnowledgeBase:
     return kb
 
 
+async def build_at_start(app: FastAPI) -> None:
+    """Build the knowledge base during start-up (on a worker thread); a failure is logged, not raised.
+
+    A failed build (a model missing, the graph unreachable) leaves the app serving everything
+    else; the first request that needs the knowledge base tries again and reports the error.
+    """
+    try:
+        await run_in_threadpool(_build_knowledge_base, app.state)
+    except Exception:
+        log.exception("building the knowledge base at start-up failed; the first question will try again")
+
+
 def knowledge_changed(app: FastAPI) -> threading.Thread | None:
     """An article changed (edited, state moved, drafted): rebuild the knowledge base in the background.
 

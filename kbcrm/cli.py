@@ -86,7 +86,7 @@ def serve(
         url = f"http://{host or settings.host}:{port or settings.port}"
         console.print(f"KBCRM on [bold]{url}[/bold]  (API docs: {url}/docs, health: {url}/health)")
         uvicorn.run(
-            "api.app:create_app",
+            "api.app:served_app",
             factory=True,
             host=host or settings.host,
             port=port or settings.port,

@@ -26,7 +26,7 @@ from kbcrm.graph import GraphStore
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.settings import Settings
 from knowledge_transfer import portal
-from knowledge_transfer.answers.service import answer
+from knowledge_transfer.answers.service import KnowledgeBase, answer
 from knowledge_transfer.recent import Recent
 from ontology.terms import Label
 from tests.portal_client import PASSWORDS, Client
@@ -652,6 +652,43 @@ def test_a_built_knowledge_base_is_left_out_of_garbage_collections_and_a_replace
     assert built() is None  # the replaced one was unfrozen and collected (it holds reference cycles)
     assert visitor.get("/api/v1/knowledge/search", params={"q": "pump leaking"}).status_code == 200
     gc.unfreeze()  # the rest of the suite runs with an ordinary collector
+
+
+def test_the_served_app_builds_its_knowledge_base_before_it_takes_a_request(
+    portal_store: FalkorDBStore, portal_kb: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fastapi.testclient import TestClient
+
+    settings = Settings(data_dir=portal_kb.settings.data_dir)
+    lazy = create_app(settings, store=portal_store)
+    with TestClient(lazy):  # start-up done, no request yet: the first question will build it
+        assert getattr(lazy.state, "kb", None) is None
+    served = create_app(settings, store=portal_store, build_knowledge=True)  # what `kbcrm serve` runs
+    gc.unfreeze()
+    try:
+        with TestClient(served) as http:
+            # built, and the heap settled (frozen), during start-up: before any request reached the worker
+            assert served.state.kb is not None and gc.get_freeze_count() > 10_000
+            built = served.state.kb
+            assert http.get("/api/v1/knowledge/search", params={"q": "pump leaking"}).json()["suggestions"]
+            assert served.state.kb is built
+    finally:
+        gc.unfreeze()
+    # A build that fails at start-up is logged; the app serves the rest, and the first question tries again.
+    real = KnowledgeBase.from_graph
+
+    def fail(*args: Any, **kwargs: Any) -> KnowledgeBase:
+        raise RuntimeError("the graph went away")
+
+    monkeypatch.setattr(KnowledgeBase, "from_graph", fail)
+    failing = create_app(settings, store=portal_store, build_knowledge=True)
+    with caplog.at_level("ERROR", logger="kbcrm.api"), TestClient(failing) as http:
+        assert "building the knowledge base at start-up failed" in caplog.text
+        assert getattr(failing.state, "kb", None) is None and http.get("/health").status_code == 200
+        monkeypatch.setattr(KnowledgeBase, "from_graph", real)
+        assert http.get("/api/v1/knowledge/search", params={"q": "pump leaking"}).json()["suggestions"]
+        assert failing.state.kb is not None
+    gc.unfreeze()
 
 
 def test_an_edited_article_is_searchable_without_a_restart(portal_store: FalkorDBStore, portal_kb: Any) -> None:
