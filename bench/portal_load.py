@@ -45,6 +45,8 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from json import dumps
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,31 @@ def start_server(data_dir: Path, port: int, console: Console, workers: int) -> s
             time.sleep(0.5)
     process.kill()
     raise SystemExit("the server did not answer in time")
+
+
+@contextmanager
+def serving(data_dir: Path, console: Console, workers: int) -> Iterator[tuple[int, dict[str, list[int]]]]:
+    """`kbcrm serve --demo` on a free port while the block runs: its port, and the processes whose CPU is measured.
+
+    The groups: the server (uvicorn and its workers), the graph server it started (FalkorDB),
+    and this process (the load generator).
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    server = start_server(data_dir, port, console, workers)
+    try:
+        graph = int((data_dir / "graph" / "redis.pid").read_text())  # started by the server
+        yield (
+            port,
+            {
+                "server (uvicorn)": [pid for pid in process_tree(server.pid) if pid != graph],
+                "graph (FalkorDB)": [graph],
+                "load generator": [os.getpid()],
+            },
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 def _stat(pid: int | str) -> list[str] | None:
@@ -356,23 +383,11 @@ def main() -> None:
     if not 1 <= args.users <= 500 or not 1 <= args.seconds <= 300 or not 0 <= args.rate <= 20_000:
         raise SystemExit("--users 1..500, --seconds 1..300 and --rate 0..20000")
     console = Console()
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    server = start_server(args.data_dir, port, console, args.workers)
-    try:
-        with console.status(f"{args.users} users for {args.seconds:.0f} s (after {args.seconds / 2:.0f} s of /health)"):
-            graph = int((args.data_dir / "graph" / "redis.pid").read_text())  # started by the server
-            groups = {
-                "server (uvicorn)": [pid for pid in process_tree(server.pid) if pid != graph],
-                "graph (FalkorDB)": [graph],
-                "load generator": [os.getpid()],
-            }
-            results, errors, elapsed, baseline_elapsed, cpu = asyncio.run(
-                run(port, args.users, args.seconds, args.fresh_share, groups, args.rate, args.ramp)
-            )
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    status = f"{args.users} users for {args.seconds:.0f} s (after {args.seconds / 2:.0f} s of /health)"
+    with serving(args.data_dir, console, args.workers) as (port, groups), console.status(status):
+        results, errors, elapsed, baseline_elapsed, cpu = asyncio.run(
+            run(port, args.users, args.seconds, args.fresh_share, groups, args.rate, args.ramp)
+        )
     table = Table(
         title=f"portal load: {args.users} concurrent users, loopback, {args.workers} uvicorn worker(s), "
         f"{os.cpu_count()} cores, {args.fresh_share:.0%} of searches never asked before, "

@@ -35,12 +35,11 @@ from bench.portal_load import (
     ROOT,
     Connection,
     cpu_seconds,
-    free_port,
-    process_tree,
     question,
-    start_server,
+    serving,
 )
 
+SERVER = "server (uvicorn)"  # the CPU groups are bench.portal_load.serving's
 Request = tuple[str, str, dict[str, object]]  # method, path, keyword arguments of Connection.request
 
 
@@ -102,40 +101,28 @@ def main() -> None:
             f"--kinds from health,read,repeated,new,login ({sorted(unknown)}), --users 1..200, --seconds 1..120"
         )
     console = Console()
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    server = start_server(args.data_dir, port, console, workers=1)
     rows: dict[str, tuple[float, dict[str, float], int, int]] = {}
-    try:
-        graph = int((args.data_dir / "graph" / "redis.pid").read_text())
-        groups = {
-            "server": [pid for pid in process_tree(server.pid) if pid != graph],
-            "graph": [graph],
-            "load generator": [os.getpid()],
-        }
+    with serving(args.data_dir, console, workers=1) as (port, groups):
         found = httpx.get(f"http://127.0.0.1:{port}/api/v1/knowledge/search", params={"q": "error", "limit": 20})
         articles = [s["id"] for s in found.json()["suggestions"]]
         for kind in chosen:
             with console.status(f"{args.users} users, {kind} only, {args.seconds:g} s"):
                 rows[kind] = asyncio.run(measure(port, kind, args.users, args.seconds, articles, groups))
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
     table = Table(
         title=f"request cost: one kind at a time, {args.users} users, closed loop, one uvicorn worker, "
         f"{os.cpu_count()} cores, {args.seconds:g} s each"
     )
     for column in ("kind", "requests", "req/s", "server CPU ms/req", "graph", "load generator", "errors", "ratio"):
-        table.add_column(column, justify="left" if column == "kind" else "right")
-    baseline = rows["health"][1]["server"] if "health" in rows else None
+        table.add_column(column, justify="left" if column == "kind" else "right", no_wrap=column == "kind")
+    baseline = rows["health"][1][SERVER] if "health" in rows else None
     for kind, (rate, cpu, requests, errors) in rows.items():
-        ratio = f"{cpu['server'] / baseline:.2f}" if baseline else "-"
+        ratio = f"{cpu[SERVER] / baseline:.2f}" if baseline else "-"
         table.add_row(
             kind + (" (baseline)" if kind == "health" else ""),
             str(requests),
             f"{rate:.0f}",
-            f"{cpu['server']:.3f}",
-            f"{cpu['graph']:.3f}",
+            f"{cpu[SERVER]:.3f}",
+            f"{cpu['graph (FalkorDB)']:.3f}",
             f"{cpu['load generator']:.3f}",
             str(errors),
             ratio,
