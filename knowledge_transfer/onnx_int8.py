@@ -143,12 +143,13 @@ def session_options() -> tuple[Any, dict[str, Any]]:
     # onnxruntime fuses each residual Add and the LayerNormalization after it into one
     # SkipLayerNormalization node, whose CPU kernel took about 39 us per call here against about
     # 7 us for the two nodes it replaces (per-node profile, onnxruntime 1.32, an 18-token
-    # question). Without the fusion an int8 MiniLM question costs 1.9-2.0 instead of 2.3-2.5 ms
-    # (bench/encode_batch.py) and its quality is the same: cosine to the float32 vectors 0.9901 at
-    # worst and 0.9939 on average either way on 103 portal questions. The hidden states differ by
-    # about 1e-6, which moves an activation scale now and then, so 21 % of those questions' vectors
-    # differ from the fused graph's at the int8 rounding level (cosine 0.9947 at worst), as vectors
-    # computed on a CPU with other instructions do: the model id stays. USE's graph is not affected.
+    # question). Without the fusion an int8 MiniLM question costs 1.99 instead of 2.50 ms (CPU
+    # time, 240 portal questions, five interleaved rounds) and its quality is the same: cosine to
+    # the float32 vectors 0.9901 at worst and 0.9939 on average either way on 103 portal
+    # questions. The hidden states differ by about 1e-6, which moves an activation scale now and
+    # then, so 64 of 300 portal questions' vectors differ from the fused graph's at the int8
+    # rounding level (cosine 0.9947 at worst), as vectors computed on a CPU with other
+    # instructions do: the model id stays. USE's graph is not affected.
     return options, {"providers": ["CPUExecutionProvider"], "disabled_optimizers": UNFUSED}
 
 

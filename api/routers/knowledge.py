@@ -76,7 +76,7 @@ async def search(
     """Anonymous visitors and customers get validated customer/public articles; staff get everything.
 
     A repeated question is answered on the event loop from the kept answer's JSON text: no worker
-    thread, no serialising (server CPU per repeated search about 0.69 -> 0.43 ms, bench/portal_load.py).
+    thread, no serialising (server CPU per repeated search about 0.69 -> 0.43 ms, as bench/request_cost.py measures).
     """
     return await _answer(kb, store, principal, q, case_id=case_id, limit=limit)
 

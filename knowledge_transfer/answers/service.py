@@ -103,8 +103,8 @@ class KnowledgeBase:
         self.question_vector = lru_cache(maxsize=QUESTION_CACHE)(self._encode_question)
         # Answers to repeated questions (portal.answer_for): kept per question, reader and context while nothing changed
         # here, and at most the knowledge watcher's interval, which bounds how stale a customer's context may be.
-        # Kept as JSON text, not as dicts: one object each for the garbage collector instead of hundreds (4,096 kept
-        # answers as dicts had made each full collection of a server process take about 110 ms, GIL held).
+        # Kept as JSON text, what the search route sends (portal.kept_answer_json); as text an answer is no
+        # container the garbage collector walks (a five-suggestion answer as dicts is about 30).
         self.answers: Recent[tuple[Any, ...], bytes] = Recent(max_age_s=settings.knowledge_poll_seconds)
         # A customer's name and installed base, read for every new question they ask: kept as long as kept
         # answers may be (bench/portal_load.py: one graph read per new question less).
