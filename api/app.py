@@ -80,7 +80,7 @@ def create_app(
         # Requests run on many threads at once: one BLAS thread each, or numpy's thread pool
         # oversubscribes the cores (measured by bench/portal_load.py).
         threadpool_limits(limits=1)
-        if build_knowledge and getattr(app.state, "kb", None) is None:
+        if build_knowledge:  # a given knowledge base is kept (_build_knowledge_base builds only when none)
             await build_at_start(app)
         stop = threading.Event()
         watch_knowledge(app, stop)

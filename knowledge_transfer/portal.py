@@ -61,20 +61,27 @@ def _answer_key(principal: Principal | None, question: str, case_id: str | None,
     return (question, staff, customer, case_id, limit)
 
 
-def _answer(
+def answer_json(
     kb: KnowledgeBase,
     store: GraphStore,
     principal: Principal | None,
     question: str,
-    case_id: str | None,
-    limit: int,
-) -> tuple[dict[str, Any] | None, bytes]:
-    """The reader's answer as JSON text, kept or made (and kept); with the made answer itself (None when kept)."""
+    *,
+    case_id: str | None = None,
+    limit: int = 5,
+) -> bytes:
+    """Answer assist for the caller's audience, as UTF-8 JSON text.
+
+    Staff see articles, cases and experts; customers and visitors validated customer/public
+    articles, ranked with the customer's installed base. A repeated question is answered from
+    the knowledge base's kept answers (KnowledgeBase.answers), by question, audience, customer,
+    case and limit: never another reader's.
+    """
     key = _answer_key(principal, question, case_id, limit)
     kept = kb.answers.get(key)
     if kept is not None:
-        return None, kept
-    staff, customer = key[1], key[2]
+        return kept
+    _, staff, customer, _, _ = key
     result = answer(
         kb,
         store,
@@ -87,7 +94,7 @@ def _answer(
     # Written as starlette's JSONResponse writes it, once: a repeated question's response is these bytes.
     body = json.dumps(result, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
     kb.answers.put(key, body)
-    return result, body
+    return body
 
 
 def answer_for(
@@ -99,28 +106,9 @@ def answer_for(
     case_id: str | None = None,
     limit: int = 5,
 ) -> dict[str, Any]:
-    """Answer assist for the caller's audience, as JSON.
-
-    Staff see articles, cases and experts; customers and visitors validated customer/public
-    articles, ranked with the customer's installed base. A repeated question is answered from
-    the knowledge base's kept answers (KnowledgeBase.answers), by question, audience, customer,
-    case and limit: never another reader's.
-    """
-    result, body = _answer(kb, store, principal, question, case_id, limit)
-    return result if result is not None else json.loads(body)
-
-
-def answer_json(
-    kb: KnowledgeBase,
-    store: GraphStore,
-    principal: Principal | None,
-    question: str,
-    *,
-    case_id: str | None = None,
-    limit: int = 5,
-) -> bytes:
-    """answer_for's answer as UTF-8 JSON text (kept as such, so a repeated question is not written out again)."""
-    return _answer(kb, store, principal, question, case_id, limit)[1]
+    """answer_json's answer as a dict (web pages, the staff console)."""
+    result: dict[str, Any] = json.loads(answer_json(kb, store, principal, question, case_id=case_id, limit=limit))
+    return result
 
 
 def kept_answer_json(

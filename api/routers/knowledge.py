@@ -51,12 +51,18 @@ class ConfidenceChange(BaseModel):
 
 
 async def _answer(
-    kb: KnowledgeBase, store: GraphStore, principal: Principal | None, question: str, **context: Any
+    kb: KnowledgeBase,
+    store: GraphStore,
+    principal: Principal | None,
+    question: str,
+    *,
+    case_id: str | None = None,
+    limit: int,
 ) -> Response:
     """The answer's JSON: a kept one at once on the event loop, a new one from a worker thread."""
-    body = portal.kept_answer_json(kb, principal, question, **context)
+    body = portal.kept_answer_json(kb, principal, question, case_id=case_id, limit=limit)
     if body is None:  # a new question: encoded, ranked and explained on a worker thread (it may read the graph)
-        body = await run_in_threadpool(portal.answer_json, kb, store, principal, question, **context)
+        body = await run_in_threadpool(portal.answer_json, kb, store, principal, question, case_id=case_id, limit=limit)
     return Response(body, media_type="application/json")
 
 
