@@ -42,7 +42,7 @@ log = logging.getLogger("kbcrm.api")
 def password_checks(settings: Settings) -> int:
     """Password checks a server process runs at once: KBCRM_PASSWORD_CHECKS, or the cores per worker.
 
-    argon2 costs 15-20 ms of a core and releases the GIL, so fifty logins at once ran as
+    argon2 costs about 10 ms of a core and releases the GIL, so fifty logins at once ran as
     fifty threads sharing two cores: each took about fifty times longer, and the event loop
     and every other request got a fiftieth of the CPU (portal load benchmark: reads and
     searches due during a burst of logins answered after 2–6 s). create_app limits

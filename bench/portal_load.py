@@ -20,7 +20,7 @@ Two ways to load the server:
   waiting on its previous answer, could send it (no coordinated omission: a server that falls
   behind the offered load shows it in the latencies).
 `--ramp S` spreads the users' arrival (their first login) evenly over the first S seconds;
-by default all 50 log in at once, 50 argon2 checks of about 20 ms each at the same moment.
+by default all 50 log in at once, 50 argon2 checks of about 10 ms each at the same moment.
 Closed, p95 <= 100 ms with 50 users already implies well over 500 req/s (the mean latency is
 50 / (req/s)); paced at `--rate 500`, the goal reads as 50 users offering 500 req/s answered
 at p95 <= 100 ms. The script checks the goal the same way in both.

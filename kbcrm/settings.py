@@ -177,7 +177,7 @@ class Settings(BaseSettings):
         ge=0,
         le=64,
         description=(
-            "Password checks (argon2, about 15-20 ms of one core each) a server process runs at the same time; "
+            "Password checks (argon2, about 10 ms of one core each) a server process runs at the same time; "
             "0: the machine's cores divided by KBCRM_WORKERS, at least 1. Up to four logins per check are in "
             "progress at once; further logins wait on the event loop, holding no thread."
         ),

@@ -592,6 +592,48 @@ def test_a_password_hashed_with_older_settings_still_logs_in_and_is_rehashed(fal
     assert users.authenticate(falkordb_store, username="old-hash", password="old-hash-pass-1") is not None
 
 
+def test_passwords_are_checked_by_libsodium_with_hash_strings_argon2_cffi_reads(
+    falkordb_store: FalkorDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from argon2 import PasswordHasher, Type
+
+    users.create_user(falkordb_store, username="sodium", password="sodium-pass-1", role="engineer")
+    uid = users.user_id("sodium")
+    made = falkordb_store.read(users.USER, id=uid)[0]["password_hash"]
+    assert made.startswith("$argon2id$v=19$m=7168,t=5,p=1$")
+    current = PasswordHasher(time_cost=5, memory_cost=7168, parallelism=1)
+    assert current.verify(made, "sodium-pass-1")  # a standard string: argon2-cffi reads libsodium's hash
+    assert not current.check_needs_rehash(made)
+
+    # An argon2id hash is checked by libsodium alone: with argon2-cffi's verify refusing, logins still work.
+    class Refusing:
+        def verify(self, *_: str) -> None:
+            pytest.fail("an argon2id hash went to argon2-cffi")
+
+        def check_needs_rehash(self, stored: str) -> bool:
+            return current.check_needs_rehash(stored)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(users, "_HASHER", Refusing())
+        assert users.authenticate(falkordb_store, username="sodium", password="sodium-pass-1") is not None
+        assert users.authenticate(falkordb_store, username="sodium", password="sodium-pass-2") is None
+    # argon2-cffi's own argon2id hash, same parameters: logs in as it is (libsodium reads it, no re-hash).
+    theirs = current.hash("sodium-pass-1")
+    falkordb_store.upsert_nodes(Label.User, [{"id": uid, "password_hash": theirs}])
+    assert users.authenticate(falkordb_store, username="sodium", password="sodium-pass-1") is not None
+    assert falkordb_store.read(users.USER, id=uid)[0]["password_hash"] == theirs
+    # argon2i (which libsodium's argon2id check does not read) goes to argon2-cffi and is re-hashed as argon2id.
+    older = PasswordHasher(time_cost=3, memory_cost=8192, parallelism=1, type=Type.I).hash("sodium-pass-1")
+    falkordb_store.upsert_nodes(Label.User, [{"id": uid, "password_hash": older}])
+    assert users.authenticate(falkordb_store, username="sodium", password="sodium-pass-2") is None
+    assert users.authenticate(falkordb_store, username="sodium", password="sodium-pass-1") is not None
+    assert falkordb_store.read(users.USER, id=uid)[0]["password_hash"].startswith("$argon2id$v=19$m=7168,t=5,p=1$")
+    # A damaged hash refuses every password, with neither library raising past authenticate.
+    for damaged in ("$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$bm90LWEtaGFzaA", "$argon2id$garbage", "plain-text"):
+        falkordb_store.upsert_nodes(Label.User, [{"id": uid, "password_hash": damaged}])
+        assert users.authenticate(falkordb_store, username="sodium", password="sodium-pass-1") is None
+
+
 def test_every_ui_string_exists_in_english_and_chinese() -> None:
     from api.pages.i18n import STRINGS
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from nacl import pwhash
+from nacl.exceptions import CryptoError
 
 from kbcrm.access.models import Principal, Role
 from kbcrm.graph import GraphStore, cypher
@@ -19,19 +21,42 @@ from kbcrm.graph.store import utc_now
 from ontology.terms import Label, Rel
 
 # argon2id with OWASP's fifth recommended setting (7 MiB, 5 passes, 1 lane; the five are meant to
-# be equally strong): 15 ms per check here, against 20 ms for the first (19 MiB, 2 passes), 50 ms
-# for the 46 MiB one and 120 ms for argon2-cffi's default (64 MiB, 3 passes, 4 lanes), which made
-# logins dominate the portal load benchmark. Two checks at once on 7 MiB still fit the 32 MiB
-# shared cache; on 19 MiB they did not (26-30 ms each under load). Older hashes are re-hashed at
-# the next login.
+# be equally strong): 15 ms per check here with argon2-cffi, against 20 ms for the first (19 MiB,
+# 2 passes), 50 ms for the 46 MiB one and 120 ms for argon2-cffi's default (64 MiB, 3 passes,
+# 4 lanes), which made logins dominate the portal load benchmark. Two checks at once on 7 MiB
+# still fit the 32 MiB shared cache; on 19 MiB they did not (26-30 ms each under load). Older
+# hashes are re-hashed at the next login.
 _HASHER = PasswordHasher(time_cost=5, memory_cost=7168, parallelism=1)
+# The same argon2id computed by libsodium (PyNaCl), which picks its AVX-512F, AVX2 or SSSE3 code
+# when it loads: 9.4 ms per check here against 15.1 ms for argon2-cffi's bundled build, for the
+# same standard hash strings (README, Authentication). argon2-cffi reads a hash's parameters
+# (check_needs_rehash) and verifies the argon2i and argon2d hashes libsodium does not.
+_OPS, _MEMORY = _HASHER.time_cost, _HASHER.memory_cost * 1024
+_ARGON2ID = "$argon2id$"
+
+
+def _hash(password: str) -> str:
+    return pwhash.argon2id.str(password.encode(), opslimit=_OPS, memlimit=_MEMORY).decode("ascii")
+
+
+def _verify(stored: str, password: str) -> None:
+    """Raises VerificationError (or InvalidHashError) when the password does not match the hash."""
+    if not stored.startswith(_ARGON2ID):
+        _HASHER.verify(stored, password)
+        return
+    try:
+        pwhash.argon2id.verify(stored.encode("ascii"), password.encode())
+    except (CryptoError, UnicodeEncodeError) as e:  # a wrong password, or a hash libsodium cannot read
+        raise VerificationError(str(e)) from e
+
+
 TOKEN_PREFIX = "kbt_"
 
 
 class _Hashing:
     """argon2 in this process, at most `limit` computations at once.
 
-    Each one takes a core for 15-20 ms and releases the GIL, so running more at once than
+    Each one takes a core for about 10 ms and releases the GIL, so running more at once than
     there are cores only shares them out: fifty logins at once took about fifty times as long
     each and starved every other thread of the server (bench/portal_load.py). The server sets
     the limit from KBCRM_PASSWORD_CHECKS; the default is the machine's cores.
@@ -47,18 +72,18 @@ class _Hashing:
 
     def hash(self, password: str) -> str:
         with self.slots:
-            return _HASHER.hash(password)
+            return _hash(password)
 
     def verify(self, stored: str, password: str) -> None:
         """Raises VerificationError (or InvalidHashError) when the password does not match."""
         with self.slots:
-            _HASHER.verify(stored, password)
+            _verify(stored, password)
 
 
 HASHING = _Hashing()
 # A real hash to verify against when the user does not exist, so a wrong user name costs as
 # much time as a wrong password (no user-enumeration by timing).
-_DUMMY_HASH = _HASHER.hash("not-a-password")
+_DUMMY_HASH = _hash("not-a-password")
 
 USER = cypher(
     "access.user",
