@@ -88,6 +88,7 @@ def create_app(
             yield
         finally:
             stop.set()
+            await app.state.store.close_async()  # this loop's asynchronous client (article reads)
             if owned:
                 app.state.store.close()
 

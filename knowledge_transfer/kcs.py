@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kbcrm.domain.article_versions import version_node, write_versions
-from kbcrm.graph import GraphStore, cypher
+from kbcrm.graph import Cypher, GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from knowledge_transfer.answers.corpus import FEEDBACK_AUDIENCES
 from ontology.terms import Label, Rel
@@ -223,9 +223,25 @@ def count_view_if_visible(
     Returns its counters (views, helpful, not_helpful) with its version and updated_at, or None
     (nothing counted) when it is missing or not visible so.
     """
+    rows = store.run(_view_statement(audience), id=article_id, audiences=audiences, states=states)
+    return _view_counters(rows)
+
+
+async def count_view_if_visible_async(
+    store: GraphStore, article_id: str, *, audience: str, audiences: list[str], states: list[str]
+) -> dict[str, Any] | None:
+    """count_view_if_visible from an event loop (GraphStore.run_async: no worker thread on FalkorDB)."""
+    rows = await store.run_async(_view_statement(audience), id=article_id, audiences=audiences, states=states)
+    return _view_counters(rows)
+
+
+def _view_statement(audience: str) -> Cypher:
     if audience not in FEEDBACK_AUDIENCES:
         raise KcsError(f"audience must be one of {', '.join(FEEDBACK_AUDIENCES)}, not {audience!r}")
-    rows = store.run(VIEW_IF_VISIBLE[audience], id=article_id, audiences=audiences, states=states)
+    return VIEW_IF_VISIBLE[audience]
+
+
+def _view_counters(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not rows:
         return None
     row = rows[0]

@@ -7,7 +7,10 @@ feedback and case deflection.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
+
+import anyio
 
 from kbcrm.access import audit
 from kbcrm.access.models import Principal
@@ -20,6 +23,7 @@ from knowledge_transfer.kcs import (
     article_duplicates,
     content_health,
     count_view_if_visible,
+    count_view_if_visible_async,
     draft_from_case,
     link_article_to_case,
     record_usage,
@@ -188,28 +192,83 @@ def view_article(
 
     With `pages`, an unchanged article's page is reused (see ArticlePages) and the read is one statement.
     """
-    staff = principal is not None and principal.is_staff
-    kept = pages.get((article_id, staff)) if pages is not None else None
-    counted = count_view_if_visible(
-        store,
-        article_id,
-        audience=_feedback_audience(principal),
-        audiences=visible_audiences(principal),
-        states=visible_states(principal),
-    )
-    if counted is None:  # missing, or not for this reader: nothing counted
+    key, kept = _kept_page(article_id, principal, pages)
+    counted = count_view_if_visible(store, article_id, **_view_of(principal))
+    page = _counted_page(counted, kept, key, pages)
+    if page is not None or counted is None:
+        return page
+    return _fresh_page(store, article_id, principal, counted, key, pages)
+
+
+async def view_article_async(
+    store: GraphStore, *, article_id: str, principal: Principal | None, pages: ArticlePages | None = None
+) -> dict[str, Any] | None:
+    """view_article from an event loop: the view is counted without a worker thread (GraphStore.run_async).
+
+    Only an article whose kept page is missing or stale is read on one.
+    """
+    key, kept = _kept_page(article_id, principal, pages)
+    counted = await count_view_if_visible_async(store, article_id, **_view_of(principal))
+    page = _counted_page(counted, kept, key, pages)
+    if page is not None or counted is None:
+        return page
+    fresh = partial(_fresh_page, store, article_id, principal, counted, key, pages)
+    return await anyio.to_thread.run_sync(fresh)
+
+
+def _kept_page(
+    article_id: str, principal: Principal | None, pages: ArticlePages | None
+) -> tuple[tuple[str, bool], dict[str, Any] | None]:
+    key = (article_id, principal is not None and principal.is_staff)
+    return key, pages.get(key) if pages is not None else None
+
+
+def _view_of(principal: Principal | None) -> dict[str, Any]:
+    """Who counts the view and what they may see (count_view_if_visible's arguments)."""
+    return {
+        "audience": _feedback_audience(principal),
+        "audiences": visible_audiences(principal),
+        "states": visible_states(principal),
+    }
+
+
+def _counted_page(
+    counted: dict[str, Any] | None,
+    kept: dict[str, Any] | None,
+    key: tuple[str, bool],
+    pages: ArticlePages | None,
+) -> dict[str, Any] | None:
+    """The kept page with the counters when it is still the article's content, else None.
+
+    Not counted (missing, or not for this reader) also drops the kept page.
+    """
+    if counted is None:
         if pages is not None:
-            pages.drop((article_id, staff))
+            pages.drop(key)
         return None
-    counters = {k: counted[k] for k in ("views", "helpful", "not_helpful")}
     if kept is not None and (kept["version"], kept["updated_at"]) == (counted["version"], counted["updated_at"]):
-        return {**kept, **counters}
+        return {**kept, **_counters(counted)}
+    return None
+
+
+def _fresh_page(
+    store: GraphStore,
+    article_id: str,
+    principal: Principal | None,
+    counted: dict[str, Any],
+    key: tuple[str, bool],
+    pages: ArticlePages | None,
+) -> dict[str, Any] | None:
     article = get_article(store, article_id=article_id, principal=principal)
     if article is None:  # changed between the two statements
         return None
     if pages is not None:
-        pages.put((article_id, staff), article)
-    return {**article, **counters}
+        pages.put(key, article)
+    return {**article, **_counters(counted)}
+
+
+def _counters(counted: dict[str, Any]) -> dict[str, Any]:
+    return {k: counted[k] for k in ("views", "helpful", "not_helpful")}
 
 
 def rate_article(

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -801,7 +802,9 @@ def test_an_article_ingested_by_another_process_reaches_the_running_server(
             portal_store.execute("MATCH (v:ArticleVersion) WHERE v.id STARTS WITH 'kb-watch@' DETACH DELETE v")
 
 
-def test_an_article_page_is_reused_while_its_version_stands(app: FastAPI, portal_store: FalkorDBStore) -> None:
+def test_an_article_page_is_reused_while_its_version_stands(
+    app: FastAPI, portal_store: FalkorDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pages, visitor, engineer = app.state.article_pages, Client(app), Client(app, "engineer")
     row = portal_store.read(
         "MATCH (a:KnowledgeArticle {audience: 'customer', confidence: 'validated'}) "
@@ -825,6 +828,16 @@ def test_an_article_page_is_reused_while_its_version_stands(app: FastAPI, portal
         assert {k: v for k, v in second.items() if k not in counters} == {
             k: v for k, v in first.items() if k not in counters
         }
+
+        # A kept page is read on the event loop: the view is counted through the store's asynchronous client,
+        # with no worker thread (neither the route's nor the store's fallback).
+        def no_thread(*_: object, **__: object) -> None:
+            raise AssertionError("a kept article page was read on a worker thread")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(anyio.to_thread, "run_sync", no_thread)
+            third = visitor.get(url)
+        assert third.status_code == 200 and third.json()["views"] == second["views"] + 1
         # The kept page answers: a write that leaves version and updated_at alone is not read again ...
         restore("Unversioned title", row["version"], row["updated"])
         assert visitor.get(url).json()["title"] == row["title"]

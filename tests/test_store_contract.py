@@ -9,6 +9,7 @@ other backends only.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -134,6 +135,35 @@ def test_errors_surface_as_store_exceptions(any_store: GraphStore) -> None:
         any_store.upsert_relationships(
             "LIKES", [{"start": "a", "end": "b"}], start_label=Label.Customer, end_label=Label.Customer
         )
+
+
+def test_statements_from_an_event_loop_behave_as_blocking_ones(any_store: GraphStore) -> None:
+    """run_async: FalkorDB's asyncio client (one per event loop), other backends on a worker thread."""
+    any_store.upsert_nodes(Label.KnowledgeArticle, [{"id": "ka-async", "title": "t", "view_count": 1}])
+    bump = "MATCH (a:KnowledgeArticle {id: $id}) SET a.view_count = a.view_count + 1 RETURN a.view_count AS views"
+
+    async def twice() -> list[list[dict[str, object]]]:
+        first = await any_store.run_async(bump, id="ka-async")
+        both = await asyncio.gather(*(any_store.run_async(bump, id="ka-async") for _ in range(2)))
+        with pytest.raises(QueryError):
+            await any_store.run_async("MATCH (n RETURN n")
+        await any_store.close_async()
+        return [first, *both]
+
+    # Two event loops one after the other (as two servers, or two tests, in one process).
+    counted = asyncio.run(twice()) + asyncio.run(twice())
+    assert counted[0] == [{"views": 2}]
+    assert sorted(rows[0]["views"] for rows in counted) == [2, 3, 4, 5, 6, 7]  # no update lost
+    assert any_store.run(bump, id="ka-async") == [{"views": 8}]
+    # The default path every backend inherits (a worker thread), taken by backends without an asynchronous client.
+    inherited = GraphStore._execute_async(
+        any_store,
+        "MATCH (a:KnowledgeArticle {id: $id}) RETURN a.view_count AS views",
+        {"id": "ka-async"},
+        read_only=True,
+        timeout_ms=None,
+    )
+    assert asyncio.run(inherited).rows == [{"views": 8}]
 
 
 def test_unique_id_violation_is_a_constraint_error(any_store: GraphStore) -> None:

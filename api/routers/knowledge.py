@@ -107,9 +107,13 @@ async def suggest(
     summary="Read an article (audience-checked), with related articles",
     response_model=dict[str, Any],
 )
-def read_article(article_id: str, store: Store, principal: MaybeUser, pages: KeptPages) -> JSONResponse:
-    """Counts a view for the reader's audience (the counters include it); 404 when the reader may not see it."""
-    article = portal.view_article(store, article_id=article_id, principal=principal, pages=pages)
+async def read_article(article_id: str, store: Store, principal: MaybeUser, pages: KeptPages) -> JSONResponse:
+    """Counts a view for the reader's audience (the counters include it); 404 when the reader may not see it.
+
+    On the event loop: the view is counted through the store's asynchronous client, and only a page not
+    kept yet is read on a worker thread (server CPU per read, README: Web application).
+    """
+    article = await portal.view_article_async(store, article_id=article_id, principal=principal, pages=pages)
     if article is None:
         raise not_found(f"article {article_id!r}")
     return JSONResponse(article)

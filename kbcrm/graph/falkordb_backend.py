@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Mapping, Sequence
@@ -10,6 +11,8 @@ from typing import Any
 
 import redis
 from falkordb import FalkorDB
+from falkordb.asyncio import FalkorDB as AsyncFalkorDB
+from falkordb.asyncio.graph import AsyncGraph
 from falkordb.edge import Edge
 from falkordb.node import Node
 from falkordb.path import Path as FalkorPath
@@ -52,6 +55,20 @@ def _translate(exc: Exception, text: str) -> Exception:
     return QueryError(f"{message} (query: {text[:200]})")
 
 
+def _result(result: Any) -> QueryResult:
+    """A falkordb result (blocking or asyncio client) as plain rows and write counts."""
+    names = [column[1] for column in (result.header or [])]
+    rows = [dict(zip(names, (plain(v) for v in row), strict=True)) for row in result.result_set or []]
+    counts = WriteCounts(
+        nodes_created=int(result.nodes_created or 0),
+        nodes_deleted=int(result.nodes_deleted or 0),
+        relationships_created=int(result.relationships_created or 0),
+        relationships_deleted=int(result.relationships_deleted or 0),
+        properties_set=int(result.properties_set or 0),
+    )
+    return QueryResult(rows, counts)
+
+
 class FalkorDBStore(GraphStore):
     """Graph store over a FalkorDB server (a unix socket for the embedded one)."""
 
@@ -70,11 +87,17 @@ class FalkorDBStore(GraphStore):
         super().__init__()
         self.graph_name = graph_name
         self.query_timeout_ms = query_timeout_ms
+        where: dict[str, Any] = (
+            {"unix_socket_path": str(socket_path)}
+            if socket_path is not None
+            else {"host": host, "port": port, "password": password}
+        )
+        # One asynchronous client per event loop (a redis.asyncio connection belongs to the loop it was opened on):
+        # a server has one loop; a test client opens one per request, so clients of closed loops are let go.
+        self._async_where = where
+        self._async_graphs: dict[asyncio.AbstractEventLoop, AsyncGraph] = {}
         try:
-            if socket_path is not None:
-                self._db = FalkorDB(unix_socket_path=str(socket_path))
-            else:
-                self._db = FalkorDB(host=host, port=port, password=password)
+            self._db = FalkorDB(**where)
         except (redis.ConnectionError, OSError) as exc:
             raise StoreUnavailable(f"cannot connect to FalkorDB: {exc}") from exc
         self._graph = self._db.select_graph(graph_name)
@@ -96,16 +119,45 @@ class FalkorDBStore(GraphStore):
             raise _translate(exc, text) from exc
         except (redis.RedisError, OSError) as exc:
             raise _translate(exc, text) from exc
-        names = [column[1] for column in (result.header or [])]
-        rows = [dict(zip(names, (plain(v) for v in row), strict=True)) for row in result.result_set or []]
-        counts = WriteCounts(
-            nodes_created=int(result.nodes_created or 0),
-            nodes_deleted=int(result.nodes_deleted or 0),
-            relationships_created=int(result.relationships_created or 0),
-            relationships_deleted=int(result.relationships_deleted or 0),
-            properties_set=int(result.properties_set or 0),
-        )
-        return QueryResult(rows, counts)
+        return _result(result)
+
+    async def _execute_async(
+        self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None
+    ) -> QueryResult:
+        """The statement through falkordb's asyncio client: no worker thread, the event loop waits on the socket.
+
+        Measured per article read (its one statement): about 85-100 µs of CPU against 185-250 µs on a
+        worker thread with the blocking client, the hand-off included (README, Web application).
+        """
+        graph = self._async_graph()
+        try:
+            if read_only:
+                result = await graph.ro_query(text, dict(params), timeout=timeout_ms or self.query_timeout_ms)
+            else:
+                result = await graph.query(text, dict(params), timeout=timeout_ms)
+        except redis.ResponseError as exc:
+            if read_only and "empty key" in str(exc):
+                return QueryResult([], WriteCounts())
+            raise _translate(exc, text) from exc
+        except (redis.RedisError, OSError) as exc:
+            raise _translate(exc, text) from exc
+        return _result(result)
+
+    def _async_graph(self) -> AsyncGraph:
+        loop = asyncio.get_running_loop()
+        graph = self._async_graphs.get(loop)
+        if graph is None:
+            for closed in [other for other in self._async_graphs if other.is_closed()]:
+                del self._async_graphs[closed]
+            graph = self._async_graphs[loop] = AsyncFalkorDB(**self._async_where).select_graph(self.graph_name)
+        return graph
+
+    async def close_async(self) -> None:
+        """Close the running loop's asynchronous client, if this store opened one."""
+        graph = self._async_graphs.pop(asyncio.get_running_loop(), None)
+        if graph is not None:
+            with contextlib.suppress(redis.RedisError):
+                await graph.client.aclose()
 
     def _ddl(self, text: str) -> None:
         try:

@@ -11,7 +11,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
+
+import anyio
 
 from kbcrm.graph.cypher import Cypher, is_write
 from kbcrm.graph.errors import ReadOnlyViolation, VocabularyError
@@ -77,6 +80,19 @@ class GraphStore(ABC):
     def _execute(self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None) -> QueryResult:
         """Run one statement as one atomic unit of work."""
 
+    async def _execute_async(
+        self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None
+    ) -> QueryResult:
+        """`_execute` for an event loop; by default on a worker thread, so the loop never waits on the graph.
+
+        Backends with an asynchronous client override it (FalkorDB).
+        """
+        call = partial(self._execute, text, params, read_only=read_only, timeout_ms=timeout_ms)
+        return await anyio.to_thread.run_sync(call)
+
+    async def close_async(self) -> None:  # noqa: B027 - a hook: backends without an asynchronous client have none
+        """Release the connections the asynchronous client opened for the running event loop (if any)."""
+
     @abstractmethod
     def ensure_schema(self, *, vector_dimension: int = 384) -> None:
         """Create the constraints and indexes the ontology asks for (idempotent)."""
@@ -105,6 +121,10 @@ class GraphStore(ABC):
     def execute(self, query: Cypher | str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Run a (possibly writing) statement; return rows and write counts."""
         return self._execute(_text(query), params or {}, read_only=False, timeout_ms=None)
+
+    async def run_async(self, query: Cypher | str, **params: Any) -> list[Row]:
+        """`run` from an event loop, without blocking it (see _execute_async)."""
+        return (await self._execute_async(_text(query), params, read_only=False, timeout_ms=None)).rows
 
     def read(self, query: Cypher | str, *, timeout_ms: int | None = None, **params: Any) -> list[Row]:
         """Run a read-only statement with a time limit; writes are refused."""
