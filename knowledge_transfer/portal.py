@@ -115,6 +115,21 @@ def answer_for(
     return result
 
 
+def answers_without_waiting(kb: KnowledgeBase, principal: Principal | None, *, case_id: str | None = None) -> bool:
+    """True when a new answer for this reader is computation only: no graph read, no wait for a batch.
+
+    That is: no case (a case's context is read from the graph), the customer's name and installed
+    base already kept (KnowledgeBase.customers), and every model encoding on the calling thread.
+    The search route then answers on the event loop instead of a worker thread (see there). A kept
+    customer could age out in the microseconds between this check and the answer; the answer then
+    reads it, one graph statement.
+    """
+    if case_id is not None or not kb.encodes_in_place:
+        return False
+    _, _, customer, _, _ = _answer_key(principal, "", None, 0)
+    return customer is None or kb.customers.get(customer) is not None
+
+
 def kept_answer_json(
     kb: KnowledgeBase, principal: Principal | None, question: str, *, case_id: str | None = None, limit: int = 5
 ) -> bytes | None:

@@ -898,6 +898,39 @@ def test_a_repeated_question_is_answered_from_kept_answers_never_another_readers
     assert kb.answers.hits == hits + 1
 
 
+def test_a_new_question_needing_no_graph_read_is_answered_on_the_event_loop(
+    app: FastAPI, portal_store: FalkorDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wait_for_knowledge(app)
+    kb = app.state.kb
+    assert kb.encodes_in_place  # the default int8 models encode on the asking thread
+    customer, visitor = Client(app, "customer3"), Client(app)
+    customer_id = customer.me["customer_id"]
+    threads: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(call: Any, *args: Any, **kwargs: Any) -> Any:
+        threads.append(getattr(call, "func", call).__name__)  # run_in_threadpool passes a functools.partial
+        return await real(call, *args, **kwargs)
+
+    kb.customers.drop(customer_id)
+    with monkeypatch.context() as patched:
+        patched.setattr(anyio.to_thread, "run_sync", counted)
+        # Not kept yet: the customer's installed base is read from the graph, on a worker thread.
+        first = customer.get("/api/v1/knowledge/search", params={"q": "leak on the pump since update 1"})
+        assert first.status_code == 200 and threads == ["answer_json"]
+        assert kb.customers.get(customer_id) is not None
+        # Kept now: the next new question is computation only, answered without a worker thread.
+        second = customer.get("/api/v1/knowledge/search", params={"q": "leak on the pump since update 2"})
+        visitor_answer = visitor.get("/api/v1/knowledge/search", params={"q": "alarm on HP-50 since update 3"})
+        assert threads == ["answer_json"]
+    assert second.status_code == visitor_answer.status_code == 200
+    for response, who in ((second, customer_id), (visitor_answer, None)):
+        asked = response.json()
+        fresh = answer(kb, portal_store, asked["question"], customer_id=who, audience="customer").to_dict()
+        assert asked["suggestions"] and asked == json.loads(json.dumps(fresh))
+
+
 def test_recent_keeps_values_for_a_bounded_time_and_number() -> None:
     recent: Recent[str, int] = Recent(max_age_s=60, max_items=2)
     recent.put("a", 1)
