@@ -58,11 +58,15 @@ RELATED = cypher(
 )
 
 
+def _reader(principal: Principal | None) -> tuple[bool, str | None]:
+    """(staff?, the customer whose context ranks the answer: None for staff and anonymous visitors)."""
+    staff = principal is not None and principal.is_staff
+    return staff, principal.customer_id if principal is not None and not staff else None
+
+
 def _answer_key(principal: Principal | None, question: str, case_id: str | None, limit: int) -> tuple[Any, ...]:
     """What an answer depends on besides the knowledge: question, audience, customer, case and limit."""
-    staff = principal is not None and principal.is_staff
-    customer = principal.customer_id if principal is not None and not staff else None
-    return (question, staff, customer, case_id, limit)
+    return (question, *_reader(principal), case_id, limit)
 
 
 def answer_json(
@@ -126,7 +130,7 @@ def answers_without_waiting(kb: KnowledgeBase, principal: Principal | None, *, c
     """
     if case_id is not None or not kb.encodes_in_place:
         return False
-    _, _, customer, _, _ = _answer_key(principal, "", None, 0)
+    _, customer = _reader(principal)
     return customer is None or kb.customers.get(customer) is not None
 
 
