@@ -70,10 +70,13 @@ async def _answer(
     so the loop never waits on the graph.
     """
     body = portal.kept_answer_json(kb, principal, question, case_id=case_id, limit=limit)
-    if body is None and portal.answers_without_waiting(kb, principal, case_id=case_id):
-        body = portal.answer_json(kb, store, principal, question, case_id=case_id, limit=limit)
-    elif body is None:
-        body = await run_in_threadpool(portal.answer_json, kb, store, principal, question, case_id=case_id, limit=limit)
+    if body is None:  # a new question
+        if portal.answers_without_waiting(kb, principal, case_id=case_id):
+            body = portal.answer_json(kb, store, principal, question, case_id=case_id, limit=limit)
+        else:
+            body = await run_in_threadpool(
+                portal.answer_json, kb, store, principal, question, case_id=case_id, limit=limit
+            )
     return Response(body, media_type="application/json")
 
 
