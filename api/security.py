@@ -44,7 +44,8 @@ async def optional_principal(request: Request) -> Principal | None:
 
     It reads the store, settings and kept users from the app's state itself rather than as
     three more dependencies: every signed-in request resolves this one, and FastAPI spends
-    about 15 µs per dependency it solves (bench/request_cost.py).
+    about 15-20 µs per dependency it solves (in-process profile; the gain per request is
+    bench/request_cost.py's, README Benchmarks).
     """
     if hasattr(request.state, "principal"):
         cached: Principal | None = request.state.principal

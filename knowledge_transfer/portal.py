@@ -89,7 +89,7 @@ def answer_json(
     kept = kb.answers.get(key)
     if kept is not None:
         return kept
-    _, staff, customer, _, _ = key
+    staff, customer = _reader(principal)
     result = answer(
         kb,
         store,

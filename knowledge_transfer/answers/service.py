@@ -101,8 +101,9 @@ class KnowledgeBase:
         # Portal searches repeat (popular questions, typing the same subject): a question is encoded once per
         # model and kept, read-only, for the next time (measured in bench/portal_load.py).
         self.question_vector = lru_cache(maxsize=QUESTION_CACHE)(self._encode_question)
-        # Answers to repeated questions (portal.answer_for): kept per question, reader and context while nothing changed
-        # here, and at most the knowledge watcher's interval, which bounds how stale a customer's context may be.
+        # Answers to repeated questions (portal.answer_json): kept per question, reader and context while nothing
+        # changed here, and at most the knowledge watcher's interval, which bounds how stale a customer's context
+        # may be.
         # Kept as JSON text, what the search route sends (portal.kept_answer_json); as text an answer is no
         # container the garbage collector walks (a five-suggestion answer as dicts is about 30).
         self.answers: Recent[tuple[Any, ...], bytes] = Recent(max_age_s=settings.knowledge_poll_seconds)
