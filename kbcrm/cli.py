@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -76,13 +77,22 @@ def serve(
     import uvicorn
 
     from ingest.demo import ensure_demo
-    from kbcrm.graph import embedded_server
+    from kbcrm.graph import embedded_server, open_store
 
     settings = get_settings()
+    # SIGTERM (a service manager's stop, `kill`): uvicorn shuts down gracefully, then raises the
+    # signal again for its default action, which ends the process at once, before the `finally`
+    # below: a one-worker server left the embedded graph server running. Raised as an exception
+    # instead, it lets `finally` stop the graph server, then the process ends by the signal.
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    terminated = False
     try:  # the embedded graph server is stopped however this ends, a failed demo set-up included
         if demo:
             summary = ensure_demo(settings, say=console.print, after_load=lambda store: _embed(store, settings))
             console.print(f"demo graph: {summary}")
+        else:  # a new data directory's graph does not exist until something is written: its schema creates it
+            with open_store(settings) as store:
+                store.ensure_schema(vector_dimension=settings.embedding_dim)
         url = f"http://{host or settings.host}:{port or settings.port}"
         console.print(f"KBCRM on [bold]{url}[/bold]  (API docs: {url}/docs, health: {url}/health)")
         uvicorn.run(
@@ -93,9 +103,22 @@ def serve(
             workers=workers or settings.workers,
             access_log=settings.access_log,
         )
+    except _Terminated:
+        terminated = True
     finally:
         if settings.is_embedded:
             embedded_server(settings).stop()
+        signal.signal(signal.SIGTERM, previous)
+    if terminated:
+        signal.raise_signal(signal.SIGTERM)  # ends as the signal's previous handler says (by default: by it)
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived (kbcrm serve)."""
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    raise _Terminated
 
 
 def _embed(store: GraphStore, settings: Settings, *, prune: bool = False) -> None:

@@ -41,10 +41,15 @@ class EmbedderUnavailable(RuntimeError):
 
 
 class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors."""
+    """Turns texts into L2-normalised float32 vectors.
+
+    `one_at_a_time`: the embedder runs each text alone (the int8 ones), so batching texts gains
+    nothing; BatchingEncoder then encodes on each asking thread instead of queueing.
+    """
 
     model_id: str
     dim: int
+    one_at_a_time: bool
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """A (len(texts), dim) float32 matrix of unit vectors."""
@@ -64,6 +69,7 @@ class UseEmbedder:
 
     model_id = "use-multilingual-v3"
     dim = 512
+    one_at_a_time = False  # a batch of texts costs far less per text (bench/encode_batch.py)
 
     def __init__(self, batch_size: int = 64) -> None:
         try:
@@ -151,6 +157,7 @@ class MiniLMEmbedder:
 
     model_id = "all-MiniLM-L6-v2"
     dim = 384
+    one_at_a_time = False  # a batch of texts costs far less per text (bench/encode_batch.py)
 
     def __init__(self, path: Path | None = None, *, batch_size: int = 32, weights: bool = True) -> None:
         """Reads the model directory; `weights=False` reads only the tokenizer and the configuration."""
@@ -280,6 +287,7 @@ class BatchingEncoder:
 
     def __init__(self, embedder: Embedder, *, max_batch: int = 16) -> None:
         self.embedder = embedder
+        self.one_at_a_time = embedder.one_at_a_time
         self.max_batch = max_batch
         self._lock = threading.Lock()
         self._waiting: list[_Waiting] = []
@@ -289,7 +297,7 @@ class BatchingEncoder:
 
     def encode_one(self, text: str) -> np.ndarray:
         """The unit vector of `text` (a float32 row of the embedder's dimension)."""
-        if getattr(self.embedder, "one_at_a_time", False):  # encoded on this thread, next to any others
+        if self.one_at_a_time:  # encoded on this thread, next to any others
             vector: np.ndarray = self.embedder.encode([text])[0]
             return vector
         mine = _Waiting(text)

@@ -229,6 +229,8 @@ def test_minilm_gives_a_text_the_same_vector_alone_and_in_a_padded_batch() -> No
 class GatedEmbedder:
     """A real embedder whose encode calls wait for `gate` (so a test can let texts queue up), texts failing on 'bad'."""
 
+    one_at_a_time = False  # queued and batched by BatchingEncoder (GatedOneAtATime below says otherwise)
+
     def __init__(self, embedder: Embedder) -> None:
         self.embedder, self.model_id, self.dim = embedder, embedder.model_id, embedder.dim
         self.gate, self.entered, self.calls = threading.Event(), threading.Event(), []

@@ -93,3 +93,31 @@ def test_a_failed_demo_setup_stops_the_graph_server(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert EmbeddedServer(var / "graph").running_pid() is None  # no orphaned server left behind
+
+
+def test_sigterm_stops_the_server_and_its_graph_server(tmp_path: Path) -> None:
+    """A service manager's stop: uvicorn re-raises SIGTERM after its shutdown, which had skipped the graph's stop."""
+    port = _free_port()
+    env = dict(os.environ, KBCRM_DATA_DIR=str(tmp_path / "var"), KBCRM_PORT=str(port), KBCRM_WORKERS="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kbcrm.cli", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the server did not answer within 120 s")
+        graph = EmbeddedServer(tmp_path / "var" / "graph")
+        assert graph.running_pid() is not None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGTERM, output  # it still ends by the signal, as uvicorn intends
+    assert b"Application shutdown complete" in output  # after a graceful shutdown
+    assert graph.running_pid() is None, output  # and the graph server is not left behind

@@ -24,7 +24,7 @@ class CountingEmbedder:
 
     def __init__(self, fail_after: int | None = None) -> None:
         self.real: Embedder = get_embedder("use")
-        self.model_id, self.dim = self.real.model_id, self.real.dim
+        self.model_id, self.dim, self.one_at_a_time = self.real.model_id, self.real.dim, self.real.one_at_a_time
         self.encoded = 0
         self.fail_after = fail_after
 

@@ -212,7 +212,7 @@ class KnowledgeBase:
     @property
     def encodes_in_place(self) -> bool:
         """True when every model encodes a question on the asking thread (the int8 ones), never waiting for a batch."""
-        return all(getattr(encoder.embedder, "one_at_a_time", False) for encoder in self.encoders.values())
+        return all(encoder.one_at_a_time for encoder in self.encoders.values())
 
     def _encode_question(self, model_id: str, question: str) -> np.ndarray:
         vector = self.encoders[model_id].encode_one(question)
