@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from knowledge_transfer.answers.models import Evidence, EvidencePath, PathEdge, 
 from knowledge_transfer.search.index import top_k
 
 if TYPE_CHECKING:
+    from knowledge_transfer.answers.corpus import KnowledgeDoc
     from knowledge_transfer.answers.service import KnowledgeBase
 
 ROLE_WEIGHTS = {"AUTHORED": 1.0, "VALIDATED": 0.7, "HANDLED_BY": 0.5}
@@ -37,10 +39,15 @@ def _when(value: str | None) -> datetime | None:
         return None
 
 
+def newest_update(docs: Sequence[KnowledgeDoc]) -> datetime | None:
+    """The latest `updated_at` of the documents (the recency factor's reference), None when none has one."""
+    dates = [d for d in (_when(doc.updated_at) for doc in docs) if d]
+    return max(dates) if dates else None
+
+
 def rank_experts(kb: KnowledgeBase, fused: np.ndarray, *, limit: int = 5, depth: int = 30) -> list[Suggestion]:
     """Employees ranked by their weighted part in the best `depth` documents of a fused ranking."""
-    dates = [d for d in (_when(doc.updated_at) for doc in kb.docs) if d]
-    newest = max(dates) if dates else None
+    newest = kb.newest_update
     scores: dict[str, float] = defaultdict(float)
     names: dict[str, str] = {}
     votes: dict[str, list[tuple[float, str, int]]] = defaultdict(list)

@@ -188,6 +188,18 @@ def test_chinese_question_finds_chinese_article(kt_store: FalkorDBStore, kb: Kno
     assert top.evidence.dense_model == "use-multilingual-v3-int8"
 
 
+def test_each_suggestion_names_the_model_that_judged_its_document(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
+    # An English question: MiniLM judges the English documents, the multilingual model the Chinese ones.
+    result = answer(kb, kt_store, "display shows an error after a firmware update", audience="staff", limit=30)
+    models = {
+        kb.docs[kb.by_id[(s.kind, s.id)]].language: s.evidence.dense_model
+        for s in result.suggestions
+        if s.kind in ("article", "case")
+    }
+    assert models.get("en") == "all-MiniLM-L6-v2-int8"
+    assert models.get("zh") == "use-multilingual-v3-int8"
+
+
 def test_feedback_changes_rank(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
     question = "preventive maintenance schedule"
     customer = _customers(kt_store)[0]

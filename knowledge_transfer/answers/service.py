@@ -27,7 +27,7 @@ from kbcrm.settings import Settings
 from knowledge_transfer.answers.corpus import ARTICLE_USAGE, KnowledgeDoc, knowledge_fingerprint, load_documents
 from knowledge_transfer.answers.models import Answer, Evidence, EvidencePath, PathEdge, PathNode, Suggestion
 from knowledge_transfer.embeddings import BatchingEncoder, Embedder, configured_embedders
-from knowledge_transfer.experts import rank_experts
+from knowledge_transfer.experts import newest_update, rank_experts
 from knowledge_transfer.recent import Recent
 from knowledge_transfer.search.fusion import FusionWeights, combine, standardise
 from knowledge_transfer.search.index import HybridIndex, rank_of, top_k
@@ -136,6 +136,9 @@ class KnowledgeBase:
                 grouped[link.node].append(i)
         self.entity_docs = {node: np.array(sorted(set(idx)), dtype=np.int64) for node, idx in grouped.items()}
         self.language = np.array([primary_language(d.language) for d in self.docs])
+        # The expert finder's recency reference, parsed once: every staff answer ranks experts, and parsing
+        # every document's date per answer cost about 10 ms at 100k documents (bench/answer_latency.py).
+        self.newest_update = newest_update(self.docs)
         self.static_boosts = {audience: np.zeros(len(self.docs), dtype=np.float32) for audience in AUDIENCES}
         for i in range(len(self.docs)):
             self._set_static_boost(i)
@@ -244,7 +247,9 @@ class KnowledgeBase:
         # is mapped onto the English model's scale through the English documents, which both models judge
         # (cross_model_scale): it ranks among the English documents where the multilingual model puts it, and
         # takes the English model's standardised score at that rank.
-        models = np.full(len(self.docs), self.embedder.model_id, dtype=object)
+        # Which documents the multilingual model judged (a flag, not an array of model ids: filling an
+        # object array of 100k names cost about 3 ms per question; only the suggestions' few are read).
+        multilingual = np.zeros(len(self.docs), dtype=bool)
         chinese_question = contains_chinese(question)
         if self.multilingual is None or self.multilingual_vectors is None:
             dense = np.where(mask, self.index.vectors @ self.question_vector(self.embedder.model_id, question), -np.inf)
@@ -254,7 +259,7 @@ class KnowledgeBase:
                 mask, self.multilingual_vectors @ self.question_vector(self.multilingual.model_id, question), -np.inf
             )
             dense_z = standardise(dense)
-            models[:] = self.multilingual.model_id
+            multilingual[:] = True
         else:
             english, chinese = mask & ~self.is_chinese, mask & self.is_chinese
             dense = np.where(
@@ -269,7 +274,7 @@ class KnowledgeBase:
                 )
                 dense = np.where(chinese, multi, dense)
                 dense_z[chinese] = cross_model_scale(multi[chinese], multi[english], dense_z[english])
-                models[chinese] = self.multilingual.model_id
+                multilingual[chinese] = True
         lexical_weight = (
             self.settings.fusion_lexical_weight_multilingual
             if chinese_question and self.multilingual is not None
@@ -282,7 +287,11 @@ class KnowledgeBase:
             if docs is not None:
                 fused[docs] += weight
         fused = np.where(mask, fused, -np.inf)
-        return fused, {"lexical": lexical, "dense": dense, "tokens": tokens, "models": models}
+        return fused, {"lexical": lexical, "dense": dense, "tokens": tokens, "multilingual": multilingual}
+
+    def dense_model(self, judged_by_multilingual: bool) -> str:
+        """The model id behind a document's dense score (ranked()'s `multilingual` flag)."""
+        return self.multilingual.model_id if judged_by_multilingual and self.multilingual else self.embedder.model_id
 
 
 def cross_model_scale(scores: np.ndarray, reference_scores: np.ndarray, reference_z: np.ndarray) -> np.ndarray:
@@ -458,7 +467,7 @@ def answer(
                 semantic_similarity=round(float(dense[i]), 4),
                 lexical_rank=rank_of(lexical, int(i), positive_only=True),
                 dense_rank=rank_of(dense, int(i)),
-                dense_model=str(parts["models"][i]),
+                dense_model=kb.dense_model(bool(parts["multilingual"][i])),
                 paths=_paths(
                     doc, mentioned, context if audience == "staff" else Context(context.customer, context.owned)
                 ),
