@@ -16,7 +16,7 @@ from kbcrm.cli_common import fail as _fail
 from kbcrm.cli_common import progress_bar as _progress
 from kbcrm.cli_loyalty import eval_churn, loyalty_app
 from kbcrm.cli_operations import customers_app, export_records_command, opportunities_app
-from kbcrm.settings import Settings, get_settings
+from kbcrm.settings import EMBEDDING_DIMENSIONS, MULTILINGUAL_EMBEDDERS, Settings, get_settings
 
 if TYPE_CHECKING:  # the ingest package is imported lazily by the commands that use it
     from ingest.articles import ArticleReport
@@ -859,10 +859,12 @@ def eval_retrieval(
     except DatasetError as exc:
         _fail(str(exc))
     name = embedder or settings.embedder
+    if name not in EMBEDDING_DIMENSIONS:
+        _fail(f"--embedder: unknown embedder {name!r}; choose one of {', '.join(EMBEDDING_DIMENSIONS)}")
     model = get_embedder(name)
-    weights = FusionWeights(  # USE ranks with the multilingual lexical weight, as it does for Chinese questions
+    weights = FusionWeights(  # a multilingual model ranks with the weight answer assist gives it for Chinese questions
         lexical=settings.fusion_lexical_weight_multilingual
-        if name in ("use", "use-int8")
+        if name in MULTILINGUAL_EMBEDDERS
         else settings.fusion_lexical_weight
     )
     console.print(

@@ -20,6 +20,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 # Vector dimension per embedder name (KBCRM_EMBEDDER, KBCRM_MULTILINGUAL_EMBEDDER).
 EMBEDDING_DIMENSIONS = {"minilm-int8": 384, "minilm": 384, "use-int8": 512, "use": 512}
+# The embedders that read Chinese (the values KBCRM_MULTILINGUAL_EMBEDDER takes besides "none").
+MULTILINGUAL_EMBEDDERS = frozenset({"use-int8", "use"})
 
 
 class Settings(BaseSettings):

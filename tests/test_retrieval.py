@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import onnx
@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kbcrm.cli import app
+from kbcrm.settings import EMBEDDING_DIMENSIONS, MULTILINGUAL_EMBEDDERS, Settings
 from knowledge_transfer.embeddings import (
     _GELU_CHUNK,
     BatchingEncoder,
@@ -210,6 +211,18 @@ def test_eval_retrieval_command_prints_all_three(tmp_path: Path) -> None:
     assert re.search(r"hybrid >= the better single retriever on \d of 6 metrics", result.output)
     bad = CliRunner().invoke(app, ["eval", "retrieval", str(tmp_path)], env={"KBCRM_DATA_DIR": str(tmp_path)})
     assert bad.exit_code != 0 and "corpus.jsonl: file not found" in bad.output
+    unknown = CliRunner().invoke(
+        app,
+        ["eval", "retrieval", str(DATA / "stackfaq_mini"), "--embedder", "bert"],
+        env={"KBCRM_DATA_DIR": str(tmp_path)},
+    )
+    assert unknown.exit_code != 0 and "--embedder: unknown embedder 'bert'; choose one of minilm-int8" in unknown.output
+
+
+def test_the_multilingual_embedders_are_the_settings_choices() -> None:
+    # eval retrieval gives these the multilingual lexical weight; a new multilingual model must join them
+    assert set(get_args(Settings.model_fields["multilingual_embedder"].annotation)) - {"none"} == MULTILINGUAL_EMBEDDERS
+    assert EMBEDDING_DIMENSIONS.keys() >= MULTILINGUAL_EMBEDDERS
 
 
 def test_gelu_in_cache_sized_blocks_equals_gelu() -> None:
