@@ -67,6 +67,8 @@ def test_shared_query_runs_unchanged_on_both_backends(
         )
         store.upsert_nodes("Product", [{"id": "p1", "name": "AX-120"}])
         store.upsert_relationships("OWNS", [{"start": "c1", "end": "p1"}], start_label="Customer", end_label="Product")
+        # one write time for both stores: seeded a second apart, their timestamps differed (a flaky failure)
+        store.run("MATCH (n) SET n.created_at = $at, n.updated_at = $at", at="2026-01-02T03:04:05+00:00")
         rows = store.execute(query, query.example).rows
         results.append(rows if query.ordered else sorted(rows, key=repr))
     assert results[0] == results[1]
