@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -19,6 +20,18 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _first_health(process: subprocess.Popen[Any], base: str) -> httpx.Response:
+    """The server's first answer to /health, whatever its status (waiting up to 120 s while it starts)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(f"{base}/health", timeout=2)
+        except httpx.TransportError:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            time.sleep(0.2)
+    raise AssertionError("the server did not answer within 120 s")
 
 
 def test_serve_demo_answers_health_and_docs_then_stops_cleanly(tmp_path: Path) -> None:
@@ -33,16 +46,7 @@ def test_serve_demo_answers_health_and_docs_then_stops_cleanly(tmp_path: Path) -
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                health = httpx.get(f"{base}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                time.sleep(0.2)
-        else:
-            raise AssertionError("the server did not answer within 120 s")
+        health = _first_health(process, base)
         assert health.status_code == 200 and health.json()["status"] == "ok"
         assert httpx.get(f"{base}/docs", timeout=5).status_code == 200
         assert "KBCRM" in httpx.get(f"{base}/", timeout=30).text  # the portal
@@ -103,16 +107,8 @@ def test_sigterm_stops_the_server_and_its_graph_server(tmp_path: Path) -> None:
         [sys.executable, "-m", "kbcrm.cli", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the server did not answer within 120 s")
+        health = _first_health(process, f"http://127.0.0.1:{port}")
+        assert health.status_code == 200, health.text  # a new data directory's graph has its schema, so it answers
         graph = EmbeddedServer(tmp_path / "var" / "graph")
         assert graph.running_pid() is not None
     finally:
