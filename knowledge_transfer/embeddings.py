@@ -287,13 +287,17 @@ class BatchingEncoder:
 
     def __init__(self, embedder: Embedder, *, max_batch: int = 16) -> None:
         self.embedder = embedder
-        self.one_at_a_time = embedder.one_at_a_time
         self.max_batch = max_batch
         self._lock = threading.Lock()
         self._waiting: list[_Waiting] = []
         self._running = False
         self.batches = 0  # batches run, and texts encoded in them (the batch sizes' sum)
         self.texts = 0
+
+    @property
+    def one_at_a_time(self) -> bool:
+        """The embedder's own: each text is encoded on its caller's thread, never queued."""
+        return self.embedder.one_at_a_time
 
     def encode_one(self, text: str) -> np.ndarray:
         """The unit vector of `text` (a float32 row of the embedder's dimension)."""
