@@ -55,6 +55,13 @@ def _translate(exc: Exception, text: str) -> Exception:
     return QueryError(f"{message} (query: {text[:200]})")
 
 
+def _failed(exc: Exception, text: str, *, read_only: bool) -> QueryResult:
+    """A client error as the store's: raised translated, except a read of a graph never written, which is empty."""
+    if read_only and isinstance(exc, redis.ResponseError) and "empty key" in str(exc):
+        return QueryResult([], WriteCounts())  # FalkorDB has no key for a graph until its first write
+    raise _translate(exc, text) from exc
+
+
 def _result(result: Any) -> QueryResult:
     """A falkordb result (blocking or asyncio client) as plain rows and write counts."""
     names = [column[1] for column in (result.header or [])]
@@ -109,17 +116,18 @@ class FalkorDBStore(GraphStore):
 
     def _execute(self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None) -> QueryResult:
         try:
-            if read_only:
-                result = self._graph.ro_query(text, dict(params), timeout=timeout_ms or self.query_timeout_ms)
-            else:
-                result = self._graph.query(text, dict(params), timeout=timeout_ms)
-        except redis.ResponseError as exc:
-            if read_only and "empty key" in str(exc):  # nothing written yet: the graph has no rows to read
-                return QueryResult([], WriteCounts())
-            raise _translate(exc, text) from exc
+            result = self._call(self._graph, text, params, read_only=read_only, timeout_ms=timeout_ms)
         except (redis.RedisError, OSError) as exc:
-            raise _translate(exc, text) from exc
+            return _failed(exc, text, read_only=read_only)
         return _result(result)
+
+    def _call(
+        self, graph: Any, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None
+    ) -> Any:
+        """One statement through `graph`: the blocking client gives its result, the asyncio one an awaitable."""
+        if read_only:
+            return graph.ro_query(text, dict(params), timeout=timeout_ms or self.query_timeout_ms)
+        return graph.query(text, dict(params), timeout=timeout_ms)
 
     async def _execute_async(
         self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None
@@ -130,18 +138,10 @@ class FalkorDBStore(GraphStore):
         82-98 µs of CPU each against 184-247 µs on a worker thread with the blocking client, the hand-off
         included; in the server, with twenty readers at once, more (README, Web application).
         """
-        graph = self._async_graph()
         try:
-            if read_only:
-                result = await graph.ro_query(text, dict(params), timeout=timeout_ms or self.query_timeout_ms)
-            else:
-                result = await graph.query(text, dict(params), timeout=timeout_ms)
-        except redis.ResponseError as exc:
-            if read_only and "empty key" in str(exc):
-                return QueryResult([], WriteCounts())
-            raise _translate(exc, text) from exc
+            result = await self._call(self._async_graph(), text, params, read_only=read_only, timeout_ms=timeout_ms)
         except (redis.RedisError, OSError) as exc:
-            raise _translate(exc, text) from exc
+            return _failed(exc, text, read_only=read_only)
         return _result(result)
 
     def _async_graph(self) -> AsyncGraph:
