@@ -71,7 +71,7 @@ def create_app(
     """
     settings = settings or get_settings()
     redact_access_log()
-    users.HASHING.limit(password_checks(settings))
+    users.HASHING.limit(password_checks(settings), nice=settings.password_check_nice)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

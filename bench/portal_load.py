@@ -10,6 +10,10 @@ Half of the searches (`--fresh-share`) are questions never asked before, so neit
 server's question-vector cache nor its kept answers can answer them; the rest repeat twelve
 popular questions.
 
+The last column, users waiting, is the mean number of that kind's requests in progress (their
+latencies summed over the run's time, Little's law): in the closed loop the kinds share out the
+users, so it shows whether one kind (logins, say) holds most of them while the rest run fast.
+
 Two ways to load the server:
 - closed loop (the default): each user sends its next request as soon as the last one is
   answered, with no think time, so the users saturate the server and req/s is its capacity;
@@ -394,7 +398,7 @@ def main() -> None:
         + (f"{args.rate:.0f} req/s offered (Poisson, timed from when due)" if args.rate else "closed loop")
         + (f", users arriving over {args.ramp:g} s" if args.ramp else ", all logging in at once")
     )
-    for column in ("requests", "kind", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"):
+    for column in ("requests", "kind", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "users waiting"):
         table.add_column(column, justify="right" if column != "kind" else "left")
     portal = [v for kind, values in results.items() if kind != "health" for v in values]
     rows = [(kind, results[kind], elapsed) for kind in ("login", "search", "read")]
@@ -413,6 +417,7 @@ def main() -> None:
             f"{percentile(values, 95):.1f}",
             f"{percentile(values, 99):.1f}",
             str(errs),
+            f"{sum(values) / span:.1f}",
         )
     console.print(table)
     rate, base_rate = len(portal) / elapsed, len(results["health"]) / baseline_elapsed

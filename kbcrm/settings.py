@@ -184,6 +184,16 @@ class Settings(BaseSettings):
             "progress at once; further logins wait on the event loop, holding no thread."
         ),
     )
+    password_check_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description=(
+            "How much lower the CPU priority of a server process's password checks is than its requests "
+            "(a thread nice value, Linux only; 0 = the same). On a busy machine searches and reads get the cores "
+            "first, so a burst or a flood of logins slows logins, not the rest of the portal."
+        ),
+    )
     session_cache_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -7,6 +7,7 @@ import gc
 import json
 import os
 import re
+import sys
 import threading
 import time
 import weakref
@@ -17,6 +18,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from argon2.exceptions import VerificationError
 from fastapi import FastAPI
 
 from api.app import create_app
@@ -97,12 +99,34 @@ def test_a_password_check_waits_for_a_free_slot(portal_store: FalkorDBStore) -> 
             users.authenticate(portal_store, username="engineer", password=PASSWORDS["engineer"])
         )
     )
-    with users.HASHING.slots:  # another check is running
-        checking.start()
-        checking.join(0.5)
-        assert checking.is_alive() and outcome == []
+    other_check = threading.Event()
+    assert users.HASHING.pool is not None
+    users.HASHING.pool.submit(other_check.wait, 30)  # another check is running
+    checking.start()
+    checking.join(0.5)
+    assert checking.is_alive() and outcome == []
+    other_check.set()
     checking.join(30)
     assert not checking.is_alive() and outcome[0].username == "engineer"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own nice value is Linux's")
+def test_password_checks_run_at_a_lower_cpu_priority_than_requests(tmp_path: Path) -> None:
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    mine = niceness()
+    create_app(Settings(data_dir=tmp_path, password_checks=2))  # KBCRM_PASSWORD_CHECK_NICE: 10 by default
+    assert users.HASHING.pool is not None
+    assert users.HASHING.pool.submit(niceness).result() == min(19, mine + 10)
+    assert niceness() == mine  # the caller's thread (a request's) keeps its priority
+    stored = users.HASHING.hash("a password")  # the checks themselves run on those threads
+    users.HASHING.verify(stored, "a password")
+    with pytest.raises(VerificationError):
+        users.HASHING.verify(stored, "another")
+    create_app(Settings(data_dir=tmp_path, password_check_nice=0))
+    assert users.HASHING.pool.submit(niceness).result() == mine
+    users.HASHING.limit(os.cpu_count() or 1)
 
 
 @pytest.mark.anyio

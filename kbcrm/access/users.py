@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
+import sys
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,33 +55,57 @@ def _verify(stored: str, password: str) -> None:
 
 
 TOKEN_PREFIX = "kbt_"
+log = logging.getLogger("kbcrm.access")
 
 
 class _Hashing:
-    """argon2 in this process, at most `limit` computations at once.
+    """argon2 in this process: at most `checks` computations at once, on threads of lower CPU priority.
 
     Each one takes a core for about 10 ms and releases the GIL, so running more at once than
     there are cores only shares them out: fifty logins at once took about fifty times as long
     each and starved every other thread of the server (bench/portal_load.py). The server sets
     the limit from KBCRM_PASSWORD_CHECKS; the default is the machine's cores.
+
+    The checks run on threads of their own, with a nice value of `nice` (KBCRM_PASSWORD_CHECK_NICE
+    in the server; Linux only, where a thread has its own): on a busy machine the event loops
+    serving searches and reads get the cores first, and a burst or a flood of logins delays
+    logins rather than every other request (bench/portal_load.py, README: Authentication).
     """
 
     def __init__(self) -> None:
+        self.pool: ThreadPoolExecutor | None = None
         self.limit(os.cpu_count() or 1)
 
-    def limit(self, checks: int) -> None:
-        """At most `checks` at once from now on (computations already running finish as they are)."""
-        self.checks = checks
-        self.slots = threading.BoundedSemaphore(checks)
+    def limit(self, checks: int, *, nice: int = 0) -> None:
+        """At most `checks` at once from now on, at `nice` (computations already running finish as they are)."""
+        old, self.checks, self.nice = self.pool, checks, nice
+        self.pool = ThreadPoolExecutor(
+            checks, thread_name_prefix="kbcrm-password", initializer=_lower_priority, initargs=(nice,)
+        )
+        if old is not None:
+            old.shutdown(wait=False)
+
+    def _run[T](self, work: Callable[..., T], *args: str) -> T:
+        assert self.pool is not None
+        return self.pool.submit(work, *args).result()
 
     def hash(self, password: str) -> str:
-        with self.slots:
-            return _hash(password)
+        return self._run(_hash, password)
 
     def verify(self, stored: str, password: str) -> None:
         """Raises VerificationError (or InvalidHashError) when the password does not match."""
-        with self.slots:
-            _verify(stored, password)
+        self._run(_verify, stored, password)
+
+
+def _lower_priority(nice: int) -> None:
+    """Give the calling thread `nice` more niceness than the process (Linux: a thread's own; elsewhere nothing)."""
+    if not nice or sys.platform != "linux":  # elsewhere setpriority(PRIO_PROCESS, …) would change the process
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError:
+        log.warning("could not lower the password checks' CPU priority", exc_info=True)
 
 
 HASHING = _Hashing()
