@@ -90,7 +90,7 @@ def serve(
         if demo:
             summary = ensure_demo(settings, say=console.print, after_load=lambda store: _embed(store, settings))
             console.print(f"demo graph: {summary}")
-        else:  # a new data directory's graph does not exist until something is written: its schema creates it
+        else:  # a new data directory: its constraints and indexes from the start (idempotent)
             with open_store(settings) as store:
                 store.ensure_schema(vector_dimension=settings.embedding_dim)
         url = f"http://{host or settings.host}:{port or settings.port}"

@@ -217,19 +217,34 @@ def test_read_queries_have_a_time_limit(any_store: GraphStore) -> None:
         any_store.read("UNWIND range(1, 30000000) AS x WITH x WHERE x % 7 = 0 RETURN count(x) AS n", timeout_ms=50)
 
 
-def test_reading_a_graph_never_written_returns_no_rows(embedded: EmbeddedServer) -> None:
-    """FalkorDB has no key for a graph until its first write; a read there is empty, not an error.
+def test_reading_a_graph_never_written_answers_as_an_empty_graph(embedded: EmbeddedServer) -> None:
+    """FalkorDB has no key for a graph until its first write and refuses reads there ("empty key").
 
-    (FalkorDB answers "empty key" before it parses the query, so until the first write even a
-    malformed read is empty; once the graph exists errors surface as before.)
+    The store creates the empty graph and reads again, so a ping, a count or a malformed statement
+    answer as they would on any empty graph (the blocking and the asyncio path), not with no rows.
     """
     store = FalkorDBStore(graph_name=f"never_{uuid.uuid4().hex[:8]}", socket_path=embedded.socket_path)
+    late = FalkorDBStore(graph_name=f"never_{uuid.uuid4().hex[:8]}", socket_path=embedded.socket_path)
     try:
+        assert store.read("RETURN 1 AS ok") == [{"ok": 1}]
+        assert store.read("MATCH (c:Customer) RETURN count(c) AS n") == [{"n": 0}]
         assert store.read("MATCH (c:Customer) RETURN c.id AS id") == []
         store.upsert_nodes(Label.Customer, [{"id": "c1", "name": "First"}])
         assert store.read("MATCH (c:Customer) RETURN c.id AS id") == [{"id": "c1"}]
         with pytest.raises(QueryError):
-            store.read("MATCH (c:Customer) RETURN c.id AS id ORDER BY")
+            late.read("MATCH (c:Customer) RETURN c.id AS id ORDER BY")
+
+        async def ping() -> list[dict[str, object]]:
+            other = FalkorDBStore(graph_name=f"never_{uuid.uuid4().hex[:8]}", socket_path=embedded.socket_path)
+            try:
+                return (await other._execute_async("RETURN 1 AS ok", {}, read_only=True, timeout_ms=None)).rows
+            finally:
+                await other.close_async()
+                other.drop_graph()
+                other.close()
+
+        assert asyncio.run(ping()) == [{"ok": 1}]
     finally:
-        store.drop_graph()
-        store.close()
+        for opened in (store, late):
+            opened.drop_graph()
+            opened.close()

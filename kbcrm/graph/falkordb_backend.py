@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,15 @@ def _translate(exc: Exception, text: str) -> Exception:
     return QueryError(f"{message} (query: {text[:200]})")
 
 
-def _failed(exc: Exception, text: str, *, read_only: bool) -> QueryResult:
-    """A client error as the store's: raised translated, except a read of a graph never written, which is empty."""
-    if read_only and isinstance(exc, redis.ResponseError) and "empty key" in str(exc):
-        return QueryResult([], WriteCounts())  # FalkorDB has no key for a graph until its first write
-    raise _translate(exc, text) from exc
+# FalkorDB has no key for a graph until its first write, and refuses every read-only statement there
+# ("empty key"), before even parsing it. A write-mode statement that stores nothing creates the empty
+# graph, so the read can then run and answer as on any empty graph: `RETURN 1` one row, counts zero,
+# a malformed statement its syntax error.
+_CREATE_GRAPH = "RETURN 0"
+
+
+def _graph_missing(exc: Exception, *, read_only: bool) -> bool:
+    return read_only and isinstance(exc, redis.ResponseError) and "empty key" in str(exc)
 
 
 def _result(result: Any) -> QueryResult:
@@ -115,11 +120,17 @@ class FalkorDBStore(GraphStore):
         return self._db.connection  # type: ignore[no-any-return]
 
     def _execute(self, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None) -> QueryResult:
+        call = partial(self._call, self._graph, text, params, read_only=read_only, timeout_ms=timeout_ms)
         try:
-            result = self._call(self._graph, text, params, read_only=read_only, timeout_ms=timeout_ms)
+            try:
+                return _result(call())
+            except redis.ResponseError as exc:
+                if not _graph_missing(exc, read_only=read_only):
+                    raise
+                self._graph.query(_CREATE_GRAPH)
+                return _result(call())
         except (redis.RedisError, OSError) as exc:
-            return _failed(exc, text, read_only=read_only)
-        return _result(result)
+            raise _translate(exc, text) from exc
 
     def _call(
         self, graph: Any, text: str, params: Mapping[str, Any], *, read_only: bool, timeout_ms: int | None
@@ -138,11 +149,18 @@ class FalkorDBStore(GraphStore):
         82-98 µs of CPU each against 184-247 µs on a worker thread with the blocking client, the hand-off
         included; in the server, with twenty readers at once, more (README, Web application).
         """
+        graph = self._async_graph()
+        call = partial(self._call, graph, text, params, read_only=read_only, timeout_ms=timeout_ms)
         try:
-            result = await self._call(self._async_graph(), text, params, read_only=read_only, timeout_ms=timeout_ms)
+            try:
+                return _result(await call())
+            except redis.ResponseError as exc:
+                if not _graph_missing(exc, read_only=read_only):
+                    raise
+                await graph.query(_CREATE_GRAPH)
+                return _result(await call())
         except (redis.RedisError, OSError) as exc:
-            return _failed(exc, text, read_only=read_only)
-        return _result(result)
+            raise _translate(exc, text) from exc
 
     def _async_graph(self) -> AsyncGraph:
         loop = asyncio.get_running_loop()
