@@ -385,6 +385,18 @@ def test_form_login_needs_its_csrf_cookie(app: FastAPI) -> None:
     assert response.status_code == 303 and response.headers["location"] == "/my"
 
 
+@pytest.mark.parametrize("username", sorted(PASSWORDS))
+def test_form_login_lands_on_a_page_the_role_may_open(app: FastAPI, username: str) -> None:
+    """Each role's login goes to its own start page, which answers 200 (a marketer or analyst once landed on a 403)."""
+    visitor = Client(app)
+    token = visitor.get("/login").text.split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"username": username, "password": PASSWORDS[username], "csrf_token": token}
+    response = visitor.http.post("/login", data=form)
+    assert response.status_code == 303
+    landing = visitor.get(response.headers["location"])
+    assert landing.status_code == 200, (username, response.headers["location"], landing.status_code)
+
+
 def test_analyst_queries_are_read_only_limited_and_downloadable(app: FastAPI) -> None:
     analyst = Client(app, "analyst")
     ok = analyst.send(

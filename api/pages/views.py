@@ -64,6 +64,16 @@ def _redirect(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
+# Where a login lands when it was not on its way to a page: the first page each role may open.
+START_PAGES = {
+    Role.customer: "/my",
+    Role.admin: "/staff",
+    Role.engineer: "/staff",
+    Role.marketer: "/staff/campaigns",
+    Role.analyst: "/analyst",
+}
+
+
 # ------------------------------------------------------------------ public portal
 @router.get("/")
 def home(request: Request, kb: Knowledge, store: Store, principal: MaybeUser, q: str = "") -> Response:
@@ -138,7 +148,7 @@ async def login_submit(
     csrf_token: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
-    """Log in and go where the user was going (customers: their account, staff: the console)."""
+    """Log in and go where the user was going, else to the role's start page (START_PAGES)."""
     _check_sessionless_csrf(request, csrf_token)
     response = _redirect("/")
     try:
@@ -150,7 +160,7 @@ async def login_submit(
             return _redirect(f"/login?failed=1&next={quote(next)}")
         raise
     target = next if next.startswith("/") and not next.startswith("//") and next != "/" else None
-    response.headers["location"] = target or ("/my" if principal.role == Role.customer else "/staff")
+    response.headers["location"] = target or START_PAGES[principal.role]
     response.delete_cookie(LOGIN_CSRF)
     return response
 
