@@ -711,8 +711,8 @@ def ask(
         ev = s.evidence
         if s.kind != "expert":
             console.print(
-                f"    matched {ev.matched_terms or '-'}; similarity {ev.semantic_similarity:.3f} ({ev.dense_model}); "
-                f"usage {ev.usage}; boosts {ev.boosts or '-'}"
+                f"    matched {', '.join(ev.matched_words) or '-'}; similarity {ev.semantic_similarity:.3f} "
+                f"({ev.dense_model}); usage {ev.usage}; boosts {ev.boosts or '-'}"
             )
         for path in ev.paths[:3]:
             console.print(f"    path: {path.text}")

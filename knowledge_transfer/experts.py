@@ -50,7 +50,7 @@ def rank_experts(kb: KnowledgeBase, fused: np.ndarray, *, limit: int = 5, depth:
     newest = kb.newest_update
     scores: dict[str, float] = defaultdict(float)
     names: dict[str, str] = {}
-    votes: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
+    votes: dict[str, list[tuple[float, str, int, int]]] = defaultdict(list)
     for position, i in enumerate(top_k(fused, depth)):
         doc = kb.docs[int(i)]
         when = _when(doc.updated_at)
@@ -62,16 +62,17 @@ def rank_experts(kb: KnowledgeBase, fused: np.ndarray, *, limit: int = 5, depth:
             value = weight * recency / (1 + position)
             scores[person] += value
             names[person] = name
-            votes[person].append((value, rel, int(i)))
+            votes[person].append((value, rel, int(i), position))
     out: list[Suggestion] = []
     for person in sorted(scores, key=lambda p: (-scores[p], p))[:limit]:
         me = PathNode(person, "Employee", names[person])
         paths, lines = [], []
-        for value, rel, i in sorted(votes[person], reverse=True)[:5]:
+        for _, rel, i, position in sorted(votes[person], reverse=True)[:5]:
             doc = kb.docs[i]
             edge = PathEdge(rel, doc.id, person) if rel == "HANDLED_BY" else PathEdge(rel, person, doc.id)
             paths.append(EvidencePath([me, PathNode(doc.id, doc.label, doc.title)], [edge]))
-            lines.append(f"{ROLE_NAMES[rel]} {doc.id} ({value:.3f})")
+            # Why the person ranks, in words: what they did on which document, and how well it matched.
+            lines.append(f"{ROLE_NAMES[rel]} {doc.id} “{doc.title}” (match #{position + 1})")
         out.append(
             Suggestion(
                 kind="expert",

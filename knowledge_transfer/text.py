@@ -13,7 +13,7 @@ so the numbers the evaluation prints are the numbers users get.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 
 from ingest.notes import add_jieba_words
@@ -214,29 +214,44 @@ def add_terms(terms: Iterable[str]) -> int:
     return add_jieba_words(w for w in words if w and len(w) <= 16 and contains_chinese(w))
 
 
-def tokenize(text: str) -> list[str]:
-    """Tokens of one text (see module docstring)."""
+def _tokens_and_words(text: str) -> Iterator[tuple[str, str]]:
+    """Each token of the text (see module docstring) with the word it came from, as written."""
     stem = _stemmer().stemWord
-    tokens: list[str] = []
     for match in _TOKEN.finditer(text):
         kind = match.lastgroup
         value = match.group()
         if kind == "code":
             code = value.lower()
-            tokens.append(code)
+            yield code, value
             if "-" in code:
-                tokens.append(code.replace("-", ""))
+                yield code.replace("-", ""), value
         elif kind == "word":
             word = value.lower().strip("'")
             if word and word not in STOPWORDS:
-                tokens.append(stem(word))
+                yield stem(word), value.strip("'")
         elif kind == "cjk":
             for piece in _jieba().cut_for_search(value):
                 if piece.strip() and piece not in CHINESE_STOPWORDS:
-                    tokens.append(piece)
+                    yield piece, piece
         else:
-            tokens.append(value)
-    return tokens
+            yield value, value
+
+
+def tokenize(text: str) -> list[str]:
+    """Tokens of one text (see module docstring), repeats kept (BM25 counts them)."""
+    return [token for token, _ in _tokens_and_words(text)]
+
+
+def token_words(text: str) -> dict[str, str]:
+    """Each distinct token of the text, in order, with the first word it came from as written.
+
+    Retrieval matches stems; people read words: evidence shows "noise" where the index matched
+    `nois`, and "AX-200" for both `ax-200` and `ax200`.
+    """
+    words: dict[str, str] = {}
+    for token, word in _tokens_and_words(text):
+        words.setdefault(token, word)
+    return words
 
 
 def tokenize_many(texts: Sequence[str]) -> list[list[str]]:

@@ -424,6 +424,10 @@ def test_who_knows_ranks_authors_with_evidence(kt_store: FalkorDBStore, kb: Know
     for expert in experts:
         for path in expert.evidence.paths:
             _assert_path_resolves(kt_store, path)
+        # The summary says in words what each vote is: the part, the document and how well it matched;
+        # no bare vote weights.
+        vote = r"(?:authored|validated|resolved case) \S+ “[^”]+” \(match #\d+\)"
+        assert re.fullmatch(rf"{vote}(?:; {vote})*", expert.summary), expert.summary
 
 
 def test_recommendations_carry_reasons_and_resolving_paths(kt_store: FalkorDBStore) -> None:

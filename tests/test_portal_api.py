@@ -302,6 +302,15 @@ def test_public_search_read_rate_and_why(app: FastAPI, portal_store: FalkorDBSto
     assert usage["customer_helpful"] == first["evidence"]["usage"]["customer_helpful"] + 1
     page = visitor.get(f"/articles/{first['id']}", params={"q": "display error"})
     assert page.status_code == 200 and "Why this answer" in page.text and first["title"] in page.text
+    # The explanation reads as words: the question's words as typed (not the index's stems), usage in a
+    # sentence (not field names), the article's graph links by what they mean.
+    assert "display" in first["evidence"]["matched_words"] and "display" in first["evidence"]["matched_terms"]
+    assert "<mark>display</mark>" in page.text
+    assert "found it helpful" in page.text and "of these from customers" in page.text
+    assert not re.search(r"\b(not_helpful|customer_helpful)\b", page.text)
+    assert article["links"] and "<dt>Applies to</dt>" in page.text and 'class="tag" data-rel="APPLIES_TO"' in page.text
+    search_page = visitor.get("/", params={"q": "noise after restart"})
+    assert "<mark>noise</mark>" in search_page.text and "<mark>nois</mark>" not in search_page.text
     internal = portal_store.read("MATCH (a:KnowledgeArticle {audience: 'internal'}) RETURN a.id AS id LIMIT 1")[0]["id"]
     assert visitor.get(f"/api/v1/knowledge/articles/{internal}").status_code == 404
     assert Client(app, "engineer").get(f"/api/v1/knowledge/articles/{internal}").status_code == 200

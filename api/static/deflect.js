@@ -20,7 +20,7 @@
     a.textContent = s.title;
     const why = document.createElement("small");
     const paths = s.evidence.paths.map(function (p) { return p.text; }).slice(0, 1);
-    why.textContent = " " + script.dataset.why + ": " + [s.evidence.matched_terms.join(", ")].concat(paths).filter(Boolean).join(" · ");
+    why.textContent = " " + script.dataset.why + ": " + [s.evidence.matched_words.join(", ")].concat(paths).filter(Boolean).join(" · ");
     const button = document.createElement("button");
     button.type = "button";
     button.className = "solved";

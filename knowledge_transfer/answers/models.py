@@ -55,7 +55,11 @@ class EvidencePath:
 
 @dataclass
 class Evidence:
-    """Why a suggestion is shown: words, meaning, graph, usage and people."""
+    """Why a suggestion is shown: words, meaning, graph, usage and people.
+
+    `matched_terms` are the index's tokens the question and the document share (stems, codes,
+    Chinese words); `matched_words` are the same matches as the question wrote them, for people.
+    """
 
     matched_terms: list[str]
     semantic_similarity: float
@@ -67,6 +71,7 @@ class Evidence:
     people: list[dict[str, str]] = field(default_factory=list)
     boosts: dict[str, float] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
+    matched_words: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: what dataclasses.asdict gives, written out (a search answer builds dozens of these)."""
@@ -81,6 +86,7 @@ class Evidence:
             "people": [dict(p) for p in self.people],
             "boosts": dict(self.boosts),
             "source": dict(self.source),  # flat: label, id, version, updated_at
+            "matched_words": list(self.matched_words),
         }
 
 

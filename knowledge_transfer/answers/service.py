@@ -31,7 +31,14 @@ from knowledge_transfer.experts import newest_update, rank_experts
 from knowledge_transfer.recent import Recent
 from knowledge_transfer.search.fusion import FusionWeights, combine, standardise
 from knowledge_transfer.search.index import HybridIndex, rank_of, top_k
-from knowledge_transfer.text import add_terms, contains_chinese, primary_language, question_language, tokenize
+from knowledge_transfer.text import (
+    add_terms,
+    contains_chinese,
+    primary_language,
+    question_language,
+    token_words,
+    tokenize,
+)
 from knowledge_transfer.vectors import VectorCache
 
 AUDIENCES = ("staff", "customer")
@@ -438,6 +445,7 @@ def answer(
             fused[own] = -np.inf  # the case itself is not a "similar case"
     lexical, dense = parts["lexical"], parts["dense"]
     query_terms = set(parts["tokens"])
+    question_words = token_words(question)
 
     suggestions: list[Suggestion] = []
     pools = [("article", limit)] + ([("case", case_limit)] if audience == "staff" else [])
@@ -462,8 +470,10 @@ def answer(
             ]
             if audience == "customer":
                 people = [{"role": p["role"], "name": p["name"]} for p in people if p["role"] != "engineer"]
+            matched = query_terms.intersection(kb.index.doc_tokens[int(i)])
             evidence = Evidence(
-                matched_terms=sorted(query_terms.intersection(kb.index.doc_tokens[int(i)])),
+                matched_terms=sorted(matched),
+                matched_words=list(dict.fromkeys(w for t, w in question_words.items() if t in matched)),
                 semantic_similarity=round(float(dense[i]), 4),
                 lexical_rank=rank_of(lexical, int(i), positive_only=True),
                 dense_rank=rank_of(dense, int(i)),
