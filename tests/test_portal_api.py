@@ -689,6 +689,20 @@ def test_every_ui_string_exists_in_english_and_chinese() -> None:
     assert used <= set(STRINGS["en"]), f"UI strings used but not defined: {sorted(used - set(STRINGS['en']))}"
 
 
+def test_pages_show_times_as_people_read_them(app: FastAPI) -> None:
+    from api.pages.render import when
+
+    assert when("2026-12-07T15:02:36+00:00") == "2026-12-07 15:02 UTC"
+    assert when("2026-12-07T15:02:36+08:00") == "2026-12-07 15:02 UTC+08:00"
+    assert when("2025-10-25T19:39:00") == "2025-10-25 19:39"
+    assert when("2024-08-12") == "2024-08-12" and when(None) == "" and when("not a time") == "not a time"
+    iso_time = re.compile(r">[^<]*\d{4}-\d\d-\d\dT\d\d:\d\d")  # an ISO timestamp in a page's text
+    queue = Client(app, "engineer").get("/staff")
+    assert queue.status_code == 200 and "<table" in queue.text and not iso_time.search(queue.text)
+    account = Client(app, "customer1").get("/my")
+    assert account.status_code == 200 and not iso_time.search(account.text)
+
+
 def test_summaries_lose_their_markdown_markers() -> None:
     from api.pages.render import plain
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,23 @@ def plain(text: str | None) -> str:
     return re.sub(r"#{1,6}\s+(\w[\w ]*?)\s(?=[A-Z\u4e00-\u9fff])", r"\1: ", text or "").replace("#", "").strip()
 
 
+def when(value: str | None) -> str:
+    """An ISO time as people read it: "2026-12-07T15:02:36+00:00" → "2026-12-07 15:02 UTC" (a date stays a date)."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if "T" not in value and " " not in value:
+        return value
+    offset, sign = moment.utcoffset(), moment.strftime("%z")  # "+0800"
+    zone = "" if offset is None else " UTC" if not offset else f" UTC{sign[:3]}:{sign[3:]}"
+    return moment.strftime("%Y-%m-%d %H:%M") + zone
+
+
 TEMPLATES.env.filters["plain"] = plain
+TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.globals["statuses"] = ("active", *STATUSES)
 TEMPLATES.env.globals["contact_roles"] = CONTACT_ROLES
 TEMPLATES.env.globals["currencies"] = CURRENCIES
