@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import uvloop
 from rich.console import Console
 from rich.table import Table
 
@@ -35,6 +35,7 @@ from bench.portal_load import (
     ROOT,
     Connection,
     cpu_seconds,
+    machine,
     question,
     serving,
 )
@@ -107,10 +108,10 @@ def main() -> None:
         articles = [s["id"] for s in found.json()["suggestions"]]
         for kind in chosen:
             with console.status(f"{args.users} users, {kind} only, {args.seconds:g} s"):
-                rows[kind] = asyncio.run(measure(port, kind, args.users, args.seconds, articles, groups))
+                rows[kind] = uvloop.run(measure(port, kind, args.users, args.seconds, articles, groups))
     table = Table(
         title=f"request cost: one kind at a time, {args.users} users, closed loop, one uvicorn worker, "
-        f"{os.cpu_count()} cores, {args.seconds:g} s each"
+        f"{machine()}, {args.seconds:g} s each"
     )
     for column in ("kind", "requests", "req/s", "server CPU ms/req", "graph", "load generator", "errors", "ratio"):
         table.add_column(column, justify="left" if column == "kind" else "right", no_wrap=column == "kind")
