@@ -2,7 +2,7 @@
 
 The numpy port (`MiniLMEmbedder`) runs the model in float32 at numpy's GEMM speed, close to
 one core's peak here, so a new question cost 5-6 ms of CPU whatever the batch; it was most
-of what a portal search for a new question costs (README, Benchmarks). Here the same weights
+of what a portal search for a new question costs (docs/portal-load.md). Here the same weights
 become an ONNX graph whose dense layers onnxruntime's dynamic quantisation turns into int8
 matrix products (`onnx_int8`): about a third of the CPU per question, at a cosine of about
 0.994 to the float32 vectors, and retrieval quality within 0.3 points on every metric of

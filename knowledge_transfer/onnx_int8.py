@@ -1,7 +1,7 @@
 """Embedders with int8 dense layers on onnxruntime: the graph writer, build, cache and session they share.
 
 numpy runs float32 matrix products only, and for one short question a model's time goes
-mostly to streaming its weights from memory (README, Benchmarks). Here a model's float32
+mostly to streaming its weights from memory (docs/portal-load.md). Here a model's float32
 forward pass is written as an ONNX graph with `onnx`'s helpers, from the installed model's
 own files (no download, no converted model shipped), and onnxruntime's dynamic quantisation
 turns its MatMul nodes into int8 products: weights per output channel, activations per

