@@ -98,6 +98,10 @@ def test_every_customer_is_scored_with_reasons(first_run: dict, settings: Settin
     risky = [s for s in buyers if s["churn_risk"] >= 0.5]
     assert risky and all(s["churn_reasons"] for s in risky)
     assert all(any(r.startswith(label) for label in labels) for s in risky for r in s["churn_reasons"])
+    # Numbers in reasons read as people write them: no exponent, at most two significant decimals (0.1, 2.86, 0.00035).
+    for reason in (r.split(" (+")[0] for s in risky for r in s["churn_reasons"]):
+        for number in re.findall(r"\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?", reason.split(": ", 1)[1]):
+            assert "e" not in number and len(number.partition(".")[2].lstrip("0")) <= 2, reason
     # Tiers follow the documented shares and rules.
     assert sum(s["tier"] == "vip" for s in buyers) == round(settings.loyalty_vip_share * len(buyers))
     vip_floor = min(s["score"] for s in buyers if s["tier"] == "vip")
@@ -370,3 +374,9 @@ def test_seven_p_profile_on_the_customer_360(first_run: dict, loyalty_store: Fal
     section = page.text[page.text.index('id="seven-p"') :]
     assert "Promotion response" in section and "converted to" in section
     assert stored["profitability"]["summary"].split(";")[0] in section
+    # Profile and loyalty read as labels and rounded values, not property names and raw floats or ISO times.
+    assert '<dt data-field="churn_risk">Churn risk</dt>' in page.text
+    assert '<dt data-field="p_alive">P(still buying)</dt>' in page.text
+    assert f"<dd>{view['loyalty']['churn_risk']:.3g}</dd>" in page.text
+    assert not re.search(r"<dd>\d{4}-\d\d-\d\dT", page.text)
+    assert "<dt>churn_risk</dt>" not in page.text and "<dt>created_at</dt>" not in page.text

@@ -42,8 +42,20 @@ def when(value: str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") + zone
 
 
+def shown(value: Any) -> str:
+    """A stored property as a page shows it: times by `when`, numbers to a sensible precision."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value).lower()
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
+    if isinstance(value, str) and len(value) >= 16 and value[10:11] == "T":
+        return when(value)
+    return str(value)
+
+
 TEMPLATES.env.filters["plain"] = plain
 TEMPLATES.env.filters["when"] = when
+TEMPLATES.env.filters["shown"] = shown
 TEMPLATES.env.globals["statuses"] = ("active", *STATUSES)
 TEMPLATES.env.globals["contact_roles"] = CONTACT_ROLES
 TEMPLATES.env.globals["currencies"] = CURRENCIES

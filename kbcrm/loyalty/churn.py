@@ -99,6 +99,15 @@ class _Encoder:
         return np.hstack(blocks)
 
 
+def readable(number: float) -> str:
+    """A number as a reason shows it: thousands grouped, two decimals, two digits below 1 (22,303; 2.86; 0.1; 0.005)."""
+    if abs(number) >= 100:
+        return f"{number:,.0f}"
+    if abs(number) >= 1 or number == 0:
+        return f"{number:.2f}".rstrip("0").rstrip(".")
+    return f"{number:.2g}"
+
+
 def _number(value: Any) -> float:
     if value is None or (isinstance(value, str) and not value.strip()):
         return 0.0
@@ -181,7 +190,7 @@ class ChurnModel:
             average = float(np.expm1(mean)) if feature.log else mean
             direction = "high" if (np.log1p(max(number, 0.0)) if feature.log else number) > mean else "low"
             typical = "typical" if feature.log else "average"
-            text = f"{feature.label} is {direction}: {number:g} ({typical} {average:.3g})"
+            text = f"{feature.label} is {direction}: {readable(number)} ({typical} {readable(average)})"
         return Reason(feature=feature.name, text=text, contribution=round(contribution, 3))
 
     def weights(self) -> list[tuple[str, str, float]]:
