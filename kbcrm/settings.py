@@ -88,6 +88,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Boost (z units) for a document linked to a product/symptom/code the question names.",
     )
+    boost_linked_code: float = Field(
+        default=2.0,
+        ge=0,
+        description=(
+            "Boost (z units) for a document linked to an error code the question names, in place of the linked-entity "
+            "boost: a code reads the same in every language, so it outweighs the same-language boost."
+        ),
+    )
     boost_installed_base: float = Field(
         default=0.4, ge=0, description="Boost for a document about a product the customer owns or the case is about."
     )

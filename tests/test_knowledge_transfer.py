@@ -237,6 +237,28 @@ def test_feedback_counts_most_for_its_own_audience(kt_store: FalkorDBStore, kb: 
     assert after.score < before.score
 
 
+def test_a_code_finds_its_article_first_in_whatever_language_the_reader_may_read(
+    kt_store: FalkorDBStore, kb: KnowledgeBase
+) -> None:
+    """A visitor who types an error code gets an article resolving that code first, English or not.
+
+    The demo has codes whose only customer-visible article is Chinese (the English one is not
+    validated): English articles about other codes had outranked it on dense similarity and the
+    same-language boost.
+    """
+    rows = kt_store.read(
+        "MATCH (a:KnowledgeArticle {confidence: 'validated'})-[:RESOLVES]->(e:ErrorCode) "
+        "WHERE a.audience IN ['customer', 'public'] "
+        "RETURN e.id AS id, e.code AS code, collect(a.language) AS languages ORDER BY code"
+    )
+    only_chinese = [r for r in rows if set(r["languages"]) == {"zh"}]
+    assert rows and only_chinese, "the demo has codes whose only visible article is Chinese"
+    for row in rows:
+        top = answer(kb, kt_store, row["code"], audience="customer").suggestions[0]
+        assert any(p.nodes[-1].id == row["id"] for p in top.evidence.paths), (row, top.id)
+        assert top.evidence.boosts["linked_code"] == kb.settings.boost_linked_code
+
+
 def test_english_question_about_a_code_gets_the_english_article_first(
     kt_store: FalkorDBStore, kb: KnowledgeBase
 ) -> None:

@@ -40,6 +40,7 @@ from knowledge_transfer.text import (
     tokenize,
 )
 from knowledge_transfer.vectors import VectorCache
+from ontology.terms import Label
 
 AUDIENCES = ("staff", "customer")
 QUESTION_CACHE = 4096  # question vectors kept per knowledge base (per model): 4096 × (384 + 512) floats ≈ 15 MB
@@ -314,6 +315,19 @@ def cross_model_scale(scores: np.ndarray, reference_scores: np.ndarray, referenc
     return np.interp(scores, np.sort(reference_scores), np.sort(reference_z)).astype(np.float32)
 
 
+def mention_boosts(mentioned: dict[str, PathNode], settings: Settings) -> dict[str, float]:
+    """The graph boost for each node the question names: an error code's, else the linked-entity one.
+
+    A code reads the same in every language: a customer who types E-1012 wants the article that
+    resolves E-1012 before articles about other codes in their own language, also when the only
+    article they may read about it is written in the other language.
+    """
+    return {
+        node: settings.boost_linked_code if named.label == Label.ErrorCode else settings.boost_linked_entity
+        for node, named in mentioned.items()
+    }
+
+
 def _customer(kb: KnowledgeBase, store: GraphStore, customer_id: str) -> tuple[PathNode, dict[str, PathNode]]:
     """The customer and its installed base (kept in kb.customers; an unknown customer is not kept)."""
     kept = kb.customers.get(customer_id)
@@ -433,7 +447,7 @@ def answer(
     mentioned = kb.mentions(question)
     language = question_language(question)
     s = kb.settings
-    boost_nodes: dict[str, float] = dict.fromkeys(mentioned, s.boost_linked_entity)
+    boost_nodes = mention_boosts(mentioned, s)
     for product in (context.owned or {}).values():
         boost_nodes[product.id] = boost_nodes.get(product.id, 0.0) + s.boost_installed_base
     for _, node in context.case_links or []:
@@ -458,7 +472,9 @@ def answer(
                 boosts["same_language"] = s.boost_same_language
             for node_id, weight in boost_nodes.items():
                 if any(link.node == node_id for link in doc.links):
-                    name = "linked_entity" if node_id in mentioned else "installed_base"
+                    name = "installed_base"
+                    if node_id in mentioned:
+                        name = "linked_code" if mentioned[node_id].label == Label.ErrorCode else "linked_entity"
                     boosts[name] = boosts.get(name, 0.0) + weight
             people = [
                 {
