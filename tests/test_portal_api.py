@@ -384,6 +384,16 @@ def test_pages_redirect_to_login_and_chinese_ui(app: FastAPI) -> None:
     assert "Log in" in visitor.get("/login", params={"lang": "en"}).text
 
 
+def test_chinese_ui_translates_roles_channels_and_result_kinds(app: FastAPI) -> None:
+    customer = Client(app, "customer1")
+    page = customer.get("/my/data", params={"lang": "zh"}).text
+    assert "(客户)" in page and "电子邮件 —" in page and "邮寄 —" in page
+    results = customer.get("/", params={"q": "display error"}).text  # the language is remembered
+    assert '<span class="kind">文章</span>' in results and '<span class="kind">article</span>' not in results
+    english = Client(app, "engineer").get("/", params={"q": "display error", "lang": "en"}).text
+    assert "(engineer)" in english and '<span class="kind">resolved case</span>' in english
+
+
 def test_form_login_needs_its_csrf_cookie(app: FastAPI) -> None:
     visitor = Client(app)
     form = {"username": "customer3", "password": "customer-demo-1", "csrf_token": "guess"}
