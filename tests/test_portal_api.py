@@ -394,6 +394,24 @@ def test_chinese_ui_translates_roles_channels_and_result_kinds(app: FastAPI) -> 
     assert "(engineer)" in english and '<span class="kind">resolved case</span>' in english
 
 
+def test_results_in_another_language_than_the_page_say_so(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    row = portal_store.read(
+        "MATCH (a:KnowledgeArticle {language: 'zh', confidence: 'validated'})-[:RESOLVES]->(e:ErrorCode) "
+        "WHERE a.audience IN ['customer', 'public'] RETURN a.id AS id, e.code AS code ORDER BY id LIMIT 1"
+    )[0]
+    visitor = Client(app)
+    answer = visitor.get("/api/v1/knowledge/search", params={"q": row["code"], "limit": 8}).json()
+    languages = {s["id"]: s["language"] for s in answer["suggestions"]}
+    assert languages[row["id"]] == "zh" and "en" in languages.values()
+    page = visitor.get("/", params={"q": row["code"], "lang": "en"}).text
+    item = page[page.index(f'data-id="{row["id"]}"') :].split("</li>")[0]
+    assert '<span class="tag lang" lang="zh">中文</span>' in item
+    english = next(i for i, lang in languages.items() if lang == "en")
+    assert 'class="tag lang"' not in page[page.index(f'data-id="{english}"') :].split("</li>")[0]
+    article = visitor.get(f"/articles/{row['id']}", params={"lang": "en"}).text
+    assert '<span class="tag lang" lang="zh">中文</span>' in article
+
+
 def test_form_login_needs_its_csrf_cookie(app: FastAPI) -> None:
     visitor = Client(app)
     form = {"username": "customer3", "password": "customer-demo-1", "csrf_token": "guess"}

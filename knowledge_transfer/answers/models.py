@@ -102,6 +102,7 @@ class Suggestion:
     evidence: Evidence
     confidence: str | None = None
     audience: str | None = None
+    language: str | None = None  # the document's (en, zh); None for an expert
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (paths carry their text)."""
@@ -114,6 +115,7 @@ class Suggestion:
             "evidence": self.evidence.to_dict(),
             "confidence": self.confidence,
             "audience": self.audience,
+            "language": self.language,
         }
 
 

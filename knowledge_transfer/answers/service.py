@@ -519,6 +519,7 @@ def answer(
                     evidence=evidence,
                     confidence=doc.confidence,
                     audience=doc.audience,
+                    language=doc.language,
                 )
             )
     if audience == "staff" and expert_limit:
