@@ -434,6 +434,25 @@ def test_form_login_lands_on_a_page_the_role_may_open(app: FastAPI, username: st
     assert landing.status_code == 200, (username, response.headers["location"], landing.status_code)
 
 
+def test_the_demo_analyst_finds_example_queries_that_run(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    from kbcrm.access.demo import DEMO_QUERIES, ensure_demo_users
+
+    analyst = Client(app, "analyst")
+    demo = [q for q in analyst.get("/api/v1/analyst/saved").json() if q["id"].startswith("query:demo-")]
+    assert sorted(q["name"] for q in demo) == sorted(name for name, _, _ in DEMO_QUERIES)
+    answered = []
+    for query in demo:
+        run = analyst.send("POST", f"/api/v1/analyst/saved/{query['id']}/run")
+        assert run.status_code == 200, (query["name"], run.text)
+        answered += [query["name"]] if run.json()["rows"] else []
+    # This graph has no loyalty scores (the loyalty job has not run on it): only the churn example is empty.
+    assert len(answered) >= len(DEMO_QUERIES) - 1, answered
+    ensure_demo_users(portal_store, enabled=True)  # every `make run` start: the same examples, not copies
+    again = [q for q in analyst.get("/api/v1/analyst/saved").json() if q["id"].startswith("query:demo-")]
+    assert [(q["id"], q["created_at"]) for q in again] == [(q["id"], q["created_at"]) for q in demo]
+    assert 'action="/analyst"' in analyst.get("/analyst").text and DEMO_QUERIES[0][0] in analyst.get("/analyst").text
+
+
 def test_analyst_queries_are_read_only_limited_and_downloadable(app: FastAPI) -> None:
     analyst = Client(app, "analyst")
     ok = analyst.send(

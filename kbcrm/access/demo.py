@@ -10,6 +10,7 @@ from typing import Any
 
 from kbcrm.access import users
 from kbcrm.access.models import Role
+from kbcrm.analyst.service import save_query
 from kbcrm.graph import GraphStore, cypher
 from ontology.terms import Label
 
@@ -36,6 +37,37 @@ COMPANIES = cypher(
 )
 
 
+# Example queries the demo analyst finds saved: what the graph answers that a table would not.
+DEMO_QUERIES = (
+    (
+        "Customers per loyalty tier",
+        "cypher",
+        "MATCH (c:Customer) RETURN c.loyalty_tier AS tier, count(*) AS customers, round(avg(c.clv)) AS mean_clv "
+        "ORDER BY customers DESC",
+    ),
+    (
+        "Valuable customers at risk of churning",
+        "cypher",
+        "MATCH (c:Customer) WHERE c.churn_risk >= 0.5 AND c.clv > 0 "
+        "RETURN c.id AS id, c.name AS name, round(c.clv) AS clv, c.churn_risk AS churn_risk "
+        "ORDER BY clv DESC LIMIT 20",
+    ),
+    (
+        "Error codes by cases, with the articles that resolve them (knowledge gaps)",
+        "cypher",
+        "MATCH (k:ServiceCase)-[:REPORTED_ERROR]->(e:ErrorCode) OPTIONAL MATCH (a:KnowledgeArticle)-[:RESOLVES]->(e) "
+        "RETURN e.code AS code, count(DISTINCT k) AS cases, collect(DISTINCT a.id) AS articles "
+        "ORDER BY cases DESC LIMIT 15",
+    ),
+    (
+        "Customers per country (SPARQL over the RDF export)",
+        "sparql",
+        "SELECT ?country (COUNT(?c) AS ?customers) WHERE { ?c a kb:Customer ; kb:country ?country } "
+        "GROUP BY ?country ORDER BY DESC(?customers)",
+    ),
+)
+
+
 def ensure_demo_users(store: GraphStore, *, enabled: bool) -> list[dict[str, Any]]:
     """Create (or, when not `enabled`, disable) the demo logins; returns them with their passwords."""
     names = [u[0] for u in STAFF_LOGINS] + [f"customer{i}" for i in (1, 2, 3)]
@@ -56,6 +88,11 @@ def ensure_demo_users(store: GraphStore, *, enabled: bool) -> list[dict[str, Any
             employee_id=employee["id"] if employee else None,
         )
         created.append({"username": username, "password": password, "role": role.value, "name": user.name})
+        if role == Role.analyst:
+            for i, (title, language, query) in enumerate(DEMO_QUERIES, start=1):
+                save_query(
+                    store, principal=user, name=title, language=language, query=query, query_id=f"query:demo-{i}"
+                )
     for i, company in enumerate(store.read(COMPANIES, limit=3), start=1):
         user = users.create_user(
             store,

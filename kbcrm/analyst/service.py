@@ -225,8 +225,14 @@ class RdfSnapshot:
         )
 
 
-def save_query(store: GraphStore, *, principal: Principal, name: str, language: str, query: str) -> dict[str, Any]:
-    """Save a query under a name for this analyst (checked before it is saved)."""
+def save_query(
+    store: GraphStore, *, principal: Principal, name: str, language: str, query: str, query_id: str | None = None
+) -> dict[str, Any]:
+    """Save a query under a name for this analyst (checked before it is saved).
+
+    A given `query_id` makes saving idempotent (the demo's examples): saved again, it keeps its first
+    `created_at`.
+    """
     name = " ".join(name.split())
     if not name:
         raise QueryRefused("name: required")
@@ -237,11 +243,11 @@ def save_query(store: GraphStore, *, principal: Principal, name: str, language: 
             raise QueryRefused("query: SPARQL Update is not allowed")
     else:
         raise QueryRefused("language must be cypher or sparql")
-    query_id = "query:" + secrets.token_hex(6)
-    store.upsert_nodes(
-        Label.SavedQuery,
-        [{"id": query_id, "name": name, "query_language": language, "query_text": query, "created_at": utc_now()}],
-    )
+    query_id = query_id or "query:" + secrets.token_hex(6)
+    saved = {"id": query_id, "name": name, "query_language": language, "query_text": query}
+    if store.get_node(Label.SavedQuery, query_id) is None:
+        saved["created_at"] = utc_now()
+    store.upsert_nodes(Label.SavedQuery, [saved])
     store.upsert_relationships(
         Rel.SAVED, [{"start": principal.user_id, "end": query_id}], start_label=Label.User, end_label=Label.SavedQuery
     )
