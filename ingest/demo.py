@@ -16,6 +16,7 @@ from kbcrm.access.demo import ensure_demo_users
 from kbcrm.access.models import Principal, Role
 from kbcrm.demo.consents import seed_demo_consents
 from kbcrm.demo.generator import generate
+from kbcrm.demo.kcs_reuse import seed_kcs_reuse
 from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
 from kbcrm.demo.responses import seed_demo_responses
 from kbcrm.demo.service_desk import seed_service_desk
@@ -98,6 +99,8 @@ def ensure_demo(
             say(f"  service desk today: {desk} open cases, opened in the hours before now (SLA clocks running)")
             consents = seed_demo_consents(store)
             say(f"  demo consents: {consents} (email 65 %, phone 35 %, post 20 % granted)")
+            reused = seed_kcs_reuse(store)
+            say(f"  KCS reuse: {reused} resolved cases linked to the article their engineer solved them with")
             if store.get_node("Segment", "tier-at-risk") is not None:
                 # Started 90 days before the scoring date, so its results (revenue, retention
                 # against the control group) have orders to count in the demo.

@@ -181,9 +181,10 @@ def demo_store(embedded: EmbeddedServer, demo_dir: Path) -> Iterator[FalkorDBSto
 
 
 def load_knowledge_graph(embedded: EmbeddedServer, name: str, demo_dir: Path, data_dir: Path) -> FalkorDBStore:
-    """A fresh graph with the demo set loaded as `make run` loads it: articles ingested, notes linked."""
+    """A fresh graph with the demo set loaded as `make run` loads it: articles ingested, notes linked, KCS reuse."""
     from ingest.articles import ingest_articles
     from ingest.notes import NoteLinker, link_notes
+    from kbcrm.demo.kcs_reuse import seed_kcs_reuse
     from kbcrm.demo.load import load_demo
 
     store = FalkorDBStore(graph_name=name, socket_path=embedded.socket_path)
@@ -193,6 +194,7 @@ def load_knowledge_graph(embedded: EmbeddedServer, name: str, demo_dir: Path, da
     linker = NoteLinker.from_graph(store)
     ingest_articles(store, demo_dir / "articles", data_dir=data_dir, linker=linker)
     link_notes(store, linker)
+    seed_kcs_reuse(store)
     return store
 
 

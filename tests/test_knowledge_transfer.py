@@ -332,6 +332,33 @@ def test_cross_model_scale_maps_by_rank() -> None:
     assert mapped.tolist() == pytest.approx([2.0, 0.5, 0.25, -1.0])
 
 
+def test_demo_kcs_reuse_links_resolved_cases_to_an_article_for_their_error(
+    kt_store: FalkorDBStore, kb: KnowledgeBase
+) -> None:
+    from kbcrm.demo.kcs_reuse import RESOLVED_CASES, SHARE, seed_kcs_reuse
+
+    links = kt_store.read(
+        "MATCH (a:KnowledgeArticle)-[r:LINKED_TO_CASE]->(k:ServiceCase) OPTIONAL MATCH (k)-[:HANDLED_BY]->(w:Employee) "
+        "RETURN a.id AS article, k.id AS case, k.status AS status, r.kind AS kind, r.linked_by AS by, "
+        "r.linked_at AS at, k.closed_at AS closed_at, collect(w.id) AS engineers"
+    )
+    eligible = kt_store.read(RESOLVED_CASES, after="", limit=100_000)
+    assert links and abs(len(links) / len(eligible) - SHARE) < 0.15
+    for link in links:
+        assert link["kind"] == "reused" and link["status"] in ("resolved", "closed") and link["at"] == link["closed_at"]
+        assert link["by"] in link["engineers"]
+        assert kt_store.read(
+            "MATCH (:ServiceCase {id: $case})-[:REPORTED_ERROR]->(:ErrorCode)"
+            "<-[:RESOLVES]-(a:KnowledgeArticle {id: $a}) RETURN count(*) AS n",
+            case=link["case"],
+            a=link["article"],
+        )[0]["n"]
+    assert seed_kcs_reuse(kt_store) == len(links)  # the same links again, no more
+    assert kt_store.read("MATCH ()-[r:LINKED_TO_CASE]->() RETURN count(r) AS n")[0]["n"] == len(links)
+    reused = max(kb.docs, key=lambda d: d.reused)
+    assert reused.reused > 1 and kb.static_boost_parts(kb.by_id[("article", reused.id)], "staff")["reuse"] > 0
+
+
 def test_kcs_states_and_version_history(kt_store: FalkorDBStore) -> None:
     article = "kb-maint-ax-120"
     start = kcs._article(kt_store, article)
