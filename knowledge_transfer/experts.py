@@ -96,7 +96,7 @@ def rank_experts(kb: KnowledgeBase, fused: np.ndarray, *, limit: int = 5, depth:
 
 def who_knows(kb: KnowledgeBase, topic_or_question: str, *, limit: int = 5) -> list[Suggestion]:
     """Employees who know about the topic or question, best first, with the evidence of each."""
-    from knowledge_transfer.answers.service import mention_boosts
+    from knowledge_transfer.answers.service import mention_boosts  # here: that module imports this one
 
     boosts = mention_boosts(kb.mentions(topic_or_question), kb.settings)
     fused, _ = kb.ranked(topic_or_question, audience="staff", boost_nodes=boosts)
