@@ -4,6 +4,7 @@ against a real uvicorn server on loopback (never a downloaded browser)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -116,6 +117,9 @@ def test_customer_logs_in_searches_reads_rates_and_opens_a_case(
     first = page.locator("ol.results li.result").first
     first.wait_for()
     assert first.locator("details.why").is_visible() and code in first.inner_text()
+    # The evidence reads as words: the graph path's relationships as verbs, not their type names.
+    why = first.locator("details.why").inner_text()
+    assert "resolves" in why and not re.search(r"[A-Z]+_[A-Z]+|KnowledgeArticle", why), why
 
     first.locator("a.title").click()
     page.wait_for_selector("article.kb")
@@ -128,6 +132,8 @@ def test_customer_logs_in_searches_reads_rates_and_opens_a_case(
     page.wait_for_selector("#suggestion-list li.suggestion", timeout=20_000)
     shown = page.locator("#suggestion-list li.suggestion").count()
     assert shown >= 1 and page.locator("#suggestions").is_visible()
+    suggested = page.locator("#suggestion-list li.suggestion").first.inner_text()
+    assert "(article)" in suggested and not re.search(r"[A-Z]+_[A-Z]+|KnowledgeArticle", suggested), suggested
     page.click("#new-case button[type=submit]")
     page.wait_for_url(f"{base_url}/my/cases/C-W*")
     assert page.locator("h1").inner_text() == f"Unit shows {code} after restart"

@@ -6,9 +6,21 @@
   const list = document.getElementById("suggestion-list");
   const shown = document.getElementById("suggestions-shown");
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const words = JSON.parse(script.dataset.words || "{}");  // relationship verbs and node labels in the page's language
   const seen = new Set();
   let timer = null;
   let last = "";
+
+  // A graph path in words: "KC-110 screw compressor (product) ← applies to ← Overheating … (article)".
+  function pathWords(p) {
+    return p.nodes.map(function (n, i) {
+      const node = n.name + " (" + (words["label_" + n.label] || n.label) + ")";
+      if (i === 0) return node;
+      const e = p.edges[i - 1];
+      const verb = words["verb_" + e.type] || e.type.toLowerCase().replace(/_/g, " ");
+      return (e.start === p.nodes[i - 1].id ? " → " + verb + " → " : " ← " + verb + " ← ") + node;
+    }).join("");
+  }
 
   function item(s) {
     const li = document.createElement("li");
@@ -19,7 +31,7 @@
     a.target = "_blank";
     a.textContent = s.title;
     const why = document.createElement("small");
-    const paths = s.evidence.paths.map(function (p) { return p.text; }).slice(0, 1);
+    const paths = s.evidence.paths.slice(0, 1).map(pathWords);
     why.textContent = " " + script.dataset.why + ": " + [s.evidence.matched_words.join(", ")].concat(paths).filter(Boolean).join(" · ");
     const button = document.createElement("button");
     button.type = "button";
