@@ -72,7 +72,7 @@ def rank_experts(kb: KnowledgeBase, fused: np.ndarray, *, limit: int = 5, depth:
             edge = PathEdge(rel, doc.id, person) if rel == "HANDLED_BY" else PathEdge(rel, person, doc.id)
             paths.append(EvidencePath([me, PathNode(doc.id, doc.label, doc.title)], [edge]))
             # Why the person ranks, in words: what they did on which document, and how well it matched.
-            lines.append(f"{ROLE_NAMES[rel]} {doc.id} “{doc.title}” (match #{position + 1})")
+            lines.append(f"{ROLE_NAMES[rel]} {doc.id} “{doc.title}” (match rank {position + 1})")
         out.append(
             Suggestion(
                 kind="expert",

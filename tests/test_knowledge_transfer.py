@@ -475,7 +475,7 @@ def test_who_knows_ranks_authors_with_evidence(kt_store: FalkorDBStore, kb: Know
             _assert_path_resolves(kt_store, path)
         # The summary says in words what each vote is: the part, the document and how well it matched;
         # no bare vote weights.
-        vote = r"(?:authored|validated|resolved case) \S+ “[^”]+” \(match #\d+\)"
+        vote = r"(?:authored|validated|resolved case) \S+ “[^”]+” \(match rank \d+\)"
         assert re.fullmatch(rf"{vote}(?:; {vote})*", expert.summary), expert.summary
 
 
