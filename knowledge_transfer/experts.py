@@ -96,8 +96,6 @@ def rank_experts(kb: KnowledgeBase, fused: np.ndarray, *, limit: int = 5, depth:
 
 def who_knows(kb: KnowledgeBase, topic_or_question: str, *, limit: int = 5) -> list[Suggestion]:
     """Employees who know about the topic or question, best first, with the evidence of each."""
-    from knowledge_transfer.answers.service import mention_boosts  # here: that module imports this one
-
-    boosts = mention_boosts(kb.mentions(topic_or_question), kb.settings)
+    boosts = kb.mention_boosts(kb.mentions(topic_or_question))
     fused, _ = kb.ranked(topic_or_question, audience="staff", boost_nodes=boosts)
     return rank_experts(kb, fused, limit=limit)

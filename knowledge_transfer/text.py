@@ -242,16 +242,18 @@ def tokenize(text: str) -> list[str]:
     return [token for token, _ in _tokens_and_words(text)]
 
 
-def token_words(text: str) -> dict[str, str]:
-    """Each distinct token of the text, in order, with the first word it came from as written.
+def tokenize_with_words(text: str) -> tuple[list[str], dict[str, str]]:
+    """The text's tokens (as tokenize) and each distinct token with the first word it came from, as written.
 
     Retrieval matches stems; people read words: evidence shows "noise" where the index matched
-    `nois`, and "AX-200" for both `ax-200` and `ax200`.
+    `nois`, and "AX-200" for both `ax-200` and `ax200`. One pass gives both, for a question.
     """
+    tokens: list[str] = []
     words: dict[str, str] = {}
     for token, word in _tokens_and_words(text):
+        tokens.append(token)
         words.setdefault(token, word)
-    return words
+    return tokens, words
 
 
 def tokenize_many(texts: Sequence[str]) -> list[list[str]]:

@@ -18,6 +18,7 @@ from kbcrm.access.models import Principal
 from kbcrm.operations.accounts.service import CONTACT_ROLES
 from kbcrm.operations.cases.service import STATUSES
 from kbcrm.operations.opportunities.service import CURRENCIES
+from knowledge_transfer.text import primary_language
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 
@@ -53,7 +54,20 @@ def shown(value: Any) -> str:
     return str(value)
 
 
+def term(t: dict[str, str], prefix: str, key: str, default: str | None = None) -> str:
+    """The page language's word for a stored value (a role, a node label, a relationship), else `default` or it."""
+    return t.get(prefix + key, key if default is None else default)
+
+
+def path_vocabulary(t: dict[str, str]) -> dict[str, str]:
+    """The words an evidence path is written in (relationship verbs, node labels): what deflect.js needs."""
+    return {key: value for key, value in t.items() if key.startswith(("verb_", "label_"))}
+
+
 TEMPLATES.env.filters["plain"] = plain
+TEMPLATES.env.filters["primary_language"] = primary_language
+TEMPLATES.env.globals["term"] = term
+TEMPLATES.env.globals["path_vocabulary"] = path_vocabulary
 TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.filters["shown"] = shown
 TEMPLATES.env.globals["statuses"] = ("active", *STATUSES)

@@ -43,7 +43,7 @@ def seed_kcs_reuse(store: GraphStore) -> int:
                 continue
             articles = sorted(row["articles"])
             article = articles[int(_draw(row["id"], "article") * len(articles))]
-            engineers = sorted(e for e in row["engineers"] if e)
+            engineers = sorted(row["engineers"])  # collect() leaves out a case with no engineer's null
             links.append(
                 {
                     "start": article,

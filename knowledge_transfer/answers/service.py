@@ -36,8 +36,7 @@ from knowledge_transfer.text import (
     contains_chinese,
     primary_language,
     question_language,
-    token_words,
-    tokenize,
+    tokenize_with_words,
 )
 from knowledge_transfer.vectors import VectorCache
 from ontology.terms import Label
@@ -220,6 +219,22 @@ class KnowledgeBase:
         self.answers.clear()  # kept answers ranked with the old usage
 
     # ------------------------------------------------------------------ retrieval
+    def mention_boost(self, named: PathNode) -> tuple[str, float]:
+        """The evidence name and weight (z units) of the boost for a node the question names.
+
+        An error code gets its own, larger boost: a code reads the same in every language, so a
+        customer who types E-1012 wants the article that resolves E-1012 before articles about
+        other codes in their own language, also when the only article they may read about it is
+        written in the other language.
+        """
+        if named.label == Label.ErrorCode:
+            return "linked_code", self.settings.boost_linked_code
+        return "linked_entity", self.settings.boost_linked_entity
+
+    def mention_boosts(self, mentioned: dict[str, PathNode]) -> dict[str, float]:
+        """The boost weight of each node the question names (ranked()'s boost_nodes)."""
+        return {node: self.mention_boost(named)[1] for node, named in mentioned.items()}
+
     @property
     def encodes_in_place(self) -> bool:
         """True when every model encodes a question on the asking thread (the int8 ones), never waiting for a batch."""
@@ -247,7 +262,7 @@ class KnowledgeBase:
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Fused score of every document for the question (-inf where the audience may not look)."""
         mask = self.masks[audience]
-        tokens = tokenize(question)
+        tokens, words = tokenize_with_words(question)
         lexical = self.index.lexical_scores(tokens, mask)
         # Which model judges which documents: the English model reads English; the multilingual one reads
         # Chinese questions and, for English questions, the Chinese documents (MiniLM scores unrelated Chinese
@@ -295,7 +310,13 @@ class KnowledgeBase:
             if docs is not None:
                 fused[docs] += weight
         fused = np.where(mask, fused, -np.inf)
-        return fused, {"lexical": lexical, "dense": dense, "tokens": tokens, "multilingual": multilingual}
+        return fused, {
+            "lexical": lexical,
+            "dense": dense,
+            "tokens": tokens,
+            "words": words,  # each token with the question's word it came from (evidence's matched_words)
+            "multilingual": multilingual,
+        }
 
     def dense_model(self, judged_by_multilingual: bool) -> str:
         """The model id behind a document's dense score (ranked()'s `multilingual` flag)."""
@@ -313,19 +334,6 @@ def cross_model_scale(scores: np.ndarray, reference_scores: np.ndarray, referenc
     if reference_scores.size == 0:
         return standardise(scores)
     return np.interp(scores, np.sort(reference_scores), np.sort(reference_z)).astype(np.float32)
-
-
-def mention_boosts(mentioned: dict[str, PathNode], settings: Settings) -> dict[str, float]:
-    """The graph boost for each node the question names: an error code's, else the linked-entity one.
-
-    A code reads the same in every language: a customer who types E-1012 wants the article that
-    resolves E-1012 before articles about other codes in their own language, also when the only
-    article they may read about it is written in the other language.
-    """
-    return {
-        node: settings.boost_linked_code if named.label == Label.ErrorCode else settings.boost_linked_entity
-        for node, named in mentioned.items()
-    }
 
 
 def _customer(kb: KnowledgeBase, store: GraphStore, customer_id: str) -> tuple[PathNode, dict[str, PathNode]]:
@@ -447,7 +455,7 @@ def answer(
     mentioned = kb.mentions(question)
     language = question_language(question)
     s = kb.settings
-    boost_nodes = mention_boosts(mentioned, s)
+    boost_nodes = kb.mention_boosts(mentioned)
     for product in (context.owned or {}).values():
         boost_nodes[product.id] = boost_nodes.get(product.id, 0.0) + s.boost_installed_base
     for _, node in context.case_links or []:
@@ -459,7 +467,7 @@ def answer(
             fused[own] = -np.inf  # the case itself is not a "similar case"
     lexical, dense = parts["lexical"], parts["dense"]
     query_terms = set(parts["tokens"])
-    question_words = token_words(question)
+    question_words: dict[str, str] = parts["words"]
 
     suggestions: list[Suggestion] = []
     pools = [("article", limit)] + ([("case", case_limit)] if audience == "staff" else [])
@@ -472,9 +480,7 @@ def answer(
                 boosts["same_language"] = s.boost_same_language
             for node_id, weight in boost_nodes.items():
                 if any(link.node == node_id for link in doc.links):
-                    name = "installed_base"
-                    if node_id in mentioned:
-                        name = "linked_code" if mentioned[node_id].label == Label.ErrorCode else "linked_entity"
+                    name = kb.mention_boost(mentioned[node_id])[0] if node_id in mentioned else "installed_base"
                     boosts[name] = boosts.get(name, 0.0) + weight
             people = [
                 {
