@@ -113,8 +113,13 @@ def serve(
         signal.raise_signal(signal.SIGTERM)  # ends as the signal's previous handler says (by default: by it)
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived (kbcrm serve)."""
+class _Terminated(BaseException):
+    """SIGTERM arrived (kbcrm serve).
+
+    A BaseException, like KeyboardInterrupt: code that catches Exception (ours, or a library's
+    retry or fallback around the line the signal lands on) must not swallow a stop. As an
+    Exception, a SIGTERM during the demo set-up was once lost, and the server then served on.
+    """
 
 
 def _terminated(_signum: int, _frame: object) -> None:
