@@ -2,11 +2,15 @@
 
 Front matter (`---` … `---`): `id`, `title`, `author` (an Employee id), `audience`
 (internal | customer | public), `language`, `confidence` (work-in-progress | not-validated
-| validated | archived), optional `products` (Product ids) and `topics` (Topic ids; new
-topics are created). The text is linked with the same span rulers as service notes:
+| validated | archived), optional `products` (Product ids), `topics` (Topic ids; new
+topics are created) and `translation_of` (the id of the article this one translates: an
+original in another language, in the graph or in the same directory; it becomes
+`TRANSLATION_OF`, schema.org's translationOfWork). The text is linked with the same span rulers as service notes:
 symptoms and error codes it names become `RESOLVES`, products and components
 `APPLIES_TO`, every span a `MENTIONS` edge with offsets. An edit of an existing article
-(changed content) keeps the previous text as an `ArticleVersion`.
+(changed content) keeps the previous text as an `ArticleVersion`, and its links are derived
+again from the new file: a product, topic, translation or mention the file no longer names
+is unlinked.
 """
 
 from __future__ import annotations
@@ -42,6 +46,19 @@ KNOWN_IDS = cypher(
     "articles.known_ids",
     "MATCH (e:Employee) RETURN 'Employee' AS label, e.id AS id "
     "UNION MATCH (p:Product) RETURN 'Product' AS label, p.id AS id",
+)
+# The articles already in the graph, as a translation_of check needs them: language, and the original of a translation.
+KNOWN_ARTICLES = cypher(
+    "articles.known_articles",
+    "MATCH (a:KnowledgeArticle) OPTIONAL MATCH (a)-[:TRANSLATION_OF]->(o:KnowledgeArticle) "
+    "RETURN a.id AS id, a.language AS language, o.id AS original",
+)
+# What an article's file says about its links; an edited file's links are derived again, so these go first.
+DROP_DERIVED_LINKS = cypher(
+    "articles.drop_derived_links",
+    "MATCH (a:KnowledgeArticle)-[r:APPLIES_TO|RESOLVES|ON_TOPIC|MENTIONS|TRANSLATION_OF]->() "
+    "WHERE a.id IN $ids DELETE r",
+    example={"ids": ["kb-1"]},
 )
 
 
@@ -92,11 +109,42 @@ def _problems(path: Path, meta: dict[str, Any], known: dict[str, set[str]]) -> l
         allowed = vocabulary.properties[name].allowed_values
         if meta.get(name) and meta[name] not in allowed:
             bad(name, meta[name], f"must be one of {', '.join(allowed)}")
+    if meta.get("translation_of") is not None and not isinstance(meta["translation_of"], str):
+        bad("translation_of", meta["translation_of"], "must be one article id")
     if meta.get("author") and meta["author"] not in known["Employee"]:
         bad("author", meta["author"], "no employee with this id in the graph")
     for product in meta.get("products") or []:
         if product not in known["Product"]:
             bad("products", product, "no product with this id in the graph")
+    return found
+
+
+def _translation_problems(
+    articles: list[tuple[Path, dict[str, Any], str]], graph: dict[str, tuple[str, str | None]]
+) -> dict[str, Rejection]:
+    """By article id: why its `translation_of` cannot be linked.
+
+    The original must exist (in this directory or in `graph`, KNOWN_ARTICLES by id), be in
+    another language, and be an original itself, not another translation.
+    """
+    here = {str(m["id"]): (str(m["language"]), m.get("translation_of")) for _, m, _ in articles}
+    found: dict[str, Rejection] = {}
+    for path, meta, _ in articles:
+        article_id, original = str(meta["id"]), meta.get("translation_of")
+        if not original:
+            continue
+        target = here.get(original) or graph.get(original)
+        if original == article_id:
+            message = "an article cannot be a translation of itself"
+        elif target is None:
+            message = "no article with this id in the graph or in this directory"
+        elif target[0] == str(meta["language"]):
+            message = f"{original} is also in '{target[0]}': a translation is in another language than its original"
+        elif target[1]:
+            message = f"{original} is itself a translation (of {target[1]}): name the original"
+        else:
+            continue
+        found[article_id] = Rejection(str(path), 1, "translation_of", str(original), message)
     return found
 
 
@@ -125,6 +173,14 @@ def ingest_articles(
             write_quarantine(Path(report.quarantine_file), problems)
             continue
         articles.append((path, meta, body))
+    if any(meta.get("translation_of") for _, meta, _ in articles):
+        graph = {r["id"]: (r["language"], r["original"]) for r in store.read(KNOWN_ARTICLES)}
+        untranslatable = _translation_problems(articles, graph)
+        for rejection in untranslatable.values():
+            report.rejections.append(rejection)
+            report.rejected += 1
+            write_quarantine(Path(report.quarantine_file), [rejection])
+        articles = [a for a in articles if str(a[1]["id"]) not in untranslatable]
     if not articles:
         return report
     now = utc_now()
@@ -132,7 +188,8 @@ def ingest_articles(
     linker = linker or NoteLinker.from_graph(store)
     found = list(linker.link_many((f"{m['title']}\n\n{body}", str(m["language"])) for _, m, body in articles))
     rows, versions, sources, provenance = [], [], [], []
-    authored, expertise, applies, resolves, on_topic, mentions = [], [], [], [], [], []
+    authored, expertise, applies, resolves, on_topic, mentions, translations = [], [], [], [], [], [], []
+    edited: list[str] = []
     topics: dict[str, dict[str, Any]] = {}
     for (path, meta, body), spans in zip(articles, found, strict=True):
         article_id = str(meta["id"])
@@ -155,6 +212,7 @@ def ingest_articles(
             report.created += 1
         else:
             report.updated += 1
+            edited.append(article_id)
         rows.append({"id": article_id, **content, "version": version, "content_hash": digest})
         versions.append(version_node(article_id, version, content, by=str(meta["author"])))
         source_id = f"source:{run_id}:{path.name}"
@@ -175,6 +233,8 @@ def ingest_articles(
             )
             on_topic.append({"start": article_id, "end": str(topic)})
             expertise.append({"start": str(meta["author"]), "end": str(topic)})
+        if meta.get("translation_of"):
+            translations.append({"start": article_id, "end": str(meta["translation_of"])})
         for product in meta.get("products") or []:
             applies.append(({"start": article_id, "end": str(product)}, Label.Product))
         for m in spans:
@@ -194,6 +254,8 @@ def ingest_articles(
                 resolves.append(({"start": article_id, "end": m.node_id}, m.label))
             else:
                 applies.append(({"start": article_id, "end": m.node_id}, m.label))
+    if edited:
+        store.run(DROP_DERIVED_LINKS, ids=edited)
     store.upsert_nodes(Label.Source, sources)
     store.upsert_nodes(Label.KnowledgeArticle, rows)
     write_versions(store, versions)
@@ -203,6 +265,9 @@ def ingest_articles(
     store.upsert_relationships(Rel.AUTHORED, authored, start_label=Label.Employee, end_label=Label.KnowledgeArticle)
     store.upsert_relationships(Rel.HAS_EXPERTISE, expertise, start_label=Label.Employee, end_label=Label.Topic)
     store.upsert_relationships(Rel.ON_TOPIC, on_topic, start_label=Label.KnowledgeArticle, end_label=Label.Topic)
+    store.upsert_relationships(
+        Rel.TRANSLATION_OF, translations, start_label=Label.KnowledgeArticle, end_label=Label.KnowledgeArticle
+    )
     for rel, items in ((Rel.APPLIES_TO, applies), (Rel.RESOLVES, resolves), (Rel.MENTIONS, mentions)):
         by_label: dict[str, list[dict[str, Any]]] = {}
         for edge, label in items:

@@ -15,7 +15,7 @@ from ingest.runner import ingest_file
 from kbcrm.access.demo import ensure_demo_users
 from kbcrm.access.models import Principal, Role
 from kbcrm.demo.consents import seed_demo_consents
-from kbcrm.demo.generator import generate
+from kbcrm.demo.generator import FORMAT_VERSION, generate
 from kbcrm.demo.kcs_reuse import seed_kcs_reuse
 from kbcrm.demo.load import COUNT_CUSTOMERS, load_demo
 from kbcrm.demo.responses import seed_demo_responses
@@ -44,7 +44,7 @@ def ensure_demo(
     """
     directory = settings.data_dir / "demo"
     manifest_path = directory / "manifest.json"
-    wanted = {"customers": settings.demo_customers, "seed": settings.demo_seed}
+    wanted = {"customers": settings.demo_customers, "seed": settings.demo_seed, "format_version": FORMAT_VERSION}
     current = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     if {k: current.get(k) for k in wanted} != wanted:
         say(f"generating demo data ({settings.demo_customers} customers, seed {settings.demo_seed}) in {directory}")

@@ -92,6 +92,7 @@ class Rel:
     SAVED: Final = "SAVED"
     SUBSIDIARY_OF: Final = "SUBSIDIARY_OF"
     TARGETS: Final = "TARGETS"
+    TRANSLATION_OF: Final = "TRANSLATION_OF"
     VALIDATED: Final = "VALIDATED"
     WITH_CONTACT: Final = "WITH_CONTACT"
     WROTE: Final = "WROTE"

@@ -107,3 +107,111 @@ def test_bad_articles_are_quarantined_with_reasons(
     assert any(name == "no-front-matter.md" and "no YAML front matter" in msg for name, _, msg in messages)
     assert any(name == "unclosed.md" and "not closed" in msg for name, _, msg in messages)
     assert falkordb_store.get_node("KnowledgeArticle", "kb-test-1") is None
+
+
+TRANSLATION = """---
+id: kb-test-1-zh
+title: "AX-120 密封泄漏"
+author: emp-002
+audience: customer
+language: zh
+confidence: validated
+products: [prod-ax120]
+translation_of: kb-test-1
+---
+
+## 问题
+设备出现密封泄漏，显示故障码E-1012。
+"""
+
+
+def _links(store: FalkorDBStore, article_id: str) -> set[tuple[str, str]]:
+    rows = store.read("MATCH (a:KnowledgeArticle {id: $id})-[r]->(x) RETURN type(r) AS rel, x.id AS id", id=article_id)
+    return {(r["rel"], r["id"]) for r in rows}
+
+
+def test_translations_are_linked_to_their_original(
+    falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
+) -> None:
+    load_demo(falkordb_store, demo_dir)
+    folder = tmp_path / "kb"
+    shutil.copytree(demo_dir / "articles", folder)
+    _write(folder, "kb-test-1.md", GOOD)
+    _write(folder, "kb-test-1-zh.md", TRANSLATION)  # its original is in the same directory
+    report = ingest_articles(falkordb_store, folder, data_dir=tmp_path)
+    assert report.rejected == 0
+    assert ("TRANSLATION_OF", "kb-test-1") in _links(falkordb_store, "kb-test-1-zh")
+    pairs = falkordb_store.read(
+        "MATCH (t:KnowledgeArticle)-[:TRANSLATION_OF]->(o:KnowledgeArticle) "
+        "RETURN t.id AS translation, t.language AS language, o.id AS original, o.language AS original_language"
+    )
+    chinese = sorted(p.name.removesuffix(".md") for p in folder.glob("*-zh.md"))
+    assert sorted(p["translation"] for p in pairs) == chinese  # every demo translation names its original
+    for pair in pairs:
+        assert pair["original"] == pair["translation"].removesuffix("-zh")
+        assert (pair["language"], pair["original_language"]) == ("zh", "en")
+
+
+def test_a_translation_of_what_is_not_an_original_is_quarantined(
+    falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
+) -> None:
+    load_demo(falkordb_store, demo_dir)
+    first = tmp_path / "first"
+    _write(first, "kb-test-1.md", GOOD)
+    _write(first, "kb-test-1-zh.md", TRANSLATION)
+    assert ingest_articles(falkordb_store, first, data_dir=tmp_path).created == 2
+    folder = tmp_path / "bad"
+    cases = {
+        "missing.md": ("kb-nowhere", "no article with this id in the graph or in this directory"),
+        "same-language.md": ("kb-test-1", "kb-test-1 is also in 'en': a translation is in another language"),
+        "of-a-translation.md": ("kb-test-1-zh", "kb-test-1-zh is itself a translation (of kb-test-1)"),
+        "itself.md": ("kb-bad-itself", "an article cannot be a translation of itself"),
+    }
+    for name, (original, _) in cases.items():
+        article_id = "kb-bad-itself" if name == "itself.md" else f"kb-bad-{name.removesuffix('.md')}"
+        text = GOOD.replace("id: kb-test-1", f"id: {article_id}").replace(
+            "confidence: validated", f"confidence: validated\ntranslation_of: {original}"
+        )
+        _write(folder, name, text)
+    listed = GOOD.replace("id: kb-test-1", "id: kb-bad-list")
+    _write(folder, "list.md", listed.replace("confidence: validated", "confidence: validated\ntranslation_of: [kb-x]"))
+    report = ingest_articles(falkordb_store, folder, data_dir=tmp_path)
+    assert report.counts() == {"read": 5, "created": 0, "updated": 0, "unchanged": 0, "rejected": 5}
+    with Path(report.quarantine_file).open() as handle:
+        rows = {Path(r["file"]).name: r for r in csv.DictReader(handle)}
+    for name, (original, message) in cases.items():
+        assert rows[name]["field"] == "translation_of" and rows[name]["value"] == original
+        assert rows[name]["message"].startswith(message), rows[name]
+    assert rows["list.md"]["message"] == "must be one article id"
+    stored = falkordb_store.read("MATCH (a:KnowledgeArticle) WHERE a.id STARTS WITH 'kb-bad-' RETURN a.id AS id")
+    assert stored == []  # nothing of a rejected file is written
+
+
+def test_an_edited_file_unlinks_what_it_no_longer_names(
+    falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
+) -> None:
+    load_demo(falkordb_store, demo_dir)
+    folder = tmp_path / "kb"
+    _write(folder, "kb-test-1.md", GOOD)
+    path = _write(folder, "kb-test-1-zh.md", TRANSLATION)
+    ingest_articles(falkordb_store, folder, data_dir=tmp_path)
+    before = _links(falkordb_store, "kb-test-1-zh")
+    assert {("TRANSLATION_OF", "kb-test-1"), ("APPLIES_TO", "prod-ax120"), ("RESOLVES", "E-1012")} <= before
+    # no longer a translation, about another product, and the error code taken out of the text
+    path.write_text(
+        TRANSLATION.replace("translation_of: kb-test-1\n", "")
+        .replace("prod-ax120", "prod-ax200")
+        .replace("AX-120", "AX-200")  # the title names the product too
+        .replace("显示故障码E-1012", "")
+    )
+    report = ingest_articles(falkordb_store, folder, data_dir=tmp_path)
+    assert report.updated == 1 and report.unchanged == 1
+    after = _links(falkordb_store, "kb-test-1-zh")
+    assert ("APPLIES_TO", "prod-ax200") in after
+    gone = {("TRANSLATION_OF", "kb-test-1"), ("APPLIES_TO", "prod-ax120"), ("RESOLVES", "E-1012")}
+    gone |= {("MENTIONS", "E-1012"), ("MENTIONS", "prod-ax120")}
+    assert not gone & after, gone & after
+    # what is not derived from the file's text stays: its versions, its provenance, its author
+    assert {r for r, _ in after} >= {"HAS_VERSION", "DERIVED_FROM"}
+    author = "MATCH (e:Employee)-[:AUTHORED]->(:KnowledgeArticle {id: 'kb-test-1-zh'}) RETURN e.id AS id"
+    assert falkordb_store.read(author) == [{"id": "emp-002"}]

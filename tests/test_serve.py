@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from kbcrm.demo.generator import FORMAT_VERSION
 from kbcrm.graph import EmbeddedServer
 
 
@@ -90,7 +92,8 @@ def test_serve_demo_answers_health_and_docs_then_stops_cleanly(tmp_path: Path) -
 def test_a_failed_demo_setup_stops_the_graph_server(tmp_path: Path) -> None:
     var = tmp_path / "var"
     (var / "demo").mkdir(parents=True)
-    (var / "demo" / "manifest.json").write_text('{"customers": 20, "seed": 7}')  # claims a demo set that is not there
+    claimed = {"customers": 20, "seed": 7, "format_version": FORMAT_VERSION}
+    (var / "demo" / "manifest.json").write_text(json.dumps(claimed))  # claims a demo set that is not there
     env = dict(os.environ, KBCRM_DATA_DIR=str(var), KBCRM_DEMO_CUSTOMERS="20", KBCRM_PORT=str(_free_port()))
     result = subprocess.run(
         [sys.executable, "-m", "kbcrm.cli", "serve", "--demo"], env=env, capture_output=True, text=True, timeout=120

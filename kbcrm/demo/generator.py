@@ -25,6 +25,9 @@ from typing import IO, Any
 from kbcrm.demo.catalog import COMPONENT_BY_ID, COMPONENTS, FAULTS, PRODUCTS, SYMPTOM_BY_ID, SYMPTOMS, TOPICS, Fault
 from kbcrm.operations.opportunities.service import OPEN_STAGES, STAGES
 
+# Written to the manifest; a demo set of another format is generated again (ingest.demo.ensure_demo).
+# 2: Chinese articles name the English article they translate (translation_of).
+FORMAT_VERSION = 2
 START = date(2024, 1, 1)
 AS_OF = date(2026, 10, 31)
 MACHINE_CATEGORIES = {"pump", "compressor", "conveyor", "controller", "sensor"}
@@ -714,6 +717,7 @@ installation without inspection; supplier batch analysis is tracked in the quali
                     "topics": ["topic-troubleshooting"],
                     "language": "zh",
                     "confidence": "validated",
+                    "translation_of": f"kb-{fault.code.lower()}",
                 },
                 f"""
 ## 问题
@@ -958,7 +962,7 @@ def generate(
         "as_of": AS_OF.isoformat(),
         "counts": counts,
         "generator": "kbcrm.demo.generator",
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
