@@ -49,12 +49,22 @@ RELATED = cypher(
     "portal.related",
     "MATCH (a:KnowledgeArticle {id: $id}) WITH a MATCH (a)-[r1:APPLIES_TO|RESOLVES|ON_TOPIC]->(n)"
     "<-[r2:APPLIES_TO|RESOLVES|ON_TOPIC]-(b:KnowledgeArticle) "
-    "WHERE b.id <> a.id AND b.audience IN $audiences AND b.confidence IN $states "
+    "WHERE b.id <> a.id AND NOT b.id IN $translations AND b.audience IN $audiences AND b.confidence IN $states "
     "RETURN b.id AS id, b.title AS title, collect(DISTINCT {rel: type(r2), node: n.id, "
     "label: labels(n)[0], name: coalesce(n.name, n.code, n.id)}) AS shared "
     "ORDER BY size(shared) DESC, id LIMIT $limit",
-    example={"id": "KA-1", "audiences": ["public"], "states": ["validated"], "limit": 5},
+    example={"id": "KA-1", "translations": [], "audiences": ["public"], "states": ["validated"], "limit": 5},
     ordered=True,
+)
+_VERSION = "RETURN t.id AS id, t.title AS title, t.language AS language, t.audience AS audience, t.confidence AS state"
+# The article's other versions (TRANSLATION_OF): its original, its translations, the original's other translations.
+TRANSLATIONS = cypher(
+    "portal.translations",
+    f"MATCH (:KnowledgeArticle {{id: $id}})-[:TRANSLATION_OF]->(t:KnowledgeArticle) {_VERSION} "
+    f"UNION MATCH (:KnowledgeArticle {{id: $id}})<-[:TRANSLATION_OF]-(t:KnowledgeArticle) {_VERSION} "
+    "UNION MATCH (:KnowledgeArticle {id: $id})-[:TRANSLATION_OF]->(:KnowledgeArticle)<-[:TRANSLATION_OF]-"
+    f"(t:KnowledgeArticle) WHERE t.id <> $id {_VERSION}",
+    example={"id": "KA-1"},
 )
 
 
@@ -177,11 +187,23 @@ def get_article(store: GraphStore, *, article_id: str, principal: Principal | No
     if article is None:
         return None
     article["links"] = sorted(article["links"], key=lambda link: (link["rel"], link["id"]))
+    versions = store.read(TRANSLATIONS, id=article_id)
+    audiences, states = visible_audiences(principal), visible_states(principal)
+    # The same article in the reader's other languages; not also a "related" article.
+    article["translations"] = sorted(
+        (
+            {"id": v["id"], "title": v["title"], "language": v["language"]}
+            for v in versions
+            if v["audience"] in audiences and v["state"] in states
+        ),
+        key=lambda v: (v["language"], v["id"]),
+    )
     article["related"] = store.read(
         RELATED,
         id=article_id,
-        audiences=visible_audiences(principal),
-        states=visible_states(principal),
+        translations=[v["id"] for v in versions],
+        audiences=audiences,
+        states=states,
         limit=5,
     )
     return article

@@ -190,14 +190,17 @@ def test_chinese_question_finds_chinese_article(kt_store: FalkorDBStore, kb: Kno
 
 def test_each_suggestion_names_the_model_that_judged_its_document(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
     # An English question: MiniLM judges the English documents, the multilingual model the Chinese ones.
-    result = answer(kb, kt_store, "display shows an error after a firmware update", audience="staff", limit=30)
-    models = {
-        kb.docs[kb.by_id[(s.kind, s.id)]].language: s.evidence.dense_model
-        for s in result.suggestions
-        if s.kind in ("article", "case")
-    }
-    assert models.get("en") == "all-MiniLM-L6-v2-int8"
-    assert models.get("zh") == "use-multilingual-v3-int8"
+    question = "display shows an error after a firmware update"
+    fused, parts = kb.ranked(question, audience="staff")
+    judged: dict[str, set[str]] = {}
+    for i in np.flatnonzero(np.isfinite(fused)):
+        judged.setdefault(kb.docs[i].language, set()).add(kb.dense_model(bool(parts["multilingual"][i])))
+    assert judged == {"en": {"all-MiniLM-L6-v2-int8"}, "zh": {"use-multilingual-v3-int8"}}
+    result = answer(kb, kt_store, question, audience="staff", limit=30)
+    shown = [s for s in result.suggestions if s.kind in ("article", "case")]
+    assert shown
+    for s in shown:  # a Chinese article is shown as its English original's translation here
+        assert {s.evidence.dense_model} == judged[kb.docs[kb.by_id[(s.kind, s.id)]].language]
 
 
 def test_feedback_changes_rank(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
@@ -497,3 +500,37 @@ def test_recommendations_carry_reasons_and_resolving_paths(kt_store: FalkorDBSto
             assert item.audience == "customer"
             assert all(n.id == customer for p in item.paths for n in p.nodes if n.label == "Customer")
     assert produced > 15
+
+
+def test_an_article_and_its_translation_take_one_place_in_a_list(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
+    """The version in the question's language is listed (also where the other ranks higher: E-4030's Chinese
+    article does for 'error E-4030'); the other is named with it when the reader may open it."""
+    pairs = kt_store.read(
+        "MATCH (t:KnowledgeArticle)-[:TRANSLATION_OF]->(o:KnowledgeArticle)-[:RESOLVES]->(e:ErrorCode) "
+        "RETURN t.id AS translation, t.title AS title, o.id AS original, o.title AS original_title, "
+        "o.confidence AS confidence, e.code AS code ORDER BY code"
+    )
+    assert pairs and {p["confidence"] for p in pairs} >= {"validated", "not-validated"}
+    zh = {"id": "", "title": "", "language": "zh"}
+    for p in pairs:
+        english = {**zh, "id": p["original"], "title": p["original_title"], "language": "en"}
+        chinese = {**zh, "id": p["translation"], "title": p["title"]}
+        listed = {}
+        for question in (f"error {p['code']}", f"设备显示{p['code']}，怎么处理？"):
+            articles = [s for s in answer(kb, kt_store, question, audience="staff", limit=8).suggestions]
+            articles = [s for s in articles if s.kind == "article"]
+            ids = [s.id for s in articles]
+            assert not {p["original"], p["translation"]} <= set(ids), (question, ids)  # one place for the two
+            listed[question] = next(s for s in articles if s.id in (p["original"], p["translation"]))
+        # Staff may open both: the question's language decides which is listed, and it names the other.
+        english_question, chinese_question = listed.values()
+        assert (english_question.id, english_question.translations) == (p["original"], [chinese])
+        assert (chinese_question.id, chinese_question.translations) == (p["translation"], [english])
+        # A customer may not open a not-validated original: the translation is listed, and nothing is offered.
+        customer = answer(kb, kt_store, f"error {p['code']}", audience="customer", limit=8).suggestions
+        mine = next(s for s in customer if s.id in (p["original"], p["translation"]))
+        if p["confidence"] == "validated":
+            assert (mine.id, mine.translations) == (p["original"], [chinese])
+        else:
+            assert (mine.id, mine.translations) == (p["translation"], [])
+        assert not {p["original"], p["translation"]} <= {s.id for s in customer}

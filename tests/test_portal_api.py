@@ -412,6 +412,33 @@ def test_results_in_another_language_than_the_page_say_so(app: FastAPI, portal_s
     assert '<span class="tag lang" lang="zh">中文</span>' in article
 
 
+def test_an_article_names_its_other_languages_the_reader_may_open(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    pairs = portal_store.read(
+        "MATCH (t:KnowledgeArticle)-[:TRANSLATION_OF]->(o:KnowledgeArticle)-[:RESOLVES]->(e:ErrorCode) "
+        "RETURN t.id AS zh, t.title AS zh_title, o.id AS en, o.title AS en_title, o.confidence AS state, "
+        "e.code AS code ORDER BY en"
+    )
+    assert {p["state"] for p in pairs} >= {"validated", "not-validated"}
+    visitor, engineer = Client(app), Client(app, "engineer")
+    for p in pairs:
+        english = {"id": p["en"], "title": p["en_title"], "language": "en"}
+        chinese = {"id": p["zh"], "title": p["zh_title"], "language": "zh"}
+        read = visitor.get(f"/api/v1/knowledge/articles/{p['zh']}").json()
+        # A visitor is offered the English original only when it is validated (what a visitor may read).
+        assert read["translations"] == ([english] if p["state"] == "validated" else [])
+        assert p["en"] not in {r["id"] for r in read["related"]}  # a translation is not a "related article"
+        staff = engineer.get(f"/api/v1/knowledge/articles/{p['en']}").json()
+        assert staff["translations"] == [chinese] and p["zh"] not in {r["id"] for r in staff["related"]}
+    both = next(p for p in pairs if p["state"] == "validated")
+    question = f"error {both['code']}"
+    page = visitor.get("/", params={"q": question, "lang": "en"}).text
+    assert f'data-id="{both["zh"]}"' not in page  # one place in the list for the two versions
+    item = page[page.index(f'data-id="{both["en"]}"') :].split("</li>")[0]
+    assert "Also in:" in item and f'href="/articles/{both["zh"]}?q=error%20{both["code"]}" hreflang="zh"' in item
+    article = visitor.get(f"/articles/{both['zh']}", params={"lang": "zh"}).text
+    assert "其他语言版本:" in article and f'href="/articles/{both["en"]}" hreflang="en"' in article
+
+
 def test_form_login_needs_its_csrf_cookie(app: FastAPI) -> None:
     visitor = Client(app)
     form = {"username": "customer3", "password": "customer-demo-1", "csrf_token": "guess"}

@@ -69,6 +69,12 @@ ARTICLE_PEOPLE = cypher(
     "RETURN a.id AS doc, type(r) AS rel, e.id AS person, e.name AS name",
     example={"ids": ["x"]},
 )
+ARTICLE_TRANSLATIONS = cypher(
+    "kt.article_translations",
+    "MATCH (a:KnowledgeArticle)-[:TRANSLATION_OF]->(o:KnowledgeArticle) WHERE a.id IN $ids "
+    "RETURN a.id AS doc, o.id AS original",
+    example={"ids": ["x"]},
+)
 ARTICLE_REUSE = cypher(
     "kt.article_reuse",
     "MATCH (a:KnowledgeArticle)-[r:LINKED_TO_CASE]->(c:ServiceCase) WHERE a.id IN $ids "
@@ -139,6 +145,7 @@ class KnowledgeDoc:
     resolution_id: str | None = None
     links: list[Link] = field(default_factory=list)
     people: list[tuple[str, str, str]] = field(default_factory=list)  # (rel, employee id, name)
+    translation_of: str | None = None  # the original's id when this article is a translation (TRANSLATION_OF)
 
     def set_usage(self, row: dict[str, Any]) -> None:
         """Views, votes (total and per audience) and, when the row has it, reuse count from a query row."""
@@ -156,6 +163,11 @@ class KnowledgeDoc:
     def label(self) -> str:
         """The document node's graph label."""
         return "KnowledgeArticle" if self.kind == "article" else "ServiceCase"
+
+    @property
+    def work(self) -> str:
+        """The work this document is a version of: the original article's id, the same for all its translations."""
+        return f"{self.kind}:{self.translation_of or self.id}"
 
     @property
     def search_text(self) -> str:
@@ -184,6 +196,8 @@ def _attach(store: GraphStore, docs: dict[str, KnowledgeDoc], *queries: Any) -> 
                 doc.people.append((row["rel"], row["person"], row["name"] or row["person"]))
             elif "reused" in row:
                 doc.reused = int(row["reused"])
+            elif "original" in row:
+                doc.translation_of = row["original"]
             elif row.get("text"):
                 doc.text = f"{doc.text}\n{row['text']}".strip()
 
@@ -206,7 +220,7 @@ def load_documents(store: GraphStore) -> list[KnowledgeDoc]:
                 version=r["version"],
             )
             doc.set_usage(r)
-        _attach(store, docs, ARTICLE_LINKS, ARTICLE_PEOPLE, ARTICLE_REUSE)
+        _attach(store, docs, ARTICLE_LINKS, ARTICLE_PEOPLE, ARTICLE_REUSE, ARTICLE_TRANSLATIONS)
         out.extend(docs.values())
     for _after, rows in _pages(store, RESOLVED_CASES):
         cases: dict[str, KnowledgeDoc] = {}

@@ -103,6 +103,8 @@ class Suggestion:
     confidence: str | None = None
     audience: str | None = None
     language: str | None = None  # the document's (en, zh); None for an expert
+    # The same article in other languages the reader may open: id, title, language (the list shows one version).
+    translations: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (paths carry their text)."""
@@ -116,6 +118,7 @@ class Suggestion:
             "confidence": self.confidence,
             "audience": self.audience,
             "language": self.language,
+            "translations": [dict(t) for t in self.translations],
         }
 
 

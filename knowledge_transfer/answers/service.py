@@ -142,6 +142,14 @@ class KnowledgeBase:
             for link in doc.links:
                 grouped[link.node].append(i)
         self.entity_docs = {node: np.array(sorted(set(idx)), dtype=np.int64) for node, idx in grouped.items()}
+        # The versions of every work that has more than one (an article and its translations): a list shows one.
+        works: dict[str, list[int]] = defaultdict(list)
+        for i, doc in enumerate(self.docs):
+            works[doc.work].append(i)
+        self.versions = {work: members for work, members in works.items() if len(members) > 1}
+        # The same as two aligned arrays (document, work number) for one_per_work's vectorised choice.
+        self.version_docs = np.array([i for members in self.versions.values() for i in members], dtype=np.int64)
+        self.version_work = np.repeat(np.arange(len(self.versions)), [len(m) for m in self.versions.values()])
         self.language = np.array([primary_language(d.language) for d in self.docs])
         # The expert finder's recency reference, parsed once: every staff answer ranks experts, and parsing
         # every document's date per answer cost about 10 ms at 100k documents (bench/answer_latency.py).
@@ -336,6 +344,32 @@ def cross_model_scale(scores: np.ndarray, reference_scores: np.ndarray, referenc
     return np.interp(scores, np.sort(reference_scores), np.sort(reference_z)).astype(np.float32)
 
 
+def one_per_work(kb: KnowledgeBase, pool: np.ndarray, count: int, language: str) -> list[tuple[int, list[int]]]:
+    """The `count` best documents of `pool`, one version per work, each with the work's other versions in the pool.
+
+    An article and its translations are one work, which takes one place in a list: the version
+    in the question's `language` when the reader may open one (finite in `pool`), else the
+    version that ranks best. It is ranked by its own score, and the work's other versions the
+    reader may open are named with it, best first.
+    """
+    if kb.version_docs.size == 0:
+        return [(int(i), []) for i in top_k(pool, count)]
+    scores = pool[kb.version_docs]
+    visible = np.isfinite(scores)
+    own = visible & (kb.language[kb.version_docs] == language)
+    # Per work, ordered so that its chosen version comes last: visible, then in the language, then by score.
+    order = np.lexsort((np.where(visible, scores, 0.0), own, visible, kb.version_work))
+    last = np.r_[kb.version_work[order][1:] != kb.version_work[order][:-1], True]
+    shown = pool.copy()
+    shown[kb.version_docs[order[~last]]] = -np.inf
+    out = []
+    for i in top_k(shown, count):
+        others = kb.versions.get(kb.docs[i].work, ())
+        offered = [j for j in others if j != i and np.isfinite(pool[j])]
+        out.append((int(i), sorted(offered, key=lambda j: -pool[j])))
+    return out
+
+
 def _customer(kb: KnowledgeBase, store: GraphStore, customer_id: str) -> tuple[PathNode, dict[str, PathNode]]:
     """The customer and its installed base (kept in kb.customers; an unknown customer is not kept)."""
     kept = kb.customers.get(customer_id)
@@ -473,9 +507,9 @@ def answer(
     pools = [("article", limit)] + ([("case", case_limit)] if audience == "staff" else [])
     for kind, count in pools:
         pool = np.where(kb.is_article if kind == "article" else ~kb.is_article, fused, -np.inf)
-        for i in top_k(pool, count):
-            doc = kb.docs[int(i)]
-            boosts = kb.static_boost_parts(int(i), audience)
+        for i, others in one_per_work(kb, pool, count, language):
+            doc = kb.docs[i]
+            boosts = kb.static_boost_parts(i, audience)
             if kb.language[i] == language:
                 boosts["same_language"] = s.boost_same_language
             for node_id, weight in boost_nodes.items():
@@ -492,13 +526,13 @@ def answer(
             ]
             if audience == "customer":
                 people = [{"role": p["role"], "name": p["name"]} for p in people if p["role"] != "engineer"]
-            matched = query_terms.intersection(kb.index.doc_tokens[int(i)])
+            matched = query_terms.intersection(kb.index.doc_tokens[i])
             evidence = Evidence(
                 matched_terms=sorted(matched),
                 matched_words=list(dict.fromkeys(w for t, w in question_words.items() if t in matched)),
                 semantic_similarity=round(float(dense[i]), 4),
-                lexical_rank=rank_of(lexical, int(i), positive_only=True),
-                dense_rank=rank_of(dense, int(i)),
+                lexical_rank=rank_of(lexical, i, positive_only=True),
+                dense_rank=rank_of(dense, i),
                 dense_model=kb.dense_model(bool(parts["multilingual"][i])),
                 paths=_paths(
                     doc, mentioned, context if audience == "staff" else Context(context.customer, context.owned)
@@ -526,6 +560,10 @@ def answer(
                     confidence=doc.confidence,
                     audience=doc.audience,
                     language=doc.language,
+                    translations=[
+                        {"id": kb.docs[j].id, "title": kb.docs[j].title, "language": kb.docs[j].language}
+                        for j in others
+                    ],
                 )
             )
     if audience == "staff" and expert_limit:
