@@ -161,6 +161,28 @@ def test_customer_logs_in_searches_reads_rates_and_opens_a_case(
     context.close()
 
 
+def test_case_deflection_on_the_chinese_ui_names_products_in_chinese(
+    browser: Any, base_url: str, portal_store: FalkorDBStore, csp_violations: list[str]
+) -> None:
+    """The suggestions while typing are drawn in the browser (deflect.js) from the API's stored names."""
+    row = portal_store.read(
+        "MATCH (u:User {id: 'user:customer1'})-[:ACTS_FOR]->(:Customer)-[:OWNS]->(p:Product)"
+        "<-[:APPLIES_TO]-(a:KnowledgeArticle {confidence: 'validated'})-[:RESOLVES]->(e:ErrorCode) "
+        "WHERE a.audience IN ['customer', 'public'] AND p.name_zh IS NOT NULL "
+        "RETURN e.code AS code, p.name AS name, p.name_zh AS name_zh ORDER BY code LIMIT 1"
+    )[0]
+    context = _context(browser, csp_violations)
+    page = context.new_page()
+    _login(page, base_url, "customer1", "customer-demo-1")
+    page.goto(f"{base_url}/my/cases/new?lang=zh")
+    page.locator("#subject").press_sequentially(f"{row['code']} 报警", delay=15)
+    page.wait_for_selector("#suggestion-list li.suggestion", timeout=20_000)
+    texts = page.locator("#suggestion-list li.suggestion small").all_inner_texts()
+    assert any(f"{row['name_zh']} (产品)" in text for text in texts), texts  # the customer's product, in Chinese
+    assert not any(row["name"] in text for text in texts), texts
+    context.close()
+
+
 def test_engineer_works_a_case(
     browser: Any, base_url: str, portal_store: FalkorDBStore, csp_violations: list[str]
 ) -> None:

@@ -439,6 +439,30 @@ def test_an_article_names_its_other_languages_the_reader_may_open(app: FastAPI, 
     assert "其他语言版本:" in article and f'href="/articles/{both["en"]}" hreflang="en"' in article
 
 
+def test_chinese_pages_name_the_catalogue_in_chinese(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    row = portal_store.read(
+        "MATCH (a:KnowledgeArticle {language: 'zh', confidence: 'validated'})-[:APPLIES_TO]->(p:Product), "
+        "(a)-[:RESOLVES]->(e:ErrorCode) WHERE a.audience IN ['customer', 'public'] "
+        "RETURN a.id AS id, p.name AS name, p.name_zh AS name_zh, e.code AS code ORDER BY id, name LIMIT 1"
+    )[0]
+    assert row["name_zh"] and row["name_zh"] != row["name"]
+    visitor = Client(app)
+
+    def links(page: str) -> str:
+        return page[page.index('<dl class="links">') :].split("</dl>")[0]
+
+    chinese, english = (visitor.get(f"/articles/{row['id']}", params={"lang": lang}).text for lang in ("zh", "en"))
+    assert f">{row['name_zh']} <small>产品</small>" in links(chinese) and row["name"] not in links(chinese)
+    assert f">{row['name']} <small>product</small>" in links(english) and row["name_zh"] not in links(english)
+    # The evidence's graph paths and what the question was linked to, on a Chinese search page.
+    page = visitor.get("/", params={"q": f"{row['name']} {row['code']}", "lang": "zh"}).text
+    assert f"产品: {row['name_zh']}</span>" in page  # the tag of what the question names
+    item = page[page.index(f'data-id="{row["id"]}"') :].split("</details>")[0]
+    assert f'<span class="node">{row["name_zh"]} <small>产品</small></span>' in item
+    data = visitor.get("/", params={"q": f"{row['name']} {row['code']}", "lang": "zh", "format": "json"}).json()
+    assert {n["name"] for n in data["answer"]["linked"]} >= {row["name"]}  # the JSON keeps the stored names
+
+
 def test_form_login_needs_its_csrf_cookie(app: FastAPI) -> None:
     visitor = Client(app)
     form = {"username": "customer3", "password": "customer-demo-1", "csrf_token": "guess"}

@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 
 from api.pages.i18n import LANG_COOKIE, STRINGS, language
 from kbcrm.access import sessions
@@ -59,6 +60,13 @@ def term(t: dict[str, str], prefix: str, key: str, default: str | None = None) -
     return t.get(prefix + key, key if default is None else default)
 
 
+@pass_context
+def local_name(context: Any, node_id: str, name: str) -> str:
+    """A graph node's name in the page's language: its Chinese name on a Chinese page when it has one."""
+    names: dict[str, str] = context.get("names") or {}
+    return names.get(node_id) or name
+
+
 def path_vocabulary(t: dict[str, str]) -> dict[str, str]:
     """The words an evidence path is written in (relationship verbs, node labels): what deflect.js needs."""
     return {key: value for key, value in t.items() if key.startswith(("verb_", "label_"))}
@@ -68,6 +76,7 @@ TEMPLATES.env.filters["plain"] = plain
 TEMPLATES.env.filters["primary_language"] = primary_language
 TEMPLATES.env.globals["term"] = term
 TEMPLATES.env.globals["path_vocabulary"] = path_vocabulary
+TEMPLATES.env.globals["local_name"] = local_name
 TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.filters["shown"] = shown
 TEMPLATES.env.globals["statuses"] = ("active", *STATUSES)
@@ -109,12 +118,19 @@ def page(
         "csrf": csrf_for(request),
         "title": title,
         "path": request.url.path,
+        "names": _names(request, lang),
         **(extra or {}),
     }
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
     if request.query_params.get("lang") in STRINGS:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
     return response
+
+
+def _names(request: Request, lang: str) -> dict[str, str]:
+    """Catalogue node id → name in the page's language where it differs from the stored name (local_name)."""
+    kb = getattr(request.app.state, "kb", None)  # not built yet: the stored names
+    return kb.names_zh if lang == "zh" and kb is not None else {}
 
 
 def render_error(request: Request, status: int, message: str) -> Response:

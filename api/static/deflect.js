@@ -7,6 +7,7 @@
   const shown = document.getElementById("suggestions-shown");
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const words = JSON.parse(script.dataset.words || "{}");  // relationship verbs and node labels in the page's language
+  const names = JSON.parse(script.dataset.names || "{}");  // catalogue node names in the page's language, by id
   const seen = new Set();
   let timer = null;
   let last = "";
@@ -14,7 +15,7 @@
   // A graph path in words: "KC-110 screw compressor (product) ← applies to ← Overheating … (article)".
   function pathWords(p) {
     return p.nodes.map(function (n, i) {
-      const node = n.name + " (" + (words["label_" + n.label] || n.label) + ")";
+      const node = (names[n.id] || n.name) + " (" + (words["label_" + n.label] || n.label) + ")";
       if (i === 0) return node;
       const e = p.edges[i - 1];
       const verb = words["verb_" + e.type] || e.type.toLowerCase().replace(/_/g, " ");

@@ -50,6 +50,21 @@ KNOWLEDGE_STATE = cypher(
 )
 
 
+# The Chinese names of what evidence and article pages name: products, components, symptoms, topics.
+NAMES_ZH = cypher(
+    "kt.names_zh",
+    "MATCH (n:Product) WHERE n.name_zh IS NOT NULL RETURN n.id AS id, n.name_zh AS name "
+    "UNION MATCH (n:Component) WHERE n.name_zh IS NOT NULL RETURN n.id AS id, n.name_zh AS name "
+    "UNION MATCH (n:Symptom) WHERE n.name_zh IS NOT NULL RETURN n.id AS id, n.name_zh AS name "
+    "UNION MATCH (n:Topic) WHERE n.name_zh IS NOT NULL RETURN n.id AS id, n.name_zh AS name",
+)
+
+
+def names_zh(store: GraphStore) -> dict[str, str]:
+    """Node id → Chinese name, for the catalogue nodes that have one (NAMES_ZH)."""
+    return {row["id"]: row["name"] for row in store.read(NAMES_ZH) if row["name"]}
+
+
 def knowledge_fingerprint(store: GraphStore) -> tuple[Any, ...]:
     """A value that changes whenever what answer assist searches changes (see KNOWLEDGE_STATE)."""
     row = store.read(KNOWLEDGE_STATE)[0]

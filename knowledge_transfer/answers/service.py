@@ -24,7 +24,13 @@ import numpy as np
 from ingest.notes import NoteLinker
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.settings import Settings
-from knowledge_transfer.answers.corpus import ARTICLE_USAGE, KnowledgeDoc, knowledge_fingerprint, load_documents
+from knowledge_transfer.answers.corpus import (
+    ARTICLE_USAGE,
+    KnowledgeDoc,
+    knowledge_fingerprint,
+    load_documents,
+    names_zh,
+)
 from knowledge_transfer.answers.models import Answer, Evidence, EvidencePath, PathEdge, PathNode, Suggestion
 from knowledge_transfer.embeddings import BatchingEncoder, Embedder, configured_embedders
 from knowledge_transfer.experts import newest_update, rank_experts
@@ -95,6 +101,8 @@ class KnowledgeBase:
         self.docs = list(docs)
         self.settings = settings
         self.fingerprint: tuple[Any, ...] | None = None  # the graph's knowledge state it was built from
+        # Catalogue node id → its Chinese name: Chinese pages name what evidence and articles link to in Chinese.
+        self.names_zh: dict[str, str] = {}
         self.linker = linker
         self.by_id = {(d.kind, d.id): i for i, d in enumerate(self.docs)}
         texts = [d.search_text for d in self.docs]
@@ -182,6 +190,7 @@ class KnowledgeBase:
             vectors_dir=vectors_dir if vectors_dir is not None else settings.data_dir / "vectors",
         )
         kb.fingerprint = fingerprint
+        kb.names_zh = names_zh(store)
         return kb
 
     # ------------------------------------------------------------------ boosts
