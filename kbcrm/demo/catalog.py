@@ -44,6 +44,8 @@ class Symptom:
     aliases: tuple[str, ...]
     name_zh: str
     components: tuple[str, ...]  # components that typically cause it
+    # What Chinese customers also call it (the linker's Chinese surfaces; the notes use name_zh only).
+    aliases_zh: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,21 +250,37 @@ PRODUCTS: tuple[Product, ...] = (
 )
 
 SYMPTOMS: tuple[Symptom, ...] = (
-    Symptom("sym-leak", "seal leakage", ("leaking seal", "water leak at the shaft"), "密封泄漏", ("comp-mech-seal",)),
+    Symptom(
+        "sym-leak",
+        "seal leakage",
+        ("leaking seal", "water leak at the shaft"),
+        "密封泄漏",
+        ("comp-mech-seal",),
+        aliases_zh=("泄漏", "漏水", "渗漏"),
+    ),
     Symptom(
         "sym-vibration",
         "excessive vibration",
         ("strong vibration", "shaking"),
         "振动过大",
         ("comp-bearing", "comp-impeller", "comp-roller"),
+        aliases_zh=("振动大", "震动", "抖动"),
     ),
-    Symptom("sym-noise", "grinding noise", ("rattling noise", "loud noise"), "异常噪音", ("comp-bearing", "comp-belt")),
+    Symptom(
+        "sym-noise",
+        "grinding noise",
+        ("rattling noise", "loud noise"),
+        "异常噪音",
+        ("comp-bearing", "comp-belt"),
+        aliases_zh=("噪音", "噪声", "异响"),
+    ),
     Symptom(
         "sym-overheat",
         "overheating",
         ("runs hot", "high temperature"),
         "过热",
         ("comp-temp-sensor", "comp-oil-separator", "comp-motor", "comp-filter"),
+        aliases_zh=("温度过高", "发烫"),
     ),
     Symptom(
         "sym-pressure-drop",
@@ -270,6 +288,7 @@ SYMPTOMS: tuple[Symptom, ...] = (
         ("low pressure", "loss of pressure"),
         "压力下降",
         ("comp-pressure-sensor", "comp-valve", "comp-impeller", "comp-filter"),
+        aliases_zh=("压力低", "压力不足"),
     ),
     Symptom(
         "sym-no-start",
@@ -277,28 +296,50 @@ SYMPTOMS: tuple[Symptom, ...] = (
         ("will not start", "no power"),
         "无法启动",
         ("comp-power-supply", "comp-vfd", "comp-control-board", "comp-motor"),
+        aliases_zh=("不能启动", "启动不了", "开不了机"),
     ),
     Symptom(
-        "sym-trip", "inverter trips", ("drive trips", "overcurrent trip"), "变频器跳闸", ("comp-vfd", "comp-motor")
+        "sym-trip",
+        "inverter trips",
+        ("drive trips", "overcurrent trip"),
+        "变频器跳闸",
+        ("comp-vfd", "comp-motor"),
+        aliases_zh=("跳闸",),
     ),
-    Symptom("sym-belt-slip", "belt slipping", ("belt slip",), "皮带打滑", ("comp-belt", "comp-roller")),
+    Symptom(
+        "sym-belt-slip", "belt slipping", ("belt slip",), "皮带打滑", ("comp-belt", "comp-roller"), aliases_zh=("打滑",)
+    ),
     Symptom(
         "sym-display",
         "blank display",
         ("screen is black", "HMI frozen"),
         "屏幕黑屏",
         ("comp-hmi", "comp-control-board", "comp-power-supply"),
+        aliases_zh=("黑屏", "屏幕不亮"),
     ),
     Symptom(
-        "sym-position", "position drift", ("positioning error",), "定位偏差", ("comp-encoder", "comp-control-board")
+        "sym-position",
+        "position drift",
+        ("positioning error",),
+        "定位偏差",
+        ("comp-encoder", "comp-control-board"),
+        aliases_zh=("定位不准",),
     ),
-    Symptom("sym-oil-carryover", "oil carry-over", ("oil in the air line",), "油气带油", ("comp-oil-separator",)),
+    Symptom(
+        "sym-oil-carryover",
+        "oil carry-over",
+        ("oil in the air line",),
+        "油气带油",
+        ("comp-oil-separator",),
+        aliases_zh=("跑油",),
+    ),
     Symptom(
         "sym-reading",
         "erratic readings",
         ("unstable signal", "sensor reading jumps"),
         "读数不稳",
         ("comp-temp-sensor", "comp-pressure-sensor", "comp-power-supply"),
+        aliases_zh=("读数跳动", "信号不稳"),
     ),
 )
 

@@ -26,7 +26,7 @@ from kbcrm.demo.catalog import COMPONENT_BY_ID, COMPONENTS, FAULTS, PRODUCTS, SY
 from kbcrm.operations.opportunities.service import OPEN_STAGES, STAGES
 
 # Written to the manifest; a demo set of another format is generated again (ingest.demo.ensure_demo).
-# 2: Chinese articles name the English article they translate (translation_of).
+# 2: Chinese articles name the English article they translate (translation_of); symptoms have Chinese aliases.
 FORMAT_VERSION = 2
 START = date(2024, 1, 1)
 AS_OF = date(2026, 10, 31)
@@ -543,7 +543,7 @@ def _write_catalog(w: Writers) -> None:
             {
                 "symptom_id": s.id,
                 "name": s.name,
-                "aliases": ";".join(s.aliases),
+                "aliases": ";".join((*s.aliases, *s.aliases_zh)),  # alternate names, in either language
                 "name_zh": s.name_zh,
                 "components": ";".join(s.components),
             }
