@@ -10,7 +10,8 @@ symptoms and error codes it names become `RESOLVES`, products and components
 `APPLIES_TO`, every span a `MENTIONS` edge with offsets. An edit of an existing article
 (changed content) keeps the previous text as an `ArticleVersion`, and its links are derived
 again from the new file: a product, topic, translation or mention the file no longer names
-is unlinked.
+is unlinked. An article edited in the console keeps its edit while its file is unchanged; a
+changed file replaces it (the edit stays in the history, and the run names the article).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ REQUIRED = ("id", "title", "author", "audience", "language", "confidence")
 EXISTING = cypher(
     "articles.existing",
     "UNWIND $ids AS id OPTIONAL MATCH (a:KnowledgeArticle {id: id}) "
-    "RETURN id, a.content_hash AS hash, a.version AS version, a.title AS title, a.body AS body",
+    "RETURN id, a.content_hash AS hash, a.file_hash AS file_hash, a.version AS version, a.title AS title, "
+    "a.body AS body",
     example={"ids": ["kb-1"]},
 )
 KNOWN_IDS = cypher(
@@ -69,6 +71,9 @@ class ArticleReport(RunCounts):
     run_id: str = ""
     quarantine_file: str = ""
     rejections: list[Rejection] = field(default_factory=list)
+    # Articles whose changed file replaced an edit made in the console since their last ingest (the edit is
+    # kept in their version history).
+    replaced_edits: list[str] = field(default_factory=list)
 
 
 def parse_article(path: Path) -> tuple[dict[str, Any], str]:
@@ -204,7 +209,9 @@ def ingest_articles(
             json.dumps({**content, "meta": meta}, sort_keys=True, default=str).encode()
         ).hexdigest()[:32]
         old = existing.get(article_id) or {}
-        if old.get("hash") == digest:
+        # The file as last ingested (articles ingested before file_hash was kept: their content_hash was it).
+        last_file = old.get("file_hash") or old.get("hash")
+        if last_file == digest:  # an unchanged file: the article stays as it is, a console edit included
             report.unchanged += 1
             continue
         version = int(old.get("version") or 0) + 1
@@ -213,7 +220,9 @@ def ingest_articles(
         else:
             report.updated += 1
             edited.append(article_id)
-        rows.append({"id": article_id, **content, "version": version, "content_hash": digest})
+            if old["hash"] != last_file:  # edited in the console since the file was last ingested
+                report.replaced_edits.append(article_id)
+        rows.append({"id": article_id, **content, "version": version, "content_hash": digest, "file_hash": digest})
         versions.append(version_node(article_id, version, content, by=str(meta["author"])))
         source_id = f"source:{run_id}:{path.name}"
         sources.append(

@@ -360,6 +360,12 @@ def ingest_articles_command(
             store.ensure_schema(vector_dimension=settings.embedding_dim)
             report = ingest_articles(store, directory, data_dir=settings.data_dir)
             _print_run(report, f"articles run {report.run_id}")
+            for article_id in report.replaced_edits:
+                console.print(
+                    f"{article_id}: its changed file replaced an edit made in the console since its last ingest "
+                    f"(the edit is kept in its history: kbcrm kcs history {article_id})",
+                    soft_wrap=True,
+                )
             _embed(store, settings)
     except SourceFileError as exc:
         _fail(str(exc))

@@ -161,6 +161,7 @@ class Prop:
     failures: Final = "failures"
     family_name: Final = "family_name"
     file: Final = "file"
+    file_hash: Final = "file_hash"
     finished_at: Final = "finished_at"
     first_response_at: Final = "first_response_at"
     from_stage: Final = "from_stage"

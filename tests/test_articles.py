@@ -215,3 +215,30 @@ def test_an_edited_file_unlinks_what_it_no_longer_names(
     assert {r for r, _ in after} >= {"HAS_VERSION", "DERIVED_FROM"}
     author = "MATCH (e:Employee)-[:AUTHORED]->(:KnowledgeArticle {id: 'kb-test-1-zh'}) RETURN e.id AS id"
     assert falkordb_store.read(author) == [{"id": "emp-002"}]
+
+
+def test_a_console_edit_stands_until_the_articles_file_changes(
+    falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
+) -> None:
+    """Re-running an unchanged folder had put every console-edited article back to its file's text."""
+    from knowledge_transfer import kcs
+
+    load_demo(falkordb_store, demo_dir)
+    folder = tmp_path / "kb"
+    path = _write(folder, "kb-test-1.md", GOOD)
+    ingest_articles(falkordb_store, folder, data_dir=tmp_path)
+    kcs.edit_article(falkordb_store, "kb-test-1", by="emp-002", body="Replace the seal; edited in the console.")
+
+    def body() -> str:
+        return str(falkordb_store.get_node("KnowledgeArticle", "kb-test-1")["body"])
+
+    again = ingest_articles(falkordb_store, folder, data_dir=tmp_path)
+    assert again.counts()["unchanged"] == 1 and again.replaced_edits == []
+    assert body() == "Replace the seal; edited in the console."  # the file did not change: the edit stands
+    path.write_text(GOOD.replace("Replace the mechanical seal.", "Replace the mechanical seal kit."))
+    changed = ingest_articles(falkordb_store, folder, data_dir=tmp_path)
+    assert changed.counts()["updated"] == 1 and changed.replaced_edits == ["kb-test-1"]
+    assert "Replace the mechanical seal kit." in body()  # a changed file wins, and says so
+    versions = [v["body"] for v in kcs.history(falkordb_store, "kb-test-1")]
+    assert "Replace the seal; edited in the console." in versions  # the replaced edit is kept in the history
+    assert ingest_articles(falkordb_store, folder, data_dir=tmp_path).counts()["unchanged"] == 1

@@ -12,8 +12,9 @@ from rdflib import Graph
 from typer.testing import CliRunner
 
 from kbcrm.cli import app
-from kbcrm.graph import embedded_server
+from kbcrm.graph import embedded_server, open_store
 from kbcrm.settings import get_settings
+from knowledge_transfer.kcs import edit_article
 
 
 @pytest.fixture
@@ -102,6 +103,15 @@ def test_knowledge_is_embedded_at_ingest_then_answered(data_dir: Path, tmp_path:
     assert re.findall(r"(\d+) newly embedded", again) == ["0", "0"]
     found = json.loads(_ok("ask", "impeller grinds after storage", "--audience", "customer", "--json"))
     assert found["suggestions"][0]["id"] == "kb-cli-new"
+    # An edit made in the console stands while the file is unchanged; a changed file replaces it, and says so.
+    with open_store(get_settings()) as store:
+        edit_article(store, "kb-cli-new", by="emp-002", body="Drain the pump before storage (edited).")
+    assert "replaced an edit" not in _ok("ingest", "articles", str(articles))
+    new = articles / "kb-cli-new.md"
+    new.write_text(new.read_text().replace("if it grinds", "if it grinds or rattles"))
+    replaced = _ok("ingest", "articles", str(articles))
+    assert "kb-cli-new: its changed file replaced an edit made in the console" in replaced
+    assert "kbcrm kcs history kb-cli-new" in replaced
 
     health = _ok("kcs", "health")
     assert "never_reused" in health and "duplicates" in health
