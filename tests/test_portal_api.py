@@ -384,7 +384,7 @@ def test_pages_redirect_to_login_and_chinese_ui(app: FastAPI) -> None:
     assert "Log in" in visitor.get("/login", params={"lang": "en"}).text
 
 
-def test_chinese_ui_translates_roles_channels_and_result_kinds(app: FastAPI) -> None:
+def test_chinese_ui_translates_roles_channels_statuses_and_result_kinds(app: FastAPI) -> None:
     customer = Client(app, "customer1")
     page = customer.get("/my/data", params={"lang": "zh"}).text
     assert "(客户)" in page and "电子邮件 —" in page and "邮寄 —" in page
@@ -392,6 +392,8 @@ def test_chinese_ui_translates_roles_channels_and_result_kinds(app: FastAPI) -> 
     assert '<span class="kind">文章</span>' in results and '<span class="kind">article</span>' not in results
     english = Client(app, "engineer").get("/", params={"q": "display error", "lang": "en"}).text
     assert "(engineer)" in english and '<span class="kind">resolved case</span>' in english
+    queue = Client(app, "engineer").get("/staff", params={"status": "closed", "lang": "zh"}).text
+    assert 'class="current">已关闭</a>' in queue and "<td>已关闭</td>" in queue and "<td>closed</td>" not in queue
 
 
 def test_results_in_another_language_than_the_page_say_so(app: FastAPI, portal_store: FalkorDBStore) -> None:
@@ -461,6 +463,24 @@ def test_chinese_pages_name_the_catalogue_in_chinese(app: FastAPI, portal_store:
     assert f'<span class="node">{row["name_zh"]} <small>产品</small></span>' in item
     data = visitor.get("/", params={"q": f"{row['name']} {row['code']}", "lang": "zh", "format": "json"}).json()
     assert {n["name"] for n in data["answer"]["linked"]} >= {row["name"]}  # the JSON keeps the stored names
+
+
+def test_my_account_reads_in_the_pages_language(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    """Statuses in words of the page's language, amounts as people write them, products by their Chinese name."""
+    customer = Client(app, "customer1")
+    data = customer.get("/my", params={"format": "json"}).json()
+    assert data["orders"] and data["cases"] and data["products"]
+    chinese, english = (customer.get("/my", params={"lang": lang}).text for lang in ("zh", "en"))
+    words = {"delivered": "已送达", "shipped": "已发货", "open": "待处理", "closed": "已关闭", "resolved": "已解决"}
+    for order in data["orders"]:
+        amount = f"{float(order['total']):,.2f} {order['currency'] or ''}".strip()
+        row = f"<td>{words[order['status']]}</td><td>{amount}"
+        assert row in chinese and f"<td>{order['status']}</td><td>{amount}" in english, row
+    for case in data["cases"]:
+        assert f"<td>{words.get(case['status'], case['status'])}</td>" in chinese
+    for product in data["products"]:
+        name_zh = portal_store.get_node("Product", product["id"])["name_zh"]
+        assert f"<td>{name_zh}</td>" in chinese and f"<td>{product['name']}</td>" in english
 
 
 def test_form_login_needs_its_csrf_cookie(app: FastAPI) -> None:

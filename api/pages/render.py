@@ -55,6 +55,16 @@ def shown(value: Any) -> str:
     return str(value)
 
 
+def money(value: Any) -> str:
+    """An amount as people read one: thousands separated, two decimals (45020.1 → 45,020.10)."""
+    if value is None or value == "":
+        return ""
+    try:
+        return f"{float(value):,.2f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def term(t: dict[str, str], prefix: str, key: str, default: str | None = None) -> str:
     """The page language's word for a stored value (a role, a node label, a relationship), else `default` or it."""
     return t.get(prefix + key, key if default is None else default)
@@ -79,6 +89,7 @@ TEMPLATES.env.globals["path_vocabulary"] = path_vocabulary
 TEMPLATES.env.globals["local_name"] = local_name
 TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.filters["shown"] = shown
+TEMPLATES.env.filters["money"] = money
 TEMPLATES.env.globals["statuses"] = ("active", *STATUSES)
 TEMPLATES.env.globals["contact_roles"] = CONTACT_ROLES
 TEMPLATES.env.globals["currencies"] = CURRENCIES
