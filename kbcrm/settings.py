@@ -96,6 +96,14 @@ class Settings(BaseSettings):
             "boost: a code reads the same in every language, so it outweighs the same-language boost."
         ),
     )
+    boost_linked_symptom: float = Field(
+        default=2.0,
+        ge=0,
+        description=(
+            "Boost (z units) for a document linked to a symptom the question names, in place of the linked-entity "
+            "boost: the problem named decides the answer more than the product named, which is context."
+        ),
+    )
     boost_installed_base: float = Field(
         default=0.4, ge=0, description="Boost for a document about a product the customer owns or the case is about."
     )

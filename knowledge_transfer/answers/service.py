@@ -242,10 +242,14 @@ class KnowledgeBase:
         An error code gets its own, larger boost: a code reads the same in every language, so a
         customer who types E-1012 wants the article that resolves E-1012 before articles about
         other codes in their own language, also when the only article they may read about it is
-        written in the other language.
+        written in the other language. A symptom gets one too: the problem a question names
+        decides the answer more than the product it names ("AX-200: pressure drop" wants what
+        resolves a pressure drop before the AX-200's articles about other problems).
         """
         if named.label == Label.ErrorCode:
             return "linked_code", self.settings.boost_linked_code
+        if named.label == Label.Symptom:
+            return "linked_symptom", self.settings.boost_linked_symptom
         return "linked_entity", self.settings.boost_linked_entity
 
     def mention_boosts(self, mentioned: dict[str, PathNode]) -> dict[str, float]:
