@@ -380,3 +380,10 @@ def test_seven_p_profile_on_the_customer_360(first_run: dict, loyalty_store: Fal
     assert f"<dd>{view['loyalty']['churn_risk']:.3g}</dd>" in page.text
     assert not re.search(r"<dd>\d{4}-\d\d-\d\dT", page.text)
     assert "<dt>churn_risk</dt>" not in page.text and "<dt>created_at</dt>" not in page.text
+    # Stored values of closed sets read as words of the page's language.
+    chinese = engineer.get(f"/staff/customers/{customer}", params={"lang": "zh"}).text
+    tiers = {"vip": "VIP", "loyal": "忠诚", "regular": "普通", "at-risk": "有流失风险", "lapsed": "已流失"}
+    tier = tiers[view["loyalty"]["loyalty_tier"]]
+    assert f'<dt data-field="loyalty_tier">忠诚度等级</dt><dd>{tier}</dd>' in chinese
+    kind = {"person": "个人", "organization": "企业"}[view["profile"]["customer_kind"]]
+    assert f'<dt data-field="customer_kind">类型</dt><dd>{kind}</dd>' in chinese
