@@ -37,22 +37,26 @@ def _write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
+def _demo_articles(store: FalkorDBStore, demo_dir: Path, tmp_path: Path) -> Path:
+    """The demo graph loaded, and a copy of its articles folder with GOOD added as kb-test-1.md."""
+    load_demo(store, demo_dir)
+    folder = tmp_path / "kb"
+    shutil.copytree(demo_dir / "articles", folder)
+    _write(folder, "kb-test-1.md", GOOD)
+    return folder
+
+
 def test_articles_are_linked_versioned_and_idempotent(
     falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
 ) -> None:
-    load_demo(falkordb_store, demo_dir)
-    folder = tmp_path / "kb"
-    shutil.copytree(demo_dir / "articles", folder)
-    path = _write(folder, "kb-test-1.md", GOOD)
+    folder = _demo_articles(falkordb_store, demo_dir, tmp_path)
+    path = folder / "kb-test-1.md"
     first = ingest_articles(falkordb_store, folder, data_dir=tmp_path)
     total = len(list(folder.glob("*.md")))
     assert first.read == total and first.rejected == 0
     assert ingest_articles(falkordb_store, folder, data_dir=tmp_path).counts()["unchanged"] == total
 
-    links = falkordb_store.read(
-        "MATCH (a:KnowledgeArticle {id: 'kb-test-1'})-[r]->(x) RETURN type(r) AS rel, x.id AS id ORDER BY rel, id"
-    )
-    pairs = {(r["rel"], r["id"]) for r in links}
+    pairs = _links(falkordb_store, "kb-test-1")
     assert {
         ("RESOLVES", "sym-leak"),
         ("RESOLVES", "E-1012"),
@@ -130,13 +134,20 @@ def _links(store: FalkorDBStore, article_id: str) -> set[tuple[str, str]]:
     return {(r["rel"], r["id"]) for r in rows}
 
 
+def _ingest_a_translated_article(store: FalkorDBStore, demo_dir: Path, tmp_path: Path) -> Path:
+    """The demo graph with GOOD and its Chinese TRANSLATION ingested from a folder of their own (returned)."""
+    load_demo(store, demo_dir)
+    folder = tmp_path / "translated"
+    _write(folder, "kb-test-1.md", GOOD)
+    _write(folder, "kb-test-1-zh.md", TRANSLATION)
+    assert ingest_articles(store, folder, data_dir=tmp_path).created == 2
+    return folder
+
+
 def test_translations_are_linked_to_their_original(
     falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
 ) -> None:
-    load_demo(falkordb_store, demo_dir)
-    folder = tmp_path / "kb"
-    shutil.copytree(demo_dir / "articles", folder)
-    _write(folder, "kb-test-1.md", GOOD)
+    folder = _demo_articles(falkordb_store, demo_dir, tmp_path)
     _write(folder, "kb-test-1-zh.md", TRANSLATION)  # its original is in the same directory
     report = ingest_articles(falkordb_store, folder, data_dir=tmp_path)
     assert report.rejected == 0
@@ -155,11 +166,7 @@ def test_translations_are_linked_to_their_original(
 def test_a_translation_of_what_is_not_an_original_is_quarantined(
     falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
 ) -> None:
-    load_demo(falkordb_store, demo_dir)
-    first = tmp_path / "first"
-    _write(first, "kb-test-1.md", GOOD)
-    _write(first, "kb-test-1-zh.md", TRANSLATION)
-    assert ingest_articles(falkordb_store, first, data_dir=tmp_path).created == 2
+    _ingest_a_translated_article(falkordb_store, demo_dir, tmp_path)
     folder = tmp_path / "bad"
     cases = {
         "missing.md": ("kb-nowhere", "no article with this id in the graph or in this directory"),
@@ -190,11 +197,8 @@ def test_a_translation_of_what_is_not_an_original_is_quarantined(
 def test_an_edited_file_unlinks_what_it_no_longer_names(
     falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
 ) -> None:
-    load_demo(falkordb_store, demo_dir)
-    folder = tmp_path / "kb"
-    _write(folder, "kb-test-1.md", GOOD)
-    path = _write(folder, "kb-test-1-zh.md", TRANSLATION)
-    ingest_articles(falkordb_store, folder, data_dir=tmp_path)
+    folder = _ingest_a_translated_article(falkordb_store, demo_dir, tmp_path)
+    path = folder / "kb-test-1-zh.md"
     before = _links(falkordb_store, "kb-test-1-zh")
     assert {("TRANSLATION_OF", "kb-test-1"), ("APPLIES_TO", "prod-ax120"), ("RESOLVES", "E-1012")} <= before
     # no longer a translation, about another product, and the error code taken out of the text
