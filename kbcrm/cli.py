@@ -371,6 +371,34 @@ def ingest_articles_command(
         _fail(str(exc))
 
 
+@ingest_app.command("catalog")
+def ingest_catalog_command(
+    directory: Annotated[
+        Path, typer.Argument(help="A folder of catalogue CSVs (components, products, symptoms, error_codes, topics).")
+    ],
+) -> None:
+    """Load the product catalogue: components, products, symptoms, error codes, topics; validated, idempotent."""
+    from ingest.catalog import ingest_catalog
+    from ingest.readers import SourceFileError
+    from kbcrm.graph import open_store
+
+    settings = get_settings()
+    try:
+        with open_store(settings) as store:
+            store.ensure_schema(vector_dimension=settings.embedding_dim)
+            report = ingest_catalog(store, directory, data_dir=settings.data_dir)
+    except SourceFileError as exc:
+        _fail(str(exc))
+    table = Table("file", "read", "created", "updated", "unchanged", "rejected", title=f"catalogue run {report.run_id}")
+    for name, counts in report.files.items():
+        table.add_row(name, *(str(v) for v in counts.values()))
+    console.print(table)
+    if report.rejected:
+        console.print(f"{report.rejected} rejected, with reasons, in {report.quarantine_file}")
+        for r in report.rejections[:5]:
+            console.print(f"  {r.file}:{r.line}: {r.field or '(row)'}={r.value!r}: {r.message}", soft_wrap=True)
+
+
 @ingest_app.command("evaluate-vendor")
 def ingest_evaluate_vendor(
     path: Annotated[Path, typer.Argument(help="The purchased data file (CSV).")],

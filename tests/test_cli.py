@@ -121,6 +121,18 @@ def test_knowledge_is_embedded_at_ingest_then_answered(data_dir: Path, tmp_path:
     assert all(len(names) == 1 for names in _vector_parts(data_dir).values())  # compacted to one part per model
 
 
+def test_ingest_catalog_from_the_command_line(data_dir: Path, tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    _ok("demo-data", "--customers", "5", "--out", str(demo))
+    products = len((demo / "catalog" / "products.csv").read_text().splitlines()) - 1
+    first = _ok("ingest", "catalog", str(demo / "catalog"))
+    assert "catalogue run" in first and re.search(rf"products\.csv\s*│\s*{products}\s*│\s*{products}\s*│", first)
+    again = _ok("ingest", "catalog", str(demo / "catalog"))
+    assert re.search(rf"products\.csv\s*│\s*{products}\s*│\s*0\s*│\s*0\s*│\s*{products}\s*│", again)
+    wrong = CliRunner().invoke(app, ["ingest", "catalog", str(tmp_path)])
+    assert wrong.exit_code == 1 and "none of the catalogue files" in wrong.output
+
+
 def test_bad_arguments_get_one_line_errors(data_dir: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["load-demo", str(tmp_path / "missing")])
     assert result.exit_code == 1 and "no manifest.json" in result.output
