@@ -20,6 +20,7 @@ from kbcrm.settings import EMBEDDING_DIMENSIONS, MULTILINGUAL_EMBEDDERS, Setting
 
 if TYPE_CHECKING:  # the ingest package is imported lazily by the commands that use it
     from ingest.articles import ArticleReport
+    from ingest.catalog import CatalogReport
     from ingest.runner import IngestReport
     from kbcrm.graph import GraphStore
     from knowledge_transfer.answers.service import KnowledgeBase
@@ -215,6 +216,11 @@ def _print_run(report: IngestReport | ArticleReport, title: str) -> None:
     table = Table("read", "created", "updated", "unchanged", "rejected", title=title)
     table.add_row(*(str(v) for v in report.counts().values()))
     console.print(table)
+    _print_rejections(report)
+
+
+def _print_rejections(report: IngestReport | ArticleReport | CatalogReport) -> None:
+    """Where a run's rejected rows are kept, and the first reasons."""
     if report.rejected:
         console.print(f"{report.rejected} rejected, with reasons, in {report.quarantine_file}")
         for r in report.rejections[:5]:
@@ -393,10 +399,7 @@ def ingest_catalog_command(
     for name, counts in report.files.items():
         table.add_row(name, *(str(v) for v in counts.values()))
     console.print(table)
-    if report.rejected:
-        console.print(f"{report.rejected} rejected, with reasons, in {report.quarantine_file}")
-        for r in report.rejections[:5]:
-            console.print(f"  {r.file}:{r.line}: {r.field or '(row)'}={r.value!r}: {r.message}", soft_wrap=True)
+    _print_rejections(report)
 
 
 @ingest_app.command("evaluate-vendor")
