@@ -235,6 +235,13 @@ BatchSize = Annotated[int, typer.Option(min=1, help="Rows per write statement.")
 # Row sources: kind, the labels its mapping may produce, default mapping (None: required), what it does.
 ROW_KINDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     (
+        "employees",
+        ("Employee",),
+        "kbcrm-employees",
+        "Load the staff directory (employee id, name, e-mail, department, job title): the people cases, notes, "
+        "articles and logins name.",
+    ),
+    (
         "customers",
         ("SourceRecord", "Customer"),
         None,

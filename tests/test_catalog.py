@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from ingest.articles import ingest_articles
 from ingest.catalog import ingest_catalog
+from ingest.mapping import load_mapping
 from ingest.notes import NoteLinker
 from ingest.readers import SourceFileError
-from ingest.runner import why
+from ingest.runner import ingest_file, why
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 
 
@@ -124,3 +126,28 @@ def test_a_changed_row_replaces_its_properties_and_links(
     assert [r["id"] for r in parts] == kept  # the components the row no longer lists are unlinked
     stored = falkordb_store.get_node("Product", first["product_id"])
     assert stored is not None and stored["list_price"] == 999.5 and stored.get("name_zh") is None
+
+
+def test_a_deployment_without_the_demo_loads_catalogue_staff_and_articles(
+    falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
+) -> None:
+    """What the articles' front matter names (products, authors) can come from the connectors alone."""
+    staff = tmp_path / "employees.csv"
+    shutil.copy(demo_dir / "employees.csv", staff)
+    with staff.open("a", encoding="utf-8") as handle:
+        handle.write("emp-bad,No Mail,not-an-email,service,engineer,no,\n")
+    employees = ingest_file(
+        falkordb_store,
+        path=staff,
+        mapping=load_mapping("kbcrm-employees"),
+        source_kind="employees",
+        data_dir=tmp_path,
+    )
+    listed = len(_rows(demo_dir / "employees.csv"))
+    assert (employees.created, employees.rejected) == (listed, 1)
+    assert employees.rejections[0].field == "email" and employees.rejections[0].value == "not-an-email"
+    assert ingest_catalog(falkordb_store, demo_dir / "catalog", data_dir=tmp_path).rejected == 0
+    articles = ingest_articles(falkordb_store, demo_dir / "articles", data_dir=tmp_path)
+    assert articles.rejected == 0 and articles.created == len(list((demo_dir / "articles").glob("*.md")))
+    authors = falkordb_store.read("MATCH (e:Expert)-[:AUTHORED]->(:KnowledgeArticle) RETURN DISTINCT e.id AS id")
+    assert authors and all(falkordb_store.get_node("Employee", r["id"])["name"] for r in authors)

@@ -191,7 +191,7 @@ def test_mapping_files_are_checked_against_the_ontology(tmp_path: Path) -> None:
     with pytest.raises(
         MappingError,
         match="bundled mappings: billing, interactions, kbcrm-case-notes, kbcrm-cases, kbcrm-contacts, "
-        "kbcrm-customers, kbcrm-opportunities, kbcrm-order-lines, kbcrm-orders, kbcrm-stage-changes, "
+        "kbcrm-customers, kbcrm-employees, kbcrm-opportunities, kbcrm-order-lines, kbcrm-orders, kbcrm-stage-changes, "
         "kbcrm-touches, order_lines, orders, sales, service",
     ):
         load_mapping("nonexistent")
