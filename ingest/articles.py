@@ -124,6 +124,13 @@ def _problems(path: Path, meta: dict[str, Any], known: dict[str, set[str]]) -> l
     return found
 
 
+def _reject(report: ArticleReport, problems: list[Rejection]) -> None:
+    """Count a rejected file, keep its reasons in the report and in the run's quarantine file."""
+    report.rejections.extend(problems)
+    report.rejected += 1
+    write_quarantine(Path(report.quarantine_file), problems)
+
+
 def _translation_problems(
     articles: list[tuple[Path, dict[str, Any], str]], graph: dict[str, tuple[str, str | None]]
 ) -> dict[str, Rejection]:
@@ -173,18 +180,14 @@ def ingest_articles(
         except SourceFileError as exc:
             problems = [Rejection(str(path), 1, "", "", str(exc))]
         if problems:
-            report.rejections.extend(problems)
-            report.rejected += 1
-            write_quarantine(Path(report.quarantine_file), problems)
+            _reject(report, problems)
             continue
         articles.append((path, meta, body))
     if any(meta.get("translation_of") for _, meta, _ in articles):
         graph = {r["id"]: (r["language"], r["original"]) for r in store.read(KNOWN_ARTICLES)}
         untranslatable = _translation_problems(articles, graph)
         for rejection in untranslatable.values():
-            report.rejections.append(rejection)
-            report.rejected += 1
-            write_quarantine(Path(report.quarantine_file), [rejection])
+            _reject(report, [rejection])
         articles = [a for a in articles if str(a[1]["id"]) not in untranslatable]
     if not articles:
         return report

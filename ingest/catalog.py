@@ -32,7 +32,7 @@ from typing import Any
 from ingest.readers import SourceFileError, read_csv
 from ingest.runner import RunCounts
 from ingest.validate import Rejection, write_quarantine
-from kbcrm.domain.values import InvalidValue, coerce
+from kbcrm.domain.values import InvalidValue, coerce, split_list
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from ontology.terms import Label, Rel
@@ -143,10 +143,6 @@ class CatalogReport(RunCounts):
     files: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def _split(value: str | None) -> list[str]:
-    return [part.strip() for part in (value or "").split(";") if part.strip()]
-
-
 def _row(
     spec: CatalogFile, path: Path, line: int, data: dict[str, Any], known: dict[str, dict[str, str | None]]
 ) -> tuple[str, dict[str, Any], dict[str, list[str]], list[Rejection]]:
@@ -167,7 +163,7 @@ def _row(
                 bad(column.column, "", f"required field '{column.property}' is empty")
             continue
         if column.type == "list":
-            props[column.property] = _split(raw)
+            props[column.property] = split_list(raw)
             continue
         try:
             props[column.property] = coerce(raw, column.type)
@@ -175,7 +171,7 @@ def _row(
             bad(column.column, raw, str(exc))
     targets: dict[str, list[str]] = {}
     for link in spec.links:
-        values = _split(data.get(link.column)) if link.many else [str(data.get(link.column) or "").strip()]
+        values = split_list(data.get(link.column)) if link.many else [str(data.get(link.column) or "").strip()]
         values = [v for v in values if v]
         if link.required and not values:
             bad(link.column, "", f"the {link.rel} link column is empty")
@@ -214,6 +210,7 @@ def ingest_catalog(
         seen: dict[str, int] = {}
         expected = [spec.key, *(c.column for c in spec.columns), *(link.column for link in spec.links)]
         source_id = f"source:{run_id}:{spec.name}"
+        cleared = {c.property: None for c in spec.columns}  # a cell emptied in the file clears the property
         for record in read_csv(path, expected_columns=expected):
             counts.read += 1
             key, props, targets, problems = _row(spec, path, record.line, record.data, known)
@@ -240,7 +237,6 @@ def ingest_catalog(
             else:
                 counts.updated += 1
                 changed.append(key)
-            cleared = {c.property: None for c in spec.columns}  # a cell emptied in the file clears the property
             rows.append({"id": key, **cleared, **props, "content_hash": digest})
             provenance.append({"start": key, "end": source_id, "line": record.line})
             for link in spec.links:

@@ -166,14 +166,18 @@ def visible_states(principal: Principal | None) -> list[str]:
     return ["validated"]
 
 
+def _may_read(principal: Principal | None, audience: str | None, state: str | None) -> bool:
+    """True when an article of this audience and confidence state is for this reader."""
+    return audience in visible_audiences(principal) and state in visible_states(principal)
+
+
 def _readable(store: GraphStore, article_id: str, principal: Principal | None) -> dict[str, Any] | None:
     rows = store.read(ARTICLE, id=article_id)
     if not rows:
         return None
     article = rows[0]
     article["links"] = [link for link in article["links"] if link]
-    visible = article["audience"] in visible_audiences(principal) and article["confidence"] in visible_states(principal)
-    return article if visible else None
+    return article if _may_read(principal, article["audience"], article["confidence"]) else None
 
 
 def can_read_article(store: GraphStore, *, article_id: str, principal: Principal | None) -> bool:
@@ -188,13 +192,12 @@ def get_article(store: GraphStore, *, article_id: str, principal: Principal | No
         return None
     article["links"] = sorted(article["links"], key=lambda link: (link["rel"], link["id"]))
     versions = store.read(TRANSLATIONS, id=article_id)
-    audiences, states = visible_audiences(principal), visible_states(principal)
     # The same article in the reader's other languages; not also a "related" article.
     article["translations"] = sorted(
         (
             {"id": v["id"], "title": v["title"], "language": v["language"]}
             for v in versions
-            if v["audience"] in audiences and v["state"] in states
+            if _may_read(principal, v["audience"], v["state"])
         ),
         key=lambda v: (v["language"], v["id"]),
     )
@@ -202,8 +205,8 @@ def get_article(store: GraphStore, *, article_id: str, principal: Principal | No
         RELATED,
         id=article_id,
         translations=[v["id"] for v in versions],
-        audiences=audiences,
-        states=states,
+        audiences=visible_audiences(principal),
+        states=visible_states(principal),
         limit=5,
     )
     return article

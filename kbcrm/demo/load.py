@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from kbcrm.demo.generator import read_csv, read_jsonl
+from kbcrm.domain.values import split_list
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.operations.opportunities.service import STAGES
 from ontology.terms import Label, Rel
@@ -30,10 +31,6 @@ def _batched[T](items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
-
-
-def _split(value: str) -> list[str]:
-    return [v for v in value.split(";") if v]
 
 
 def _num(value: str) -> float | None:
@@ -92,12 +89,12 @@ def load_demo(
     experts = [r for r in employees if r["expert"] == "yes"]
     store.upsert_nodes(
         Label.Employee,
-        [{"id": r["employee_id"], "expertise": _split(r["expertise"])} for r in experts],
+        [{"id": r["employee_id"], "expertise": split_list(r["expertise"])} for r in experts],
         extra_labels=[Label.Expert],
     )
     store.upsert_relationships(
         Rel.HAS_EXPERTISE,
-        [{"start": r["employee_id"], "end": t} for r in experts for t in _split(r["expertise"])],
+        [{"start": r["employee_id"], "end": t} for r in experts for t in split_list(r["expertise"])],
         start_label=Label.Employee,
         end_label=Label.Topic,
     )
@@ -536,7 +533,7 @@ def load_catalog(store: GraphStore, directory: Path, stamp: dict[str, Any]) -> d
             {
                 "id": r["component_id"],
                 "name": r["name"],
-                "aliases": _split(r["aliases"]),
+                "aliases": split_list(r["aliases"]),
                 "name_zh": r["name_zh"],
                 **stamp,
             }
@@ -552,7 +549,7 @@ def load_catalog(store: GraphStore, directory: Path, stamp: dict[str, Any]) -> d
                 "id": r["product_id"],
                 "sku": r["sku"],
                 "name": r["name"],
-                "aliases": _split(r["aliases"]),
+                "aliases": split_list(r["aliases"]),
                 "name_zh": r["name_zh"],
                 "category": r["category"],
                 "list_price": float(r["list_price"]),
@@ -564,7 +561,7 @@ def load_catalog(store: GraphStore, directory: Path, stamp: dict[str, Any]) -> d
     )
     store.upsert_relationships(
         Rel.HAS_COMPONENT,
-        [{"start": r["product_id"], "end": c} for r in products for c in _split(r["components"])],
+        [{"start": r["product_id"], "end": c} for r in products for c in split_list(r["components"])],
         start_label=Label.Product,
         end_label=Label.Component,
     )
@@ -575,7 +572,7 @@ def load_catalog(store: GraphStore, directory: Path, stamp: dict[str, Any]) -> d
             {
                 "id": r["symptom_id"],
                 "name": r["name"],
-                "aliases": _split(r["aliases"]),
+                "aliases": split_list(r["aliases"]),
                 "name_zh": r["name_zh"],
                 **stamp,
             }
@@ -584,7 +581,7 @@ def load_catalog(store: GraphStore, directory: Path, stamp: dict[str, Any]) -> d
     )
     store.upsert_relationships(
         Rel.HAS_SYMPTOM,
-        [{"start": c, "end": r["symptom_id"]} for r in symptoms for c in _split(r["components"])],
+        [{"start": c, "end": r["symptom_id"]} for r in symptoms for c in split_list(r["components"])],
         start_label=Label.Component,
         end_label=Label.Symptom,
     )

@@ -27,6 +27,11 @@ def normalise_phone(text: str) -> str:
     return cleaned
 
 
+def split_list(value: str | None) -> list[str]:
+    """A `;`-separated cell as its items, each stripped, empty ones dropped ("a; b;" → ["a", "b"])."""
+    return [part.strip() for part in (value or "").split(";") if part.strip()]
+
+
 def coerce(value: Any, kind: str) -> Any:
     """The value converted to its graph type; InvalidValue with a reason otherwise."""
     text = str(value).strip()

@@ -50,6 +50,8 @@ from ontology.terms import Label
 AUDIENCES = ("staff", "customer")
 QUESTION_CACHE = 4096  # question vectors kept per knowledge base (per model): 4096 × (384 + 512) floats ≈ 15 MB
 CUSTOMER_AUDIENCES = frozenset({"customer", "public"})
+# Labels of named nodes whose boost has its own name and setting (KnowledgeBase.mention_boost); others: linked_entity.
+NAMED_BOOSTS = {Label.ErrorCode: "linked_code", Label.Symptom: "linked_symptom"}
 
 CUSTOMER_CONTEXT = cypher(
     "kt.customer_context",
@@ -246,11 +248,9 @@ class KnowledgeBase:
         decides the answer more than the product it names ("AX-200: pressure drop" wants what
         resolves a pressure drop before the AX-200's articles about other problems).
         """
-        if named.label == Label.ErrorCode:
-            return "linked_code", self.settings.boost_linked_code
-        if named.label == Label.Symptom:
-            return "linked_symptom", self.settings.boost_linked_symptom
-        return "linked_entity", self.settings.boost_linked_entity
+        name = NAMED_BOOSTS.get(named.label, "linked_entity")
+        weight: float = getattr(self.settings, f"boost_{name}")  # the setting KBCRM_BOOST_<NAME>
+        return name, weight
 
     def mention_boosts(self, mentioned: dict[str, PathNode]) -> dict[str, float]:
         """The boost weight of each node the question names (ranked()'s boost_nodes)."""
