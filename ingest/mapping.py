@@ -10,9 +10,11 @@ fields:                       # graph property: {from: column, type: …, requir
   name: {from: name, required: true}
   email: {from: email, type: email}
   priority: {from: urgency, values: {urgent: P1, high: P2}}  # source value -> stored value
+  aliases: {from: aliases, type: list}                       # "a;b" (or a JSON array) -> ["a", "b"]
 links:                        # relationships each row gets; a required link's target must exist
   - {rel: ACCOUNT_MANAGER, from: owner_id, label: Employee, match: id, required: false}
   - {rel: HAS_NOTE, from: ticket_id, label: ServiceCase, match: id, prefix: "zendesk:", direction: in}
+  - {rel: HAS_COMPONENT, from: components, label: Component, many: true, required: false}  # "c1;c2"
 update_only: false            # true: a row must name an existing node (edits, never new nodes)
 ```
 
@@ -25,8 +27,14 @@ A row's empty optional link column means "no such relationship"; when a stored r
 updated, its old relationship of that type is replaced (or removed), so an exported file
 edited in a spreadsheet and imported again moves an opportunity to its new owner.
 
-Types: string (default), integer, decimal, boolean, date, datetime, email, phone, country.
-Closed value sets declared in the ontology (kb:allowedValues) are enforced as well.
+A `many` link's column lists several targets, separated by `;` (a JSON array in JSON
+sources): the row gets one relationship to each, every one must exist, and an updated row's
+relationships of that type are made to match the list.
+
+Types: string (default), integer, decimal, boolean, date, datetime, email, phone, country,
+and list (for the ontology's list properties only, which must be mapped as lists: items
+separated by `;`, or a JSON array; `values` applies to each item). Closed value sets declared
+in the ontology (kb:allowedValues) are enforced as well.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from ontology import load_vocabulary
 from ontology.shapes import rules_for
 
 MAPPINGS_DIR = Path(__file__).parent / "mappings"
-TYPES = {"string", "integer", "decimal", "boolean", "date", "datetime", "email", "phone", "country"}
+TYPES = {"string", "integer", "decimal", "boolean", "date", "datetime", "email", "phone", "country", "list"}
 
 
 class MappingError(Exception):
@@ -78,6 +86,7 @@ class LinkMapping:
     customer_of: str | None = None
     required: bool = True
     prefix: str = ""  # put before the column's value to get the target's `match` value
+    many: bool = False  # the column lists several targets (`;`-separated, or a JSON array)
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,9 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
             raise MappingError(f"{path}: field {prop!r}: unknown type {kind!r} (use one of {', '.join(sorted(TYPES))})")
         if "from" not in spec:
             raise MappingError(f"{path}: field {prop!r} needs 'from' (the source column)")
+        if (kind == "list") != vocabulary.properties[prop].is_list:
+            need = "is a list in the ontology: use type: list" if kind != "list" else "is not a list in the ontology"
+            raise MappingError(f"{path}: field {prop!r} {need}")
         values = _values(path, prop, spec.get("values"), label)
         fields.append(FieldMapping(prop, str(spec["from"]), kind, bool(spec.get("required", False)), values))
     links = tuple(_link(path, label, spec) for spec in raw.get("links") or [])
@@ -211,6 +223,9 @@ def _link(path: Path, label: str, spec: dict[str, Any]) -> LinkMapping:
     match = "id" if customer_of else str(spec.get("match", "id"))
     if match not in vocabulary.properties_of(target):
         raise MappingError(f"{path}: link {rel}: {match!r} is not a property of {target}")
+    many = bool(spec.get("many", False))
+    if many and customer_of:
+        raise MappingError(f"{path}: link {rel}: a customer_of link names one customer; 'many' does not apply")
     direction = str(spec.get("direction", "in" if customer_of else "out"))
     if direction not in ("in", "out"):
         raise MappingError(f"{path}: link {rel}: direction must be 'in' or 'out'")
@@ -227,4 +242,5 @@ def _link(path: Path, label: str, spec: dict[str, Any]) -> LinkMapping:
         str(customer_of) if customer_of else None,
         required=bool(spec.get("required", True)),
         prefix=str(spec.get("prefix") or ""),
+        many=many,
     )

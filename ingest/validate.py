@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.mapping import Mapping
+from ingest.mapping import LinkMapping, Mapping
 from ingest.readers import lookup
-from kbcrm.domain.values import InvalidValue, coerce
+from kbcrm.domain.values import InvalidValue, coerce, split_list
 from ontology import load_vocabulary
 from ontology.shapes import rules_for
 
@@ -54,31 +54,43 @@ def validate_row(
         if part is None or not str(part).strip():
             problems.append(Rejection(file, line, column, "", "the key column is empty"))
     for link in mapping.links:
-        value = lookup(record, link.source)
-        if link.required and (value is None or not str(value).strip()):
+        if link.required and not link_values(record, link):
             problems.append(Rejection(file, line, link.source, "", f"the {link.rel} link column is empty"))
     vocabulary = load_vocabulary()
     props: dict[str, Any] = {}
     for field in mapping.fields:
         value = lookup(record, field.source)
+        if field.type == "list":  # the items, each translated; no items is an empty cell
+            value = [field.translate(item) for item in split_list(value)] or None
         if value is None or (isinstance(value, str) and not value.strip()):
             if field.required:
                 problems.append(Rejection(file, line, field.source, "", f"required field '{field.property}' is empty"))
             continue
-        value = field.translate(value)
+        value = field.translate(value) if field.type != "list" else value
         try:
             converted = coerce(value, field.type)
         except InvalidValue as exc:
             problems.append(Rejection(file, line, field.source, str(value), str(exc)))
             continue
         allowed = vocabulary.properties[field.property].allowed_values
-        if allowed and converted not in allowed:
-            problems.append(Rejection(file, line, field.source, str(value), f"must be one of {', '.join(allowed)}"))
+        outside = [v for v in (converted if field.type == "list" else [converted]) if allowed and v not in allowed]
+        if outside:
+            shown = ";".join(map(str, outside))
+            problems.append(Rejection(file, line, field.source, shown, f"must be one of {', '.join(allowed)}"))
             continue
         props[field.property] = converted
     if not problems:
         problems.extend(_shape_problems(mapping, file, line, props))
     return key, props, problems
+
+
+def link_values(record: dict[str, Any], link: LinkMapping) -> list[str]:
+    """What a row's link column names: one value, or a `many` link's items (empty when the column is)."""
+    value = lookup(record, link.source)
+    if link.many:
+        return split_list(value)
+    text = "" if value is None else str(value).strip()
+    return [text] if text else []
 
 
 def _shape_problems(mapping: Mapping, file: str, line: int, props: dict[str, Any]) -> list[Rejection]:

@@ -238,8 +238,8 @@ ROW_KINDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
         "employees",
         ("Employee",),
         "kbcrm-employees",
-        "Load the staff directory (employee id, name, e-mail, department, job title): the people cases, notes, "
-        "articles and logins name.",
+        "Load the staff directory (employee id, name, e-mail, department, job title, declared expertise topics): "
+        "the people cases, notes, articles and logins name. Load the catalogue (its topics) first.",
     ),
     (
         "customers",

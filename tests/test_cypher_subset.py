@@ -9,7 +9,7 @@ import re
 import pytest
 
 from ingest.mapping import MAPPINGS_DIR, load_mapping
-from ingest.runner import _unlink_query
+from ingest.runner import _unlink_query, _write_query
 from kbcrm.graph import REGISTRY, GraphStore, NonPortableCypher, cypher
 from kbcrm.graph.cypher import portability_problems
 from kbcrm.graph.falkordb_backend import FalkorDBStore
@@ -98,10 +98,16 @@ def test_no_batch_statement_scans_a_label_for_every_row(falkordb_store: FalkorDB
             assert not _row_scans(falkordb_store.explain(query, query.example)), (name, query.text)
     for path in sorted(MAPPINGS_DIR.glob("*.yaml")):  # the statements ingest builds from each bundled mapping
         mapping = load_mapping(path)
+        targets = [["y", "z"] if link.many else "y" for link in mapping.links]
+        rows = {"rows": [{"id": "x", "line": 2, "props": {}, "targets": targets}], "source": "s", "now": "t"}
         for i in range(len(mapping.links)):
             checked += 1
-            plan = falkordb_store.explain(_unlink_query(mapping, i), {"rows": [{"id": "x", "targets": ["y"] * 9}]})
+            plan = falkordb_store.explain(_unlink_query(mapping, i), rows)
             assert not _row_scans(plan), (path.name, i, _unlink_query(mapping, i))
+        if mapping.links:
+            checked += 1
+            write = _write_query(mapping, (True,) * len(mapping.links))
+            assert not _row_scans(falkordb_store.explain(write, rows)), (path.name, write)
     assert checked > 20
 
 

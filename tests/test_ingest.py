@@ -190,9 +190,10 @@ def test_mapping_files_are_checked_against_the_ontology(tmp_path: Path) -> None:
         load_mapping(bad)
     with pytest.raises(
         MappingError,
-        match="bundled mappings: billing, interactions, kbcrm-case-notes, kbcrm-cases, kbcrm-contacts, "
-        "kbcrm-customers, kbcrm-employees, kbcrm-opportunities, kbcrm-order-lines, kbcrm-orders, kbcrm-stage-changes, "
-        "kbcrm-touches, order_lines, orders, sales, service",
+        match="bundled mappings: billing, interactions, kbcrm-case-notes, kbcrm-cases, kbcrm-components, "
+        "kbcrm-contacts, kbcrm-customers, kbcrm-employees, kbcrm-error-codes, kbcrm-opportunities, kbcrm-order-lines, "
+        "kbcrm-orders, kbcrm-products, kbcrm-stage-changes, kbcrm-symptoms, kbcrm-topics, kbcrm-touches, order_lines, "
+        "orders, sales, service",
     ):
         load_mapping("nonexistent")
     edits = tmp_path / "edits.yaml"
@@ -208,6 +209,87 @@ def test_mapping_files_are_checked_against_the_ontology(tmp_path: Path) -> None:
         ("ABOUT_PRODUCT", False),
         ("HANDLED_BY", False),
     ]
+
+
+def test_list_fields_and_many_links_are_checked_against_the_ontology(tmp_path: Path) -> None:
+    head = "source_system: x\nlabel: Product\nkey: id\nfields:\n  sku: {from: sku}\n  name: {from: name}\n"
+    cases = {
+        "  aliases: {from: aliases}\n": "field 'aliases' is a list in the ontology: use type: list",
+        "  category: {from: category, type: list}\n": "field 'category' is not a list in the ontology",
+    }
+    for line, message in cases.items():
+        path = tmp_path / "m.yaml"
+        path.write_text(head + line)
+        with pytest.raises(MappingError, match=message):
+            load_mapping(path)
+    path.write_text(
+        "source_system: x\nlabel: ServiceCase\nkey: id\nfields:\n  case_number: {from: id}\n  subject: {from: s}\n"
+        "  priority: {from: p}\n  status: {from: st}\n  opened_at: {from: o, type: datetime}\n"
+        "links:\n  - {rel: RAISED, from: org, customer_of: service, many: true}\n"
+    )
+    with pytest.raises(MappingError, match="'many' does not apply"):
+        load_mapping(path)
+
+
+def test_list_fields_and_many_links_load_update_and_unlink(falkordb_store: FalkorDBStore, tmp_path: Path) -> None:
+    """A row naming several targets gets one relationship each; an edited list moves them; JSON arrays work too."""
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "components.csv").write_text("component_id,name,aliases,name_zh\nc1,impeller,,\nc2,seal,,\nc3,motor,,\n")
+    (catalog / "symptoms.csv").write_text("symptom_id,name,aliases,name_zh,components\ns1,noise,,,c1\ns2,leak,,,\n")
+    for name, mapping in (("components.csv", "kbcrm-components"), ("symptoms.csv", "kbcrm-symptoms")):
+        assert run(falkordb_store, catalog / name, tmp_path, mapping=mapping).created >= 2
+    mapping = tmp_path / "products.yaml"
+    mapping.write_text(
+        "source_system: shop\nlabel: Product\nkey: id\nid_prefix: ''\n"
+        "fields:\n  sku: {from: sku, required: true}\n  name: {from: name, required: true}\n"
+        "  aliases: {from: aliases, type: list, values: {pmp: pump}}\n"
+        "links:\n  - {rel: HAS_COMPONENT, from: parts, label: Component, many: true, required: false}\n"
+        "  - {rel: HAS_SYMPTOM, from: problems, label: Symptom, many: true, required: false}\n"
+    )
+    products = tmp_path / "products.jsonl"
+
+    def load(*rows: str):
+        products.write_text("".join(row + "\n" for row in rows), encoding="utf-8")
+        return run(falkordb_store, products, tmp_path, mapping=str(mapping))
+
+    def links() -> list[tuple[str, str, str]]:
+        found = falkordb_store.read(
+            "MATCH (p:Product)-[r]->(t) WHERE type(r) IN ['HAS_COMPONENT', 'HAS_SYMPTOM'] "
+            "RETURN p.id AS p, type(r) AS rel, t.id AS t ORDER BY p, rel, t"
+        )
+        return [(r["p"], r["rel"], r["t"]) for r in found]
+
+    first = load(
+        '{"id": "p1", "sku": "A", "name": "Pump", "aliases": ["pmp", " AX "], '
+        '"parts": ["c1", "c2"], "problems": "s1;s2"}',
+        '{"id": "p2", "sku": "B", "name": "Mixer", "parts": "c3", "problems": []}',
+        '{"id": "p3", "sku": "C", "name": "Ghost", "parts": ["c1", "c9", "c8"]}',
+    )
+    assert (first.created, first.rejected) == (2, 1)
+    assert [(r.field, r.value, r.message) for r in first.rejections] == [
+        ("parts", "c9", "no Component with id 'c9'"),
+        ("parts", "c8", "no Component with id 'c8'"),
+    ]
+    assert links() == [
+        ("p1", "HAS_COMPONENT", "c1"),
+        ("p1", "HAS_COMPONENT", "c2"),
+        ("p1", "HAS_SYMPTOM", "s1"),
+        ("p1", "HAS_SYMPTOM", "s2"),
+        ("p2", "HAS_COMPONENT", "c3"),
+    ]
+    assert falkordb_store.get_node("Product", "p1")["aliases"] == ["pump", "AX"]
+    assert falkordb_store.get_node("Product", "p3") is None  # nothing of a rejected row is written
+    edited = load(
+        '{"id": "p1", "sku": "A", "name": "Pump", "aliases": ["pmp", " AX "], "parts": ["c2", "c3"], "problems": ""}',
+        '{"id": "p2", "sku": "B", "name": "Mixer", "parts": "c3", "problems": []}',
+    )
+    assert (edited.updated, edited.unchanged) == (1, 1)
+    assert links() == [("p1", "HAS_COMPONENT", "c2"), ("p1", "HAS_COMPONENT", "c3"), ("p2", "HAS_COMPONENT", "c3")]
+    assert load(
+        '{"id": "p1", "sku": "A", "name": "Pump", "aliases": "pmp;AX", "parts": "c2; c3", "problems": null}',
+        '{"id": "p2", "sku": "B", "name": "Mixer", "parts": ["c3"]}',
+    ).counts() == {"read": 2, "created": 0, "updated": 0, "unchanged": 2, "rejected": 0}
 
 
 def test_provenance_and_dry_run(falkordb_store: FalkorDBStore, tmp_path: Path) -> None:

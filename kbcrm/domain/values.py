@@ -27,13 +27,16 @@ def normalise_phone(text: str) -> str:
     return cleaned
 
 
-def split_list(value: str | None) -> list[str]:
-    """A `;`-separated cell as its items, each stripped, empty ones dropped ("a; b;" → ["a", "b"])."""
-    return [part.strip() for part in (value or "").split(";") if part.strip()]
+def split_list(value: Any) -> list[str]:
+    """A list's items, stripped, empty ones dropped: a `;`-separated cell ("a; b;" → ["a", "b"]) or a JSON array."""
+    parts = value if isinstance(value, list | tuple) else str(value or "").split(";")
+    return [text for text in (str(part).strip() for part in parts if part is not None) if text]
 
 
 def coerce(value: Any, kind: str) -> Any:
     """The value converted to its graph type; InvalidValue with a reason otherwise."""
+    if kind == "list":
+        return split_list(value)
     text = str(value).strip()
     try:
         if kind == "string":
