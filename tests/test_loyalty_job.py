@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -387,3 +388,63 @@ def test_seven_p_profile_on_the_customer_360(first_run: dict, loyalty_store: Fal
     assert f'<dt data-field="loyalty_tier">忠诚度等级</dt><dd>{tier}</dd>' in chinese
     kind = {"person": "个人", "organization": "企业"}[view["profile"]["customer_kind"]]
     assert f'<dt data-field="customer_kind">类型</dt><dd>{kind}</dd>' in chinese
+
+
+def test_every_sentence_the_job_writes_has_its_chinese_form(first_run: dict, loyalty_store: FalkorDBStore) -> None:
+    """Reasons, 7P summaries and segments are stored in English; a Chinese page shows each through one table."""
+    from api.pages.i18n import STRINGS
+    from kbcrm.loyalty.phrases import in_chinese, untranslated
+
+    zh = STRINGS["zh"]
+    sentences: list[str] = []
+    rows = loyalty_store.read(
+        "MATCH (c:Customer) RETURN c.churn_reasons AS churn, c.loyalty_reasons AS loyalty, "
+        "c.purchasing_power_reasons AS power, c.profile_7p AS p"
+    )
+    for row in rows:
+        sentences += [*(row["churn"] or []), *(row["loyalty"] or []), *(row["power"] or [])]
+        sentences += [section["summary"] for section in json.loads(row["p"] or "{}").values()]
+    for segment in loyalty_store.read("MATCH (s:Segment) RETURN s.name AS name, s.description AS description"):
+        sentences += [segment["name"], segment["description"]]
+    assert len(sentences) > 1000 and any("log-odds" in s for s in sentences)
+    missing = sorted({part for s in sentences for part in untranslated(s, zh)})
+    assert missing == []  # a sentence the job writes that no template of kbcrm/loyalty/phrases.py reads
+    shown = [in_chinese(s, zh) for s in sentences]
+    # What is left in Latin letters is data (names, ids, a campaign) and the model names: no English words.
+    english = re.compile(r"\b(?:the|of|in|and|by|to|orders?|customers?|days?|years?|months?|risk|tier|value)\b")
+    assert not [s for s in shown if english.search(s) and "'" not in s and "“" not in s]
+
+    # The templates, one of each kind: nested (a churn reason), words, a list of categories, an RFM rule.
+    assert in_chinese("days since the last order is high: 954 (typical 123) (+0.24 log-odds)", zh) == (
+        "距上次下单天数偏高：954（典型值 123）（对数几率 +0.24）"
+    )
+    assert in_chinese("organization in DE; vip tier; RFM 'at risk'", zh) == "企业（DE）；等级：VIP；RFM“有流失风险”"
+    assert in_chinese("3 product(s) in 2 categories: pump 65%, spare part 35%; top AX-200", zh) == (
+        "3 个产品，2 个类别：泵 65%，备件 35%；最主要的产品：AX-200"
+    )
+    assert in_chinese("R <= 2 and FM >= 4", zh) == "R <= 2 且 FM >= 4"
+    # A word no table knows leaves the part in English rather than half-translated.
+    odd = "most contact by pigeon (3, 50% led to an order, quote or resolution, 0% complaints or no answer)"
+    assert in_chinese(odd, zh) == odd and untranslated(odd, zh) == [odd]
+
+
+def test_the_chinese_customer_360_shows_the_job_s_sentences_in_chinese(
+    first_run: dict, loyalty_store: FalkorDBStore, settings: Settings
+) -> None:
+    from api.app import create_app
+    from kbcrm.access.demo import ensure_demo_users
+    from tests.portal_client import Client
+
+    ensure_demo_users(loyalty_store, enabled=True)
+    engineer = Client(create_app(settings, store=loyalty_store), "engineer")
+    customer = next(s["id"] for s in first_run["scores"] if s.get("churn_reasons"))
+    view = engineer.get(f"/api/v1/customers/{customer}").json()
+    assert "P(alive)" in view["loyalty"]["loyalty_reasons"][1]  # the JSON keeps the stored English
+    page = html.unescape(engineer.get(f"/staff/customers/{customer}", params={"lang": "zh"}).text)
+    assert "仍活跃概率" in page and "流失风险" in page and "对数几率" in page
+    persistency = next(p for p in view["seven_p"] if p["key"] == "persistency")["summary"]
+    assert persistency not in page and "最近一次下单在" in page
+    for reason in view["loyalty"]["loyalty_reasons"] + view["loyalty"]["churn_reasons"]:
+        assert f"<li>{reason}</li>" not in page
+    english = html.unescape(engineer.get(f"/staff/customers/{customer}", params={"lang": "en"}).text)
+    assert persistency in english and f"<li>{view['loyalty']['churn_reasons'][0]}</li>" in english

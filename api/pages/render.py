@@ -16,6 +16,7 @@ from jinja2 import pass_context
 from api.pages.i18n import LANG_COOKIE, STRINGS, language
 from kbcrm.access import sessions
 from kbcrm.access.models import Principal
+from kbcrm.loyalty.phrases import in_chinese
 from kbcrm.operations.accounts.service import CONTACT_ROLES
 from kbcrm.operations.cases.service import STATUSES
 from kbcrm.operations.opportunities.service import CURRENCIES
@@ -77,6 +78,14 @@ def local_name(context: Any, node_id: str, name: str) -> str:
     return names.get(node_id) or name
 
 
+@pass_context
+def phrase(context: Any, text: Any) -> Any:
+    """A sentence the loyalty job wrote (a reason, a 7P summary, a segment) in the page's language."""
+    if context.get("lang") != "zh" or not isinstance(text, str):
+        return text
+    return in_chinese(text, context["t"])
+
+
 def path_vocabulary(t: dict[str, str]) -> dict[str, str]:
     """The words an evidence path is written in (relationship verbs, node labels): what deflect.js needs."""
     return {key: value for key, value in t.items() if key.startswith(("verb_", "label_"))}
@@ -90,6 +99,7 @@ TEMPLATES.env.globals["local_name"] = local_name
 TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.filters["shown"] = shown
 TEMPLATES.env.filters["money"] = money
+TEMPLATES.env.filters["phrase"] = phrase
 TEMPLATES.env.globals["statuses"] = ("active", *STATUSES)
 TEMPLATES.env.globals["contact_roles"] = CONTACT_ROLES
 TEMPLATES.env.globals["currencies"] = CURRENCIES

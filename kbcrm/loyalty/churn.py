@@ -19,6 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from kbcrm.loyalty.phrases import say
+
 
 @dataclass(frozen=True)
 class Feature:
@@ -183,14 +185,21 @@ class ChurnModel:
     def _reason(self, feature: Feature, row: Mapping[str, Any], contribution: float) -> Reason:
         value = row.get(feature.source)
         if feature.kind == "categorical":
-            text = f"{feature.label}: {value}"
+            text = say("churn_categorical", feature=feature.label, value=value)
         else:
             number = _number(value)
             mean = self._encoder.means[feature.name]
             average = float(np.expm1(mean)) if feature.log else mean
             direction = "high" if (np.log1p(max(number, 0.0)) if feature.log else number) > mean else "low"
             typical = "typical" if feature.log else "average"
-            text = f"{feature.label} is {direction}: {readable(number)} ({typical} {readable(average)})"
+            text = say(
+                "churn_numeric",
+                feature=feature.label,
+                direction=direction,
+                value=readable(number),
+                typical=typical,
+                average=readable(average),
+            )
         return Reason(feature=feature.name, text=text, contribution=round(contribution, 3))
 
     def weights(self) -> list[tuple[str, str, float]]:

@@ -34,6 +34,7 @@ from kbcrm.loyalty.features import (
     purchase_summary,
 )
 from kbcrm.loyalty.fitting import Fit
+from kbcrm.loyalty.phrases import say
 from kbcrm.loyalty.profile import Scores, seven_p
 from kbcrm.loyalty.purchasing import credit_rating
 from kbcrm.loyalty.segments import cluster
@@ -189,7 +190,7 @@ def run_loyalty(
         buyers = summary["index"]
         churn[buyers] = model.predict([score_rows[i] for i in buyers])
         for i, reasons in zip(buyers, model.reasons([score_rows[i] for i in buyers]), strict=True):
-            churn_reasons[i] = [f"{r.text} (+{r.contribution:.2f} log-odds)" for r in reasons]
+            churn_reasons[i] = [say("churn_reason", reason=r.text, contribution=r.contribution) for r in reasons]
         q = model.out_of_fold
         summary_run.churn = {
             "version": model.version,
@@ -256,29 +257,30 @@ def run_loyalty(
 
     def loyalty_reasons(i: int) -> list[str]:
         if tier[i] == "prospect":
-            return ["no order yet"]
+            return [say("no_order")]
         cid = ids[i]
+        top = max(1, round(100 * (1 - clv_pct[i]) + 0.5))
         reasons = [
-            f"12-month CLV {clv[i]:,.0f} (top {max(1, round(100 * (1 - clv_pct[i]) + 0.5))} %)",
-            f"P(alive) {alive[i]:.2f}",
-            f"customer for {tenure[i] / 365.25:.1f} years",
+            say("clv_top", months=settings.clv_horizon_months, clv=clv[i], top=top),
+            say("p_alive", p=alive[i]),
+            say("tenure", years=tenure[i] / 365.25),
         ]
         if not np.isnan(churn[i]):
-            reasons.append(f"churn risk {churn[i]:.2f}")
+            reasons.append(say("churn_risk", risk=churn[i]))
         if structure.referrals_made.get(cid):
-            reasons.append(f"referred {structure.referrals_made[cid]} customer(s)")
+            reasons.append(say("referred", n=structure.referrals_made[cid]))
         if structure.subsidiaries.get(cid):
-            reasons.append(f"parent of {structure.subsidiaries[cid]} subsidiary customer(s)")
+            reasons.append(say("parent_of", n=structure.subsidiaries[cid]))
         if structure.parent.get(cid):
-            reasons.append(f"subsidiary of {structure.parent[cid]}")
+            reasons.append(say("subsidiary_of", parent=structure.parent[cid]))
         if structure.centrality_rank.get(cid, 0) >= 0.9:
-            reasons.append("among the 10 % most connected customers in the relationship graph")
+            reasons.append(say("central"))
         return reasons
 
     # Segments.
     tick("segmenting", 0, 1)
     seg_rows = [{**score_rows[i], "churn_risk": float(risk[i]), "clv": float(clv[i])} for i in buyers]
-    clusters = cluster(seg_rows, seed=settings.demo_seed)
+    clusters = cluster(seg_rows, seed=settings.demo_seed, horizon_months=settings.clv_horizon_months)
     cluster_of = {int(buyers[m]): s for s in clusters for m in s.members}
     tick("segmenting", 1, 1)
 
@@ -297,10 +299,7 @@ def run_loyalty(
         }
         for s in clusters
     ]
-    for kind, segment_names, describe in (
-        ("tier", TIERS, "loyalty tier"),
-        ("rfm", [name for name, _, _ in rfm.SEGMENTS], "RFM segment"),
-    ):
+    for kind, segment_names in (("tier", TIERS), ("rfm", [name for name, _, _ in rfm.SEGMENTS])):
         values = tier if kind == "tier" else [rfm_score.get(i, ("", ""))[1] for i in range(len(customers))]
         for name in segment_names:
             members = sum(1 for v in values if v == name)
@@ -308,19 +307,19 @@ def run_loyalty(
                 next(r for n, r, _ in rfm.SEGMENTS if n == name)
                 if kind == "rfm"
                 else {
-                    "vip": f"top {settings.loyalty_vip_share:.0%} loyalty score",
-                    "loyal": f"next {settings.loyalty_loyal_share:.0%} loyalty score",
-                    "at-risk": f"below those, P(alive) >= {LAPSED_P_ALIVE} and churn risk >= {AT_RISK_CHURN}",
-                    "lapsed": f"below those, P(alive) < {LAPSED_P_ALIVE}",
-                    "regular": "the other buyers",
-                    "prospect": "no order yet",
+                    "vip": say("rule_top", share=settings.loyalty_vip_share),
+                    "loyal": say("rule_next", share=settings.loyalty_loyal_share),
+                    "at-risk": say("rule_at_risk", p=LAPSED_P_ALIVE, risk=AT_RISK_CHURN),
+                    "lapsed": say("rule_lapsed", p=LAPSED_P_ALIVE),
+                    "regular": say("rule_other"),
+                    "prospect": say("no_order"),
                 }[name]
             )
             segment_nodes.append(
                 {
                     "id": f"{kind}-{name.replace(' ', '-')}",
-                    "name": f"{describe}: {name}",
-                    "description": f"{members} customers; {rule}",
+                    "name": say("group_name_tier", tier=name) if kind == "tier" else say("group_name_rfm", rfm=name),
+                    "description": f"{say('members', n=members)}; {rule}",
                     "rule": rule,
                     "segment_kind": kind,
                     "size": members,
@@ -378,8 +377,12 @@ def run_loyalty(
                     "rfm_segment": rfm_name or None,
                     "credit_rating": rating,
                     "purchasing_power_reasons": [
-                        f"expected {expected[i]:.1f} orders × {spend_each[i]:,.0f} per order in the next "
-                        f"{settings.clv_horizon_months} months",
+                        say(
+                            "expected_per_order",
+                            orders=expected[i],
+                            spend=spend_each[i],
+                            months=settings.clv_horizon_months,
+                        ),
                         *credit_reasons,
                     ]
                     if bought

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from kbcrm.loyalty.features import as_day
+from kbcrm.loyalty.phrases import say
 from kbcrm.loyalty.service import CustomerActivity
 
 SECTIONS = ("profile", "persistency", "profitability", "performance", "prospects", "product_mix", "promotion")
@@ -75,14 +76,14 @@ def seven_p(customer: CustomerActivity, scores: Scores, as_of: date) -> dict[str
 
 def _profile(customer: CustomerActivity, scores: Scores) -> dict[str, Any]:
     kind = customer.kind or "customer"
-    parts = [kind + (f" in {customer.country}" if customer.country else "")]
+    parts = [say("kind_in", kind=kind, country=customer.country) if customer.country else say("kind", kind=kind)]
     if customer.since:
-        parts.append(f"customer since {str(customer.since)[:10]}")
-    parts.append(f"{scores.tier} tier")
+        parts.append(say("since", date=str(customer.since)[:10]))
+    parts.append(say("tier", tier=scores.tier))
     if scores.segment:
-        parts.append(f"segment {scores.segment!r}")
+        parts.append(say("segment", segment=scores.segment))
     if scores.rfm_segment:
-        parts.append(f"RFM {scores.rfm_segment!r}")
+        parts.append(say("rfm", rfm=scores.rfm_segment))
     return {
         "summary": "; ".join(parts),
         "kind": customer.kind,
@@ -100,18 +101,26 @@ def _persistency(
     days = sorted({d for d, _ in orders})
     start = as_day(customer.since) or (days[0] if days else None)
     if not days or start is None:
-        return {"summary": "no order yet", "orders": 0}
+        return {"summary": say("no_order"), "orders": 0}
     start = min(start, days[0])
     tenure_years = max((as_of - start).days, 1) / 365.25
     quarters = {(d.year, (d.month - 1) // 3) for d in days}
     total_quarters = (as_of.year - start.year) * 4 + (as_of.month - 1) // 3 - (start.month - 1) // 3 + 1
     since_last = (as_of - days[-1]).days
-    summary = (
-        f"{len(days)} order day(s) in {tenure_years:.1f} years ({len(days) / tenure_years:.1f} a year), "
-        f"in {len(quarters)} of {total_quarters} quarters; last order {since_last} days ago"
-    )
+    parts = [
+        say(
+            "order_days",
+            days=len(days),
+            years=tenure_years,
+            rate=len(days) / tenure_years,
+            active=len(quarters),
+            quarters=total_quarters,
+        ),
+        say("last_order", days=since_last),
+    ]
     if scores.p_alive is not None:
-        summary += f"; P(alive) {scores.p_alive:.2f}"
+        parts.append(say("p_alive", p=scores.p_alive))
+    summary = "; ".join(parts)
     return {
         "summary": summary,
         "orders": len(days),
@@ -128,13 +137,14 @@ def _profitability(scores: Scores, orders: list[tuple[date, float]], as_of: date
     revenue = sum(amount for _, amount in orders)
     last_year = sum(amount for d, amount in orders if (as_of - d).days < 365)
     if not orders:
-        return {"summary": "no revenue yet (revenue-based: the graph has no cost data)", "revenue": 0.0}
+        return {"summary": say("no_revenue"), "revenue": 0.0}
     mean = revenue / len(orders)
-    summary = f"revenue {_money(revenue)} ({_money(last_year)} in the last 12 months), {_money(mean)} per order"
+    parts = [say("revenue", revenue=_money(revenue), last_year=_money(last_year), mean=_money(mean))]
     if scores.clv is not None:
-        summary += f"; {scores.horizon_months}-month CLV {_money(scores.clv)}"
+        parts.append(say("clv", months=scores.horizon_months, clv=_money(scores.clv)))
     if scores.credit_rating:
-        summary += f"; credit rating {scores.credit_rating}"
+        parts.append(say("credit", rating=scores.credit_rating))
+    summary = "; ".join(parts)
     return {
         "summary": summary,
         "revenue": round(revenue, 2),
@@ -172,15 +182,20 @@ def _performance(touches: list[dict[str, Any]], categories: dict[str, tuple[floa
     if channels:
         most = channels[0]
         parts.append(
-            f"most contact by {most['channel']} ({most['interactions']}, {most['positive_share']:.0%} led to an "
-            f"order, quote or resolution, {most['negative_share']:.0%} complaints or no answer)"
+            say(
+                "most_contact",
+                channel=most["channel"],
+                n=most["interactions"],
+                positive=most["positive_share"],
+                negative=most["negative_share"],
+            )
         )
         if best and best["channel"] != most["channel"]:
-            parts.append(f"best results by {best['channel']} ({best['positive_share']:.0%} positive)")
+            parts.append(say("best_channel", channel=best["channel"], positive=best["positive_share"]))
     if products:
-        parts.append(f"revenue mostly from {products[0]['category']} ({products[0]['share']:.0%})")
+        parts.append(say("revenue_from", category=products[0]["category"], share=products[0]["share"]))
     return {
-        "summary": "; ".join(parts) if parts else "no interactions or order lines yet",
+        "summary": "; ".join(parts) if parts else say("no_touches"),
         "channels": channels,
         "best_channel": best["channel"] if best else None,
         "products": products,
@@ -203,17 +218,20 @@ def _prospects(customer: CustomerActivity, scores: Scores, as_of: date) -> dict[
     weighted = sum(float(o.get("amount") or 0.0) * float(o.get("probability") or 0.0) for o in open_ones)
     parts = []
     if scores.expected_orders is not None:
-        spend = f" × {_money(scores.expected_spend)}" if scores.expected_spend is not None else ""
-        parts.append(f"expected {scores.expected_orders:.1f} orders{spend} in the next {scores.horizon_months} months")
+        expected = {"orders": scores.expected_orders, "months": scores.horizon_months}
+        if scores.expected_spend is not None:
+            parts.append(say("expected_spend", spend=_money(scores.expected_spend), **expected))
+        else:
+            parts.append(say("expected", **expected))
     if open_ones:
+        worth = {"amount": _money(pipeline), "weighted": _money(weighted)}
         parts.append(
-            f"{len(open_ones)} open opportunit{'y' if len(open_ones) == 1 else 'ies'} worth {_money(pipeline)} "
-            f"({_money(weighted)} weighted by stage)"
+            say("one_opportunity", **worth) if len(open_ones) == 1 else say("opportunities", n=len(open_ones), **worth)
         )
     else:
-        parts.append("no open opportunity")
+        parts.append(say("no_opportunity"))
     if scores.churn_risk is not None:
-        parts.append(f"churn risk {scores.churn_risk:.2f}")
+        parts.append(say("churn_risk", risk=scores.churn_risk))
     return {
         "summary": "; ".join(parts),
         "expected_orders": scores.expected_orders,
@@ -240,14 +258,16 @@ def _product_mix(
     ranked = sorted(revenue_by_product.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
     top = [{"product": p, "name": names[p], "revenue": round(r, 2)} for p, r in ranked]
     if not lines:
-        summary = "no order lines yet"
+        parts = [say("no_lines")]
     else:
-        summary = (
-            f"{len(revenue_by_product)} product(s) in {len(mix)} categor{'y' if len(mix) == 1 else 'ies'}: "
-            + ", ".join(f"{c} {s:.0%}" for c, s in mix.items())
-            + f"; top {top[0]['name']}"
-        )
-    summary += f"; {installed} product(s) installed"
+        shares = ", ".join(f"{c} {s:.0%}" for c, s in mix.items())
+        parts = [
+            say("mix_one", products=len(revenue_by_product), mix=shares)
+            if len(mix) == 1
+            else say("mix", products=len(revenue_by_product), categories=len(mix), mix=shares),
+            say("top_product", product=top[0]["name"]),
+        ]
+    summary = "; ".join([*parts, say("installed", n=installed)])
     return {
         "summary": summary,
         "categories": mix,
@@ -263,17 +283,20 @@ def _promotion(customer: CustomerActivity, as_of: date) -> dict[str, Any]:
     responded = [m for m in targeted if m.get("response") and (as_day(m.get("responded_at")) or as_of) <= as_of]
     converted = [m for m in responded if m.get("response") == CONVERTED]
     if not targeted:
-        summary = "not targeted by any campaign yet"
-        if held_back:
-            summary += f" (in the control group of {held_back})"
+        summary = say("not_targeted_control", n=held_back) if held_back else say("not_targeted")
         return {"summary": summary, "campaigns": 0, "control_groups": held_back}
     last = max(responded, key=lambda m: str(m.get("responded_at") or ""), default=None)
-    summary = (
-        f"targeted by {len(targeted)} campaign(s), responded to {len(responded)} "
-        f"({_share(len(responded), len(targeted)):.0%}), converted {len(converted)}"
+    summary = say(
+        "targeted",
+        n=len(targeted),
+        responded=len(responded),
+        rate=_share(len(responded), len(targeted)),
+        converted=len(converted),
     )
     if last:
-        summary += f"; last: {last['response']} to {last.get('campaign_name') or last.get('campaign')!r}"
+        summary += "; " + say(
+            "last_response", response=last["response"], campaign=last.get("campaign_name") or last.get("campaign")
+        )
     return {
         "summary": summary,
         "campaigns": len(targeted),

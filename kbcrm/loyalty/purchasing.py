@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from kbcrm.loyalty.phrases import say
+
 LATE_GRACE_DAYS = 5
 
 
@@ -16,16 +18,16 @@ def credit_rating(payments: list[tuple[date, date | None]], as_of: date) -> tupl
     D: otherwise.
     """
     if not payments:
-        return None, ["no invoices due yet"]
+        return None, [say("no_invoices")]
     late = [(paid - due).days for due, paid in payments if paid is not None and (paid - due).days > LATE_GRACE_DAYS]
     overdue = [(as_of - due).days for due, paid in payments if paid is None and (as_of - due).days > LATE_GRACE_DAYS]
     share_late = len(late) / len(payments)
     worst_overdue = max(overdue, default=0)
-    reasons = [f"{len(late)} of {len(payments)} invoices paid more than {LATE_GRACE_DAYS} days late"]
+    reasons = [say("late_invoices", late=len(late), total=len(payments), grace=LATE_GRACE_DAYS)]
     if late:
-        reasons.append(f"on average {sum(late) / len(late):.0f} days late when late")
+        reasons.append(say("late_average", days=sum(late) / len(late)))
     if overdue:
-        reasons.append(f"{len(overdue)} unpaid invoice(s), the oldest {worst_overdue} days overdue")
+        reasons.append(say("overdue", n=len(overdue), days=worst_overdue))
     if share_late <= 0.10 and not overdue:
         return "A", reasons
     if share_late <= 0.30 and worst_overdue <= 30:

@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
+from kbcrm.loyalty.phrases import say
+
 COLUMNS = ("recency_days", "orders", "mean_order_value", "p_alive", "churn_risk", "clv", "tenure_days")
 LOGGED = {"recency_days", "orders", "mean_order_value", "clv", "tenure_days"}
 
@@ -40,11 +42,16 @@ def _name(medians: dict[str, float], clv_cut: tuple[float, float]) -> str:
         activity = "lapsing"
     else:
         activity = "cooling"
-    return f"{value} value, {activity}"
+    return say("cluster_name", level=value, activity=activity)
 
 
-def cluster(rows: list[dict[str, float]], *, seed: int = 7, k_range: range = range(3, 7)) -> list[Segment]:
-    """Segments chosen by the best silhouette over `k_range`; deterministic for the same rows and seed."""
+def cluster(
+    rows: list[dict[str, float]], *, seed: int = 7, k_range: range = range(3, 7), horizon_months: int = 12
+) -> list[Segment]:
+    """Segments chosen by the best silhouette over `k_range`; deterministic for the same rows and seed.
+
+    `horizon_months`: the CLV's horizon, as the descriptions name it.
+    """
     if len(rows) < 2 * k_range.start:
         return []
     X = _matrix(rows)
@@ -73,17 +80,22 @@ def cluster(rows: list[dict[str, float]], *, seed: int = 7, k_range: range = ran
         name = _name(medians, cut)
         used[name] = used.get(name, 0) + 1
         if used[name] > 1:
-            name = f"{name} ({used[name]})"
+            name = say("cluster_name_again", segment=name, n=used[name])
         slug = name.lower().replace(",", "").replace(" ", "-").replace("(", "").replace(")", "")
         found.append(
             Segment(
                 id=f"segment-{slug}",
                 name=name,
-                description=(
-                    f"{len(members)} customers: median 12-month CLV {medians['clv']:,.0f}, "
-                    f"P(alive) {medians['p_alive']:.2f}, churn risk {medians['churn_risk']:.2f}, "
-                    f"{medians['orders']:.0f} orders, last order {medians['recency_days']:.0f} days ago, "
-                    f"customer for {medians['tenure_days'] / 365.25:.1f} years"
+                description=say(
+                    "cluster_description",
+                    n=len(members),
+                    months=horizon_months,
+                    clv=medians["clv"],
+                    p=medians["p_alive"],
+                    risk=medians["churn_risk"],
+                    orders=medians["orders"],
+                    days=medians["recency_days"],
+                    years=medians["tenure_days"] / 365.25,
                 ),
                 rule=f"k-means (k={k}, best silhouette of {k_range.start}-{k_range.stop - 1}) on "
                 + ", ".join(f"log {c}" if c in LOGGED else c for c in COLUMNS),
