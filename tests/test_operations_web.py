@@ -127,6 +127,13 @@ def test_console_pages(app: FastAPI, falkordb_store: FalkorDBStore) -> None:
     )
     assert moved.status_code == 303
     assert staff.get(f"/staff/opportunities/{opp}?format=json").json()["opportunity"]["stage"] == "negotiation"
+    # Stages and contact roles are stored values: a Chinese page says them in Chinese, forms still send the value.
+    chinese = staff.get(f"/staff/opportunities/{opp}", params={"lang": "zh"}).text
+    assert '<strong class="stage" data-stage="negotiation">谈判</strong>' in chinese
+    assert "赢单 → 谈判" in chinese and '<option value="won">赢单</option>' in chinese
+    assert "<td>赢单</td>" in staff.get("/staff/opportunities?stage=won", params={"lang": "zh"}).text
+    roles = staff.get(f"/staff/customers/{known['id']}", params={"lang": "zh"}).text
+    assert '<option value="decision maker">决策者</option>' in roles
     engineer = Client(app, "engineer")  # reads the pipeline, cannot move stages
     assert 'id="stage-form"' not in engineer.get(f"/staff/opportunities/{opp}").text
     assert (
