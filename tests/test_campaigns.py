@@ -252,6 +252,13 @@ def test_campaign_api_for_marketers(portal_store: FalkorDBStore, portal_kb: Any,
     assert page.status_code == 200 and "Owners" in page.text
     detail = marketer.get(f"/staff/campaigns/{plan['id']}", headers={"Accept": "text/html"})
     assert detail.status_code == 200 and with_content[0]["content"][0]["title"] in detail.text
+    # Rates read as percentages and stored values in the page's language.
+    share = report["response_rate"] * 100
+    assert f"{share:.1f} %" in detail.text and f"{share:.1f} %" in page.text and "邮寄" not in detail.text
+    chinese = marketer.get(f"/staff/campaigns/{plan['id']}", params={"lang": "zh"}).text
+    assert "邮寄 ·" in chinese and "(已打开)" in chinese and ("目标" in chinese or "对照组" in chinese)
+    form = marketer.get("/staff/campaigns", params={"lang": "zh"}).text
+    assert '<option value="post">邮寄</option>' in form
 
 
 def test_member_export_and_responses_from_a_mailing_tool(crm: FalkorDBStore, tmp_path: Path) -> None:

@@ -66,6 +66,16 @@ def money(value: Any) -> str:
         return str(value)
 
 
+def percent(value: Any) -> str:
+    """A share as a percentage (0.5349 → "53.5 %"); "–" when there is none."""
+    if value is None or value == "":
+        return "–"
+    try:
+        return f"{float(value) * 100:.1f} %"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def term(t: dict[str, str], prefix: str, key: str, default: str | None = None) -> str:
     """The page language's word for a stored value (a role, a node label, a relationship), else `default` or it."""
     return t.get(prefix + key, key if default is None else default)
@@ -99,6 +109,7 @@ TEMPLATES.env.globals["local_name"] = local_name
 TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.filters["shown"] = shown
 TEMPLATES.env.filters["money"] = money
+TEMPLATES.env.filters["percent"] = percent
 TEMPLATES.env.filters["phrase"] = phrase
 TEMPLATES.env.globals["statuses"] = ("active", *STATUSES)
 TEMPLATES.env.globals["contact_roles"] = CONTACT_ROLES
