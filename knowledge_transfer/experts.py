@@ -15,10 +15,11 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kbcrm.graph import GraphStore, cypher
 from knowledge_transfer.answers.models import Evidence, EvidencePath, PathEdge, PathNode, Suggestion
 from knowledge_transfer.search.index import top_k
 
@@ -92,6 +93,20 @@ def rank_experts(kb: KnowledgeBase, fused: np.ndarray, *, limit: int = 5, depth:
             )
         )
     return out
+
+
+TOPICS = cypher(
+    "experts.topics",
+    "MATCH (t:Topic) OPTIONAL MATCH (a:KnowledgeArticle)-[:ON_TOPIC]->(t) "
+    "WITH t, count(a) AS articles OPTIONAL MATCH (e:Employee)-[:HAS_EXPERTISE]->(t) "
+    "RETURN t.id AS id, t.name AS name, t.name_zh AS name_zh, articles, count(e) AS declared ORDER BY name, id",
+    ordered=True,
+)
+
+
+def topics(store: GraphStore) -> list[dict[str, Any]]:
+    """The knowledge topics to ask the finder about: id, names, articles on the topic, people who declare it."""
+    return store.read(TOPICS)
 
 
 def who_knows(kb: KnowledgeBase, topic_or_question: str, *, limit: int = 5) -> list[Suggestion]:

@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import httpx
@@ -1118,3 +1119,22 @@ def test_recent_keeps_values_for_a_bounded_time_and_number() -> None:
     recent.max_age_s = 0.05
     time.sleep(0.1)
     assert recent.get("c") is None
+
+
+def test_expert_finder_lists_topics_to_ask_about(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    engineer = Client(app, "engineer")
+    topics = portal_store.read(
+        "MATCH (t:Topic) OPTIONAL MATCH (a:KnowledgeArticle)-[:ON_TOPIC]->(t) "
+        "RETURN t.id AS id, t.name AS name, t.name_zh AS zh, count(a) AS n ORDER BY name"
+    )
+    assert topics and any(t["n"] for t in topics)
+    listed = engineer.get("/staff/experts", params={"format": "json"}).json()["topics"]
+    assert [(t["id"], t["articles"]) for t in listed] == [(t["id"], t["n"]) for t in topics]
+    page = engineer.get("/staff/experts").text
+    first = topics[0]
+    assert 'id="expert-topics"' in page and f'<a href="?q={quote(first["name"])}">{first["name"]}</a>' in page
+    chinese = engineer.get("/staff/experts", params={"lang": "zh"}).text
+    assert f">{first['zh']}</a>" in chinese  # the topic's Chinese name; the link asks in the stored name
+    busiest = max(topics, key=lambda t: t["n"])
+    found = engineer.get("/staff/experts", params={"q": busiest["name"], "format": "json"}).json()
+    assert found["experts"] and found["topics"] == [] and all(e["evidence"]["paths"] for e in found["experts"])

@@ -38,6 +38,7 @@ from kbcrm.loyalty import service as loyalty
 from kbcrm.operations.campaigns import service as campaigns
 from kbcrm.operations.cases import service as cases
 from knowledge_transfer import portal
+from knowledge_transfer.experts import topics as expert_topics
 from knowledge_transfer.experts import who_knows
 
 router = APIRouter(include_in_schema=False)
@@ -456,11 +457,12 @@ def staff_campaign(request: Request, campaign_id: str, store: Store, principal: 
 
 
 @router.get("/staff/experts")
-def staff_experts(request: Request, kb: Knowledge, principal: MaybeUser, q: str = "") -> Response:
-    """Who knows about this topic."""
+def staff_experts(request: Request, kb: Knowledge, store: Store, principal: MaybeUser, q: str = "") -> Response:
+    """Who knows about this topic; without one, the topics to ask about."""
     user = _need(request, principal, *STAFF)
     found = [s.to_dict() for s in who_knows(kb, q.strip()[:500], limit=8)] if q.strip() else []
-    return page(request, "staff_experts.html", {"q": q, "experts": found}, principal=user)
+    listed = expert_topics(store) if not found else []  # what to ask about, also when nobody was found
+    return page(request, "staff_experts.html", {"q": q, "experts": found, "topics": listed}, principal=user)
 
 
 @router.get("/staff/knowledge-health")
