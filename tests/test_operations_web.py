@@ -3,6 +3,7 @@ staff console pages (new customer with the duplicate answer, timeline, pipeline,
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,7 +119,11 @@ def test_console_pages(app: FastAPI, falkordb_store: FalkorDBStore) -> None:
     assert pipeline.status_code == 200 and "OPP-" in pipeline.text
     data = staff.get("/staff/opportunities?stage=won&format=json").json()
     assert data["opportunities"] and {o["stage"] for o in data["opportunities"]} == {"won"}
-    assert staff.get("/staff/opportunities/forecast?start=2026-11-01").status_code == 200
+    forecast = staff.get("/staff/opportunities/forecast?start=2026-11-01")
+    method = staff.get("/staff/opportunities/forecast?start=2026-11-01&format=json").json()["method"]
+    assert forecast.status_code == 200 and html.escape(method, quote=False) in forecast.text  # the page says how
+    chinese_forecast = staff.get("/staff/opportunities/forecast", params={"start": "2026-11-01", "lang": "zh"}).text
+    assert "金额 × 概率" in chinese_forecast and method not in chinese_forecast
     opp = data["opportunities"][0]["id"]
     detail = staff.get(f"/staff/opportunities/{opp}")
     assert 'id="stage-history"' in detail.text and 'id="stage-form"' in detail.text
