@@ -944,6 +944,56 @@ def eval_retrieval(
     )
 
 
+@eval_app.command("weak-match")
+def eval_weak_match(
+    corpus: Annotated[Path, typer.Argument(help="A BEIR-layout directory: its corpus, and its queries as on-topic.")],
+    other: Annotated[Path, typer.Argument(help="A BEIR-layout directory on another subject: its queries, off-topic.")],
+    embedder: Annotated[
+        str | None, typer.Option(help="minilm-int8, minilm, use-int8 or use (default: KBCRM_EMBEDDER).")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(min=0, max=1, help="Cosine to test (default: KBCRM_WEAK_MATCH_SIMILARITY).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Questions drawn from each set.")] = 600,
+) -> None:
+    """How well the weak-match threshold tells on-topic questions from off-topic ones, by best cosine in a corpus."""
+    import numpy as np
+
+    from knowledge_transfer.embeddings import get_embedder
+    from knowledge_transfer.evaluation import PERCENTILES, DatasetError, load_beir, weak_match_rates
+
+    settings = get_settings()
+    try:
+        own, foreign = load_beir(corpus), load_beir(other)
+    except DatasetError as exc:
+        _fail(str(exc))
+    name = embedder or settings.embedder
+    if name not in EMBEDDING_DIMENSIONS:
+        _fail(f"--embedder: unknown embedder {name!r}; choose one of {', '.join(EMBEDDING_DIMENSIONS)}")
+    cut = settings.weak_match_similarity if threshold is None else threshold
+    model = get_embedder(name)
+    with console.status(f"encoding {len(own.doc_ids)} documents and up to {2 * limit} questions"):
+        report = weak_match_rates(own, foreign, model, threshold=cut, limit=limit)
+    table = Table(title=f"best cosine in {own.name} ({model.model_id})")
+    table.add_column("questions")
+    table.add_column("n", justify="right")
+    for p in PERCENTILES:
+        table.add_column(f"p{p}", justify="right")
+    table.add_column(f"below {cut:g}", justify="right")
+    for label, values, share in (
+        (f"{own.name} (on topic)", report.on_topic, report.flagged_on_topic),
+        (f"{foreign.name} (off topic)", report.off_topic, report.flagged_off_topic),
+    ):
+        shown = [f"{np.percentile(values, p):.3f}" for p in PERCENTILES]
+        table.add_row(label, str(values.size), *shown, f"{share:.1%}")
+    console.print(table)
+    console.print(
+        f"threshold {cut:g}: {report.flagged_off_topic:.1%} of off-topic questions called weak, "
+        f"{report.flagged_on_topic:.1%} of on-topic ones (false alarms)",
+        soft_wrap=True,
+    )
+
+
 @app.command("settings")
 def show_settings() -> None:
     """List every setting, its environment variable, current value and meaning."""

@@ -120,6 +120,16 @@ class Settings(BaseSettings):
             "articles, versions, resolved cases, notes; 0 turns the check off."
         ),
     )
+    weak_match_similarity: float = Field(
+        default=0.20,
+        ge=0,
+        le=1,
+        description=(
+            "An answer is a weak match when the question names nothing in the catalogue and no document it may "
+            "see reaches this semantic similarity (cosine, either embedder): the portal says nothing matches well, "
+            "case deflection suggests nothing, the expert finder names nobody (kbcrm eval weak-match)."
+        ),
+    )
     boost_same_language: float = Field(
         default=1.0,
         ge=0,

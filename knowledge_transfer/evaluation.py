@@ -5,6 +5,8 @@
 Every query is ranked over the whole corpus by BM25 alone, dense alone and the shipped
 hybrid, and the same metrics are printed side by side: MAP (over the full ranking),
 MRR, P@1, P@5, nDCG@10 and recall@100.
+
+`weak_match_rates` measures the weak-match threshold on two such sets (see there).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from knowledge_transfer.embeddings import Embedder
 from knowledge_transfer.search.fusion import FusionWeights, fuse
@@ -151,3 +155,50 @@ def evaluate(
             progress(1)
     count = max(len(dataset.query_ids), 1)
     return {mode: {name: 100 * value / count for name, value in values.items()} for mode, values in totals.items()}
+
+
+PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
+
+
+@dataclass
+class WeakMatchReport:
+    """The best cosine each question finds in a corpus, for questions on its subject and questions that are not."""
+
+    on_topic: np.ndarray  # per question of the corpus's own set
+    off_topic: np.ndarray  # per question of another set, against the same corpus
+    threshold: float
+
+    @property
+    def flagged_on_topic(self) -> float:
+        """Share of on-topic questions the threshold would call weak (false alarms)."""
+        return float(np.mean(self.on_topic < self.threshold)) if self.on_topic.size else 0.0
+
+    @property
+    def flagged_off_topic(self) -> float:
+        """Share of off-topic questions it calls weak (caught)."""
+        return float(np.mean(self.off_topic < self.threshold)) if self.off_topic.size else 0.0
+
+
+def weak_match_rates(
+    corpus: Dataset, other: Dataset, embedder: Embedder, *, threshold: float, limit: int = 600, seed: int = 7
+) -> WeakMatchReport:
+    """Best cosine in `corpus` of (up to `limit` of) its own questions and of `other`'s, and what `threshold` flags.
+
+    What answer assist calls a weak match (KnowledgeBase.weak_match) is a question naming nothing in the
+    catalogue whose best cosine stays below the threshold; this measures the cosine part on judged sets
+    whose subjects differ (e.g. programming FAQs against banking questions).
+    """
+    rng = np.random.default_rng(seed)
+
+    def sample(texts: list[str]) -> list[str]:
+        keep = sorted(rng.choice(len(texts), size=min(limit, len(texts)), replace=False).tolist())
+        return [texts[i] for i in keep]
+
+    documents = embedder.encode(corpus.doc_texts)
+
+    def best(texts: list[str]) -> np.ndarray:
+        return np.asarray((embedder.encode(texts) @ documents.T).max(axis=1), dtype=np.float64)
+
+    return WeakMatchReport(
+        on_topic=best(sample(corpus.query_texts)), off_topic=best(sample(other.query_texts)), threshold=threshold
+    )

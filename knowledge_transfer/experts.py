@@ -110,7 +110,12 @@ def topics(store: GraphStore) -> list[dict[str, Any]]:
 
 
 def who_knows(kb: KnowledgeBase, topic_or_question: str, *, limit: int = 5) -> list[Suggestion]:
-    """Employees who know about the topic or question, best first, with the evidence of each."""
-    boosts = kb.mention_boosts(kb.mentions(topic_or_question))
-    fused, _ = kb.ranked(topic_or_question, audience="staff", boost_nodes=boosts)
+    """Employees who know about the topic or question, best first, with the evidence of each.
+
+    None when nothing in the knowledge base is on the subject (KnowledgeBase.weak_match).
+    """
+    mentioned = kb.mentions(topic_or_question)
+    fused, parts = kb.ranked(topic_or_question, audience="staff", boost_nodes=kb.mention_boosts(mentioned))
+    if kb.weak_match(bool(mentioned), parts["dense"]) is not None:
+        return []  # nothing on the subject: any name would be a guess
     return rank_experts(kb, fused, limit=limit)

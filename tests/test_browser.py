@@ -158,6 +158,14 @@ def test_customer_logs_in_searches_reads_rates_and_opens_a_case(
         >= 1
     )
     page.screenshot(path=str(tmp_path / "deflection.png"), full_page=True)
+
+    # A subject nothing in the knowledge base is about: no suggestions at all, not the least unrelated ones.
+    page.goto(f"{base_url}/my/cases/new")
+    with page.expect_response(lambda r: "/api/v1/knowledge/suggest" in r.url and "bread" in r.url) as waited:
+        page.locator("#subject").press_sequentially("How do I bake sourdough bread", delay=15)
+    assert waited.value.json()["weak_match"] is not None and waited.value.json()["suggestions"]
+    page.wait_for_timeout(300)
+    assert page.locator("#suggestions").is_hidden() and page.locator("#suggestion-list li.suggestion").count() == 0
     context.close()
 
 

@@ -568,3 +568,41 @@ def test_a_named_symptom_outweighs_the_named_product(kt_store: FalkorDBStore, kb
             missed.append((question, top.id))
     # With the symptom weighing as much as the product (1.0 each) 28 of 115 missed; at 2.0, 2 (a spare-part kit's).
     assert len(missed) <= 0.05 * len(rows), missed
+
+
+OFF_TOPIC = [
+    "what is the capital of France",
+    "how do I bake sourdough bread",
+    "who won the football match",
+    "今天天气怎么样",
+]
+ON_TOPIC = [
+    "excessive vibration",
+    "pump makes noise after restart",
+    "how do I replace the filter",
+    "firmware update failed",
+    "the machine makes a weird sound",
+    "E-1012",
+    "显示屏不亮",
+    "水泵噪音很大怎么办",
+]
+
+
+def test_a_question_nothing_is_about_is_a_weak_match(kb: KnowledgeBase, kt_store: FalkorDBStore) -> None:
+    """Off-topic questions say so (with the numbers), still listing the closest; the catalogue's questions do not."""
+    threshold = kb.settings.weak_match_similarity
+    for question in OFF_TOPIC:
+        for audience in ("customer", "staff"):
+            result = answer(kb, kt_store, question, audience=audience)
+            assert result.weak_match is not None, (question, audience)
+            assert result.weak_match["best_similarity"] < threshold == result.weak_match["threshold"]
+            assert result.suggestions and all(s.kind != "expert" for s in result.suggestions)
+            assert result.to_dict()["weak_match"] == result.weak_match
+        assert who_knows(kb, question) == []
+    for question in ON_TOPIC:
+        result = answer(kb, kt_store, question, audience="customer")
+        assert result.weak_match is None, (question, result.suggestions[0].evidence.semantic_similarity)
+    # Naming a product is reason enough, however odd the rest: the answer has a graph path to show.
+    named = answer(kb, kt_store, "AX-120 football", audience="customer")
+    assert named.linked and named.weak_match is None
+    assert who_knows(kb, "excessive vibration")

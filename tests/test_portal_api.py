@@ -1138,3 +1138,18 @@ def test_expert_finder_lists_topics_to_ask_about(app: FastAPI, portal_store: Fal
     busiest = max(topics, key=lambda t: t["n"])
     found = engineer.get("/staff/experts", params={"q": busiest["name"], "format": "json"}).json()
     assert found["experts"] and found["topics"] == [] and all(e["evidence"]["paths"] for e in found["experts"])
+
+
+def test_the_portal_says_when_nothing_matches_well(app: FastAPI) -> None:
+    visitor = Client(app)
+    data = visitor.get("/api/v1/knowledge/search", params={"q": "how do I bake sourdough bread"}).json()
+    weak = data["weak_match"]
+    assert weak and weak["best_similarity"] < weak["threshold"] and data["suggestions"]
+    page = visitor.get("/", params={"q": "how do I bake sourdough bread"}).text
+    assert 'class="weak-match"' in page and f"only {weak['best_similarity']:.2f} similar" in page
+    assert 'class="weak-match"' not in visitor.get("/", params={"q": "excessive vibration"}).text
+    customer = Client(app, "customer1")
+    mine = customer.get("/", params={"q": "who won the football match", "lang": "zh"}).text
+    assert "没有与您的问题高度匹配的内容" in mine and '<a href="/my/cases/new">' in mine[mine.index("weak-match") :]
+    experts = Client(app, "engineer").get("/staff/experts", params={"q": "how do I bake sourdough bread"})
+    assert "Nobody has written" in experts.text and 'id="expert-topics"' in experts.text

@@ -219,6 +219,29 @@ def test_eval_retrieval_command_prints_all_three(tmp_path: Path) -> None:
     assert unknown.exit_code != 0 and "--embedder: unknown embedder 'bert'; choose one of minilm-int8" in unknown.output
 
 
+def test_weak_match_rates_and_the_eval_command(tmp_path: Path) -> None:
+    """On-topic questions clear the shipped threshold; what it calls weak, and the command that prints it."""
+    from knowledge_transfer.embeddings import get_embedder
+    from knowledge_transfer.evaluation import weak_match_rates
+
+    faq, banking = load_beir(DATA / "stackfaq_mini"), load_beir(DATA / "banking77_mini")
+    threshold = Settings().weak_match_similarity
+    report = weak_match_rates(faq, banking, get_embedder("minilm-int8"), threshold=threshold)
+    assert report.on_topic.size == len(faq.query_texts) and report.off_topic.size == len(banking.query_texts)
+    assert report.flagged_on_topic == 0.0  # no false alarm: every FAQ question finds its subject
+    assert report.on_topic.min() > report.off_topic.mean()
+    strict = weak_match_rates(faq, banking, get_embedder("minilm-int8"), threshold=0.45)
+    assert strict.flagged_off_topic > report.flagged_off_topic and strict.flagged_off_topic > 0.8
+    result = CliRunner().invoke(
+        app,
+        ["eval", "weak-match", str(DATA / "stackfaq_mini"), str(DATA / "banking77_mini"), "--threshold", "0.45"],
+        env={"KBCRM_DATA_DIR": str(tmp_path), "COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert f"threshold 0.45: {strict.flagged_off_topic:.1%} of off-topic questions called weak" in result.output
+    assert "stackfaq_mini (on topic)" in result.output and "banking77_mini (off topic)" in result.output
+
+
 def test_the_multilingual_embedders_are_the_settings_choices() -> None:
     # eval retrieval gives these the multilingual lexical weight; a new multilingual model must join them
     assert set(get_args(Settings.model_fields["multilingual_embedder"].annotation)) - {"none"} == MULTILINGUAL_EMBEDDERS

@@ -15,6 +15,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "search_placeholder": "Describe your problem, e.g. error E-1234 or a product name",
         "results": "Answers",
         "no_results": "Nothing found. Try other words, or open a case.",
+        "weak_match": (
+            "Nothing here matches your question well: it names no product, part, symptom or error code, and the "
+            "closest text is only %(best)s similar (a good match is %(threshold)s or more). The closest are below."
+        ),
         "forecast_method": "open: amount × probability in the expected close month; won: amount in the month closed",
         "no_experts": "Nobody has written, validated or resolved anything on this yet. Try a topic below.",
         "expert_topics": "Topics",
@@ -351,6 +355,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "search_placeholder": "描述您的问题，例如错误代码 E-1234 或产品名称",
         "results": "答案",
         "no_results": "没有找到结果。请换个说法，或提交工单。",
+        "weak_match": (
+            "没有与您的问题高度匹配的内容：问题中没有提到产品、部件、故障现象或错误代码，"
+            "最接近的内容相似度只有 %(best)s（良好匹配应不低于 %(threshold)s）。下面列出的是最接近的内容。"
+        ),
         "forecast_method": "进行中：金额 × 概率，计入预计成交月份；赢单：金额计入成交月份",
         "no_experts": "还没有人就此撰写、审核或解决过内容。请选择下面的主题。",
         "expert_topics": "主题",

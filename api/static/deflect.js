@@ -63,8 +63,10 @@
       .then(function (r) { return r.ok ? r.json() : {suggestions: []}; })
       .then(function (answer) {
         list.replaceChildren();
-        answer.suggestions.forEach(function (s) { seen.add(s.id); list.append(item(s)); });
-        box.hidden = answer.suggestions.length === 0;
+        // Nothing on the subject (a weak match): suggest nothing rather than the least unrelated articles.
+        const offered = answer.weak_match ? [] : answer.suggestions;
+        offered.forEach(function (s) { seen.add(s.id); list.append(item(s)); });
+        box.hidden = offered.length === 0;
         shown.value = Array.from(seen).join(",");
       });
   }

@@ -130,6 +130,8 @@ class Answer:
     audience: str
     linked: list[PathNode]
     suggestions: list[Suggestion]
+    # Set when nothing matches the question well (KnowledgeBase.weak_match): why, in numbers.
+    weak_match: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -138,4 +140,5 @@ class Answer:
             "audience": self.audience,
             "linked": [n.to_dict() for n in self.linked],
             "suggestions": [s.to_dict() for s in self.suggestions],
+            "weak_match": self.weak_match,
         }

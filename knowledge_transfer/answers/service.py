@@ -266,6 +266,20 @@ class KnowledgeBase:
         vector.setflags(write=False)
         return vector
 
+    def weak_match(self, named: bool, dense: np.ndarray) -> dict[str, float] | None:
+        """Why nothing matches the question well, or None when something may.
+
+        Weak: the question names nothing in the catalogue (`named`: no product, component, symptom or
+        error code linked, nor a case's links) and no document the reader may see reaches
+        `weak_match_similarity` in `dense` (ranked()'s raw cosine, of whichever model judged each).
+        Measured by `kbcrm eval weak-match` (README: Retrieval).
+        """
+        visible = dense[np.isfinite(dense)]
+        if named or visible.size == 0:
+            return None
+        best, threshold = float(visible.max()), self.settings.weak_match_similarity
+        return {"best_similarity": round(best, 4), "threshold": threshold} if best < threshold else None
+
     def mentions(self, question: str) -> dict[str, PathNode]:
         """Catalogue nodes (products, components, symptoms, error codes) the question names."""
         found: dict[str, PathNode] = {}
@@ -513,6 +527,7 @@ def answer(
         if own is not None:
             fused[own] = -np.inf  # the case itself is not a "similar case"
     lexical, dense = parts["lexical"], parts["dense"]
+    weak = kb.weak_match(bool(mentioned or context.case_links), dense)
     query_terms = set(parts["tokens"])
     question_words: dict[str, str] = parts["words"]
 
@@ -579,6 +594,12 @@ def answer(
                     ],
                 )
             )
-    if audience == "staff" and expert_limit:
+    if audience == "staff" and expert_limit and weak is None:
         suggestions.extend(rank_experts(kb, fused, limit=expert_limit))
-    return Answer(question=question, audience=audience, linked=list(mentioned.values()), suggestions=suggestions)
+    return Answer(
+        question=question,
+        audience=audience,
+        linked=list(mentioned.values()),
+        suggestions=suggestions,
+        weak_match=weak,
+    )
