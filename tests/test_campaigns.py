@@ -259,6 +259,17 @@ def test_campaign_api_for_marketers(portal_store: FalkorDBStore, portal_kb: Any,
     assert "邮寄 ·" in chinese and "(已打开)" in chinese and ("目标" in chinese or "对照组" in chinese)
     form = marketer.get("/staff/campaigns", params={"lang": "zh"}).text
     assert '<option value="post">邮寄</option>' in form
+    # Who a campaign is for, in words of the page's language, from the stored rule's fields.
+    zh_name = portal_store.get_node("Product", product)["name_zh"]
+    assert f"拥有 {zh_name}" in chinese and f"owns {product}" not in chinese
+    assert f"owns {product}" in marketer.get(f"/staff/campaigns/{plan['id']}", params={"lang": "en"}).text
+    rule = {"tiers": ["at-risk", "lapsed"], "min_churn_risk": 0.5, "country": "DE"}
+    risky = marketer.send("POST", "/api/v1/campaigns", json={"name": "Risky", "channel": "email", **rule})
+    assert risky.status_code == 201, risky.text
+    english = marketer.get(f"/staff/campaigns/{risky.json()['id']}", params={"lang": "en"}).text
+    assert "tier at risk or lapsed, churn risk ≥ 0.5, in DE" in english
+    chinese = marketer.get(f"/staff/campaigns/{risky.json()['id']}", params={"lang": "zh"}).text
+    assert "等级为有流失风险或已流失，流失风险 ≥ 0.5，位于 DE" in chinese
 
 
 def test_member_export_and_responses_from_a_mailing_tool(crm: FalkorDBStore, tmp_path: Path) -> None:

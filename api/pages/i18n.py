@@ -15,6 +15,17 @@ STRINGS: dict[str, dict[str, str]] = {
         "search_placeholder": "Describe your problem, e.g. error E-1234 or a product name",
         "results": "Answers",
         "no_results": "Nothing found. Try other words, or open a case.",
+        "rule_segment": "in segment %(segment)s",
+        "rule_tiers": "tier %(tiers)s",
+        "rule_or": " or ",
+        "rule_and": ", ",
+        "rule_min_churn_risk": "churn risk ≥ %(value)s",
+        "rule_max_churn_risk": "churn risk ≤ %(value)s",
+        "rule_min_clv": "CLV ≥ %(value)s",
+        "rule_owns": "owns %(product)s",
+        "rule_country": "in %(country)s",
+        "rule_graph_query": "returned by the graph query %(query)s",
+        "rule_everyone": "every customer",
         "weak_match": (
             "Nothing here matches your question well: it names no product, part, symptom or error code, and the "
             "closest text is only %(best)s similar (a good match is %(threshold)s or more). The closest are below."
@@ -355,6 +366,17 @@ STRINGS: dict[str, dict[str, str]] = {
         "search_placeholder": "描述您的问题，例如错误代码 E-1234 或产品名称",
         "results": "答案",
         "no_results": "没有找到结果。请换个说法，或提交工单。",
+        "rule_segment": "细分“%(segment)s”中的客户",
+        "rule_tiers": "等级为%(tiers)s",
+        "rule_or": "或",
+        "rule_and": "，",
+        "rule_min_churn_risk": "流失风险 ≥ %(value)s",
+        "rule_max_churn_risk": "流失风险 ≤ %(value)s",
+        "rule_min_clv": "客户终身价值 ≥ %(value)s",
+        "rule_owns": "拥有 %(product)s",
+        "rule_country": "位于 %(country)s",
+        "rule_graph_query": "图查询 %(query)s 返回的客户",
+        "rule_everyone": "所有客户",
         "weak_match": (
             "没有与您的问题高度匹配的内容：问题中没有提到产品、部件、故障现象或错误代码，"
             "最接近的内容相似度只有 %(best)s（良好匹配应不低于 %(threshold)s）。下面列出的是最接近的内容。"

@@ -357,6 +357,20 @@ def record_response(
     return {"campaign_id": campaign_id, "customer_id": customer_id, "response": response}
 
 
+def _target(campaign: dict[str, Any]) -> dict[str, Any] | None:
+    """The campaign's rule as its fields (TargetRule's, the conditions set only), for words in any language.
+
+    None when the campaign has no stored fields (then only its `rule` text says who it is for).
+    """
+    try:
+        stored = json.loads(campaign.get("description") or "null")
+    except ValueError:
+        return None
+    if not isinstance(stored, dict):
+        return None
+    return {key: value for key, value in stored.items() if value not in (None, "", [], ())}
+
+
 def _rate(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -383,7 +397,12 @@ def results(store: GraphStore, *, principal: Principal, campaign_id: str) -> dic
     retention_t = _rate(targeted["ordered"], targeted["members"])
     retention_c = _rate(control["ordered"], control["members"])
     return {
-        "campaign": {**campaign, "segment_id": rows[0]["segment_id"], "segment_name": rows[0]["segment_name"]},
+        "campaign": {
+            **campaign,
+            "segment_id": rows[0]["segment_id"],
+            "segment_name": rows[0]["segment_name"],
+            "target": _target(campaign),
+        },
         "window": {"from": start.isoformat(), "to": end.isoformat()},
         "targeted": int(targeted["members"]),
         "control": int(control["members"]),
