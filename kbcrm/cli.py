@@ -890,6 +890,14 @@ def kcs_health(
             console.print(f"    {item}")
 
 
+def _embedder_name(chosen: str | None, settings: Settings) -> str:
+    """The --embedder option, or the setting; a one-line error for a name that is none of them."""
+    name = chosen or settings.embedder
+    if name not in EMBEDDING_DIMENSIONS:
+        _fail(f"--embedder: unknown embedder {name!r}; choose one of {', '.join(EMBEDDING_DIMENSIONS)}")
+    return name
+
+
 @eval_app.command("retrieval")
 def eval_retrieval(
     directory: Annotated[Path, typer.Argument(help="A BEIR-layout directory: corpus.jsonl, queries.jsonl, qrels.tsv.")],
@@ -907,9 +915,7 @@ def eval_retrieval(
         dataset = load_beir(directory)
     except DatasetError as exc:
         _fail(str(exc))
-    name = embedder or settings.embedder
-    if name not in EMBEDDING_DIMENSIONS:
-        _fail(f"--embedder: unknown embedder {name!r}; choose one of {', '.join(EMBEDDING_DIMENSIONS)}")
+    name = _embedder_name(embedder, settings)
     model = get_embedder(name)
     weights = FusionWeights(  # a multilingual model ranks with the weight answer assist gives it for Chinese questions
         lexical=settings.fusion_lexical_weight_multilingual
@@ -967,11 +973,8 @@ def eval_weak_match(
         own, foreign = load_beir(corpus), load_beir(other)
     except DatasetError as exc:
         _fail(str(exc))
-    name = embedder or settings.embedder
-    if name not in EMBEDDING_DIMENSIONS:
-        _fail(f"--embedder: unknown embedder {name!r}; choose one of {', '.join(EMBEDDING_DIMENSIONS)}")
     cut = settings.weak_match_similarity if threshold is None else threshold
-    model = get_embedder(name)
+    model = get_embedder(_embedder_name(embedder, settings))
     with console.status(f"encoding {len(own.doc_ids)} documents and up to {2 * limit} questions"):
         report = weak_match_rates(own, foreign, model, threshold=cut, limit=limit)
     table = Table(title=f"best cosine in {own.name} ({model.model_id})")
