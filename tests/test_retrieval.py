@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -337,3 +339,22 @@ def test_an_embedder_that_takes_one_text_at_a_time_encodes_on_each_callers_threa
         thread.join(30)
     for text in texts:
         assert np.array_equal(results[text], int8.encode([text])[0]), text
+
+
+def test_building_an_index_makes_no_multiprocessing_semaphore() -> None:
+    """bm25s's progress bars made tqdm create a POSIX semaphore that uvicorn workers leaked at every shutdown."""
+    code = (
+        "import multiprocessing.synchronize as s\n"
+        "made = []\n"
+        "original = s.SemLock.__init__\n"
+        "def counted(self, *args, **kwargs):\n"
+        "    made.append(1)\n"
+        "    original(self, *args, **kwargs)\n"
+        "s.SemLock.__init__ = counted\n"
+        "from knowledge_transfer.search.index import HybridIndex\n"
+        "index = HybridIndex(['pump makes noise', 'seal leaks'], None)\n"
+        "print(len(made), index.size)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert done.stdout.split() == ["0", "2"], done.stderr

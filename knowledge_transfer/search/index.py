@@ -7,6 +7,7 @@ retrievers' scores and ranks, plus the query terms each document matched, for th
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,6 +16,19 @@ import numpy as np
 from knowledge_transfer.embeddings import Embedder, normalise
 from knowledge_transfer.search.fusion import FusionWeights, fuse
 from knowledge_transfer.text import tokenize
+
+
+def _thread_lock_for_progress_bars() -> None:
+    """Give tqdm a thread lock before bm25s draws (or, with show_progress off, merely creates) a progress bar.
+
+    tqdm's first bar otherwise makes a multiprocessing lock, a POSIX semaphore, that a uvicorn
+    worker process never releases: "resource_tracker: There appear to be 2 leaked semaphore
+    objects" at every shutdown of a two-worker server. No bar here is shared between processes.
+    """
+    from tqdm import tqdm
+
+    if not hasattr(tqdm, "_lock"):
+        tqdm.set_lock(threading.RLock())
 
 
 @dataclass
@@ -65,6 +79,7 @@ class HybridIndex:
     ) -> None:
         import bm25s
 
+        _thread_lock_for_progress_bars()
         self.size = len(texts)
         self.weights = weights or FusionWeights()
         self.embedder = embedder
