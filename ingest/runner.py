@@ -145,7 +145,7 @@ def _write_query(mapping: Mapping, present: tuple[bool, ...]) -> str:
         f"MERGE (n)-[d:{Rel.DERIVED_FROM}]->(s) SET d.line = row.line"
     )
     # One-target links first; then each `many` link unwinds its list, and DISTINCT brings the rows back to one
-    # a node before the next.
+    # per node before the next.
     order = sorted((i for i in range(len(mapping.links)) if present[i]), key=lambda i: mapping.links[i].many)
     unwound = False
     for i in order:
