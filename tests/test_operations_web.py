@@ -115,6 +115,11 @@ def test_console_pages(app: FastAPI, falkordb_store: FalkorDBStore) -> None:
     assert logged.status_code == 303
     timeline = staff.get(f"/staff/customers/{known['id']}/timeline")
     assert "Audit on site" in timeline.text and 'id="touch-form"' in timeline.text
+    # Kinds, channels and directions are stored values: the Chinese timeline says them in Chinese.
+    chinese = staff.get(f"/staff/customers/{known['id']}/timeline", params={"lang": "zh"}).text
+    entry = chinese[: chinese.index("Audit on site")].rsplit("<small>", 1)[1]
+    assert "联系 · 拜访 · 呼出" in entry and ">联系</a>" in chinese and '<option value="visit">拜访</option>' in chinese
+    staff.get("/staff", params={"lang": "en"})
     pipeline = staff.get("/staff/opportunities?stage=")
     assert pipeline.status_code == 200 and "OPP-" in pipeline.text
     data = staff.get("/staff/opportunities?stage=won&format=json").json()

@@ -482,6 +482,12 @@ def test_my_account_reads_in_the_pages_language(app: FastAPI, portal_store: Falk
     for product in data["products"]:
         name_zh = portal_store.get_node("Product", product["id"])["name_zh"]
         assert f"<td>{name_zh}</td>" in chinese and f"<td>{product['name']}</td>" in english
+    # A case's page names its product in the page's language too, the customer's and the engineer's.
+    case = next(c for c in data["cases"] if c.get("product_id"))
+    name_zh = portal_store.get_node("Product", case["product_id"])["name_zh"]
+    mine = customer.get(f"/my/cases/{case['id']}", params={"lang": "zh"}).text
+    staff = Client(app, "engineer").get(f"/staff/cases/{case['id']}", params={"lang": "zh"}).text
+    assert f" · {name_zh}</p>" in mine and f" · {name_zh}</p>" in staff
 
 
 def test_form_login_needs_its_csrf_cookie(app: FastAPI) -> None:
