@@ -448,3 +448,12 @@ def test_the_chinese_customer_360_shows_the_job_s_sentences_in_chinese(
         assert f"<li>{reason}</li>" not in page
     english = html.unescape(engineer.get(f"/staff/customers/{customer}", params={"lang": "en"}).text)
     assert persistency in english and f"<li>{view['loyalty']['churn_reasons'][0]}</li>" in english
+    # The customer list: tiers in words of the page's language, column names too.
+    listed = engineer.get("/staff/customers", params={"format": "json"}).json()["customers"]
+    words = {"vip": "VIP", "loyal": "忠诚", "regular": "普通", "at-risk": "有流失风险", "lapsed": "已流失"}
+    words["prospect"] = "潜在客户"
+    rows = engineer.get("/staff/customers", params={"lang": "zh"}).text
+    assert "<th>流失风险</th>" in rows and "<th>churn</th>" not in rows
+    for c in [c for c in listed if c["tier"]][:20]:
+        assert f'<td data-tier="{c["tier"]}">{words[c["tier"]]}</td>' in rows
+    engineer.get("/staff", params={"lang": "en"})
