@@ -141,7 +141,9 @@ def test_console_pages(app: FastAPI, falkordb_store: FalkorDBStore) -> None:
     chinese = staff.get(f"/staff/opportunities/{opp}", params={"lang": "zh"}).text
     assert '<strong class="stage" data-stage="negotiation">谈判</strong>' in chinese
     assert "赢单 → 谈判" in chinese and '<option value="won">赢单</option>' in chinese
-    assert "<td>赢单</td>" in staff.get("/staff/opportunities?stage=won", params={"lang": "zh"}).text
+    pipeline_zh = staff.get("/staff/opportunities", params={"stage": "won", "lang": "zh"}).text
+    assert "<td>赢单</td>" in pipeline_zh and '<a href="?stage=open" >进行中</a>' in pipeline_zh
+    assert '<a href="?stage=won" aria-current="page">赢单</a>' in pipeline_zh
     roles = staff.get(f"/staff/customers/{known['id']}", params={"lang": "zh"}).text
     assert '<option value="decision maker">决策者</option>' in roles
     engineer = Client(app, "engineer")  # reads the pipeline, cannot move stages
