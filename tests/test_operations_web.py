@@ -115,6 +115,7 @@ def test_console_pages(app: FastAPI, falkordb_store: FalkorDBStore) -> None:
     assert logged.status_code == 303
     timeline = staff.get(f"/staff/customers/{known['id']}/timeline")
     assert "Audit on site" in timeline.text and 'id="touch-form"' in timeline.text
+    assert f'">{known["name"]}</a></h1>' in timeline.text  # the customer by name, not by id
     # Kinds, channels and directions are stored values: the Chinese timeline says them in Chinese.
     chinese = staff.get(f"/staff/customers/{known['id']}/timeline", params={"lang": "zh"}).text
     entry = chinese[: chinese.index("Audit on site")].rsplit("<small>", 1)[1]

@@ -21,6 +21,7 @@ from api.security import MaybeUser
 from kbcrm.access import invitations
 from kbcrm.access.models import Role
 from kbcrm.access.scope import ACCOUNT_WRITERS, SALES_WRITERS
+from kbcrm.customers.service import get_customer
 from kbcrm.operations.accounts import service as accounts
 from kbcrm.operations.campaigns import service as campaigns
 from kbcrm.operations.opportunities import service as opportunities
@@ -169,6 +170,7 @@ def timeline_page(
     contacts = accounts.list_contacts(store, principal=user, customer_id=customer_id)
     data = {
         "customer_id": customer_id,
+        "customer_name": (get_customer(store, customer_id) or {}).get("name"),
         "kind": kind if kinds else "",
         "entries": entries,
         "contacts": contacts,
