@@ -66,7 +66,7 @@ def error_response(
     if _wants_html(request):
         from api.pages.render import render_error
 
-        return render_error(request, status, message)
+        return render_error(request, status, message, code)
     body: dict[str, Any] = {"error": {"code": code, "message": message, "field": field, **(extra or {})}}
     return JSONResponse(body, status_code=status, headers=headers)
 

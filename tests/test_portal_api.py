@@ -1159,3 +1159,15 @@ def test_the_portal_says_when_nothing_matches_well(app: FastAPI) -> None:
     assert "没有与您的问题高度匹配的内容" in mine and '<a href="/my/cases/new">' in mine[mine.index("weak-match") :]
     experts = Client(app, "engineer").get("/staff/experts", params={"q": "how do I bake sourdough bread"})
     assert "Nobody has written" in experts.text and 'id="expert-topics"' in experts.text
+
+
+def test_error_pages_say_what_happened_in_the_pages_language(app: FastAPI) -> None:
+    customer = Client(app, "customer1")
+    html_page = {"Accept": "text/html"}
+    missing = customer.http.get("/articles/kb-no-such-article", headers=html_page, params={"lang": "zh"})
+    assert missing.status_code == 404 and "没有这个页面或记录，或您无权查看。" in missing.text
+    assert "kb-no-such-article" in missing.text  # the message itself stays, under the explanation
+    staff_only = customer.http.get("/staff", headers=html_page, params={"lang": "en"})
+    assert staff_only.status_code == 403 and "Your role may not do this." in staff_only.text
+    api = customer.http.get("/api/v1/knowledge/articles/kb-no-such-article")
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"  # the API body is unchanged

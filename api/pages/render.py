@@ -165,7 +165,8 @@ def _names(request: Request, lang: str) -> dict[str, str]:
     return kb.names_zh if lang == "zh" and kb is not None else {}
 
 
-def render_error(request: Request, status: int, message: str) -> Response:
-    """An error as a page."""
+def render_error(request: Request, status: int, message: str, code: str = "error") -> Response:
+    """An error as a page: what it means in the page's language (by `code`), and the message itself."""
     principal = getattr(request.state, "principal", None)
-    return page(request, "error.html", {"status": status, "message": message}, principal=principal, status=status)
+    data = {"status": status, "code": code, "message": message}
+    return page(request, "error.html", data, principal=principal, status=status)
