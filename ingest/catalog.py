@@ -22,11 +22,9 @@ properties and the links it lists, and an interrupted run resumes.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from ingest.mapping import load_mapping
 from ingest.readers import SourceFileError
@@ -58,9 +56,7 @@ class CatalogReport(RunCounts):
         return {name: run.counts() for name, run in self.runs.items()}
 
 
-def ingest_catalog(
-    store: GraphStore, directory: Path, *, data_dir: Path, on_file: Callable[[str], Any] | None = None
-) -> CatalogReport:
+def ingest_catalog(store: GraphStore, directory: Path, *, data_dir: Path) -> CatalogReport:
     """Load the catalogue files of `directory` (see the module docstring); one quarantine file for the run."""
     if not directory.is_dir():
         raise SourceFileError(f"{directory}: not a directory of catalogue files")
@@ -70,8 +66,6 @@ def ingest_catalog(
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     report = CatalogReport(run_id=run_id, quarantine_file=str(data_dir / "quarantine" / f"catalog-{run_id}.csv"))
     for name, mapping in present:
-        if on_file is not None:
-            on_file(name)
         run = ingest_file(
             store,
             path=directory / name,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -177,32 +179,46 @@ ingest_app = typer.Typer(
 app.add_typer(ingest_app, name="ingest")
 
 
+@contextmanager
+def _ingest_store(settings: Settings) -> Iterator[GraphStore]:
+    """The graph, its schema ensured, for an ingest command; a bad file or mapping or no graph: one line, exit 1."""
+    from ingest.mapping import MappingError
+    from ingest.readers import SourceFileError
+    from kbcrm.graph import StoreError, open_store
+
+    try:
+        with open_store(settings) as store:
+            store.ensure_schema(vector_dimension=settings.embedding_dim)
+            yield store
+    except (MappingError, SourceFileError, StoreError) as exc:
+        _fail(str(exc))
+
+
 def _ingest_rows(kind: str, labels: tuple[str, ...], path: Path, mapping: str, dry_run: bool, batch_size: int) -> None:
     from ingest.mapping import MappingError, load_mapping
-    from ingest.readers import SourceFileError, estimate_rows
+    from ingest.readers import estimate_rows
     from ingest.runner import ingest_file
-    from kbcrm.graph import StoreError, open_store
+    from kbcrm.graph import open_store
 
     settings = get_settings()
     try:
         parsed = load_mapping(mapping)
-        if parsed.label not in labels:
-            _fail(f"{parsed.path}: maps to {parsed.label}, but {kind} files become {' or '.join(labels)}")
-        with open_store(settings) as store, _progress() as progress:
-            store.ensure_schema(vector_dimension=settings.embedding_dim)
-            task = progress.add_task(f"ingest {path.name}", total=estimate_rows(path))
-            report = ingest_file(
-                store,
-                path=path,
-                mapping=parsed,
-                source_kind=kind,
-                data_dir=settings.data_dir,
-                dry_run=dry_run,
-                batch_size=batch_size,
-                on_rows=lambda n: progress.update(task, completed=n),
-            )
-    except (MappingError, SourceFileError, StoreError) as exc:
+    except MappingError as exc:
         _fail(str(exc))
+    if parsed.label not in labels:
+        _fail(f"{parsed.path}: maps to {parsed.label}, but {kind} files become {' or '.join(labels)}")
+    with _ingest_store(settings) as store, _progress() as progress:
+        task = progress.add_task(f"ingest {path.name}", total=estimate_rows(path))
+        report = ingest_file(
+            store,
+            path=path,
+            mapping=parsed,
+            source_kind=kind,
+            data_dir=settings.data_dir,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            on_rows=lambda n: progress.update(task, completed=n),
+        )
     _print_run(report, f"run {report.run_id}" + (" (dry run: nothing written)" if dry_run else ""))
     if report.resumed_after_line:
         console.print(f"resumed an interrupted run after line {report.resumed_after_line}")
@@ -364,24 +380,18 @@ def ingest_articles_command(
 ) -> None:
     """Load expert know-how articles: validated front matter, links found in the text, versions kept."""
     from ingest.articles import ingest_articles
-    from ingest.readers import SourceFileError
-    from kbcrm.graph import open_store
 
     settings = get_settings()
-    try:
-        with open_store(settings) as store:
-            store.ensure_schema(vector_dimension=settings.embedding_dim)
-            report = ingest_articles(store, directory, data_dir=settings.data_dir)
-            _print_run(report, f"articles run {report.run_id}")
-            for article_id in report.replaced_edits:
-                console.print(
-                    f"{article_id}: its changed file replaced an edit made in the console since its last ingest "
-                    f"(the edit is kept in its history: kbcrm kcs history {article_id})",
-                    soft_wrap=True,
-                )
-            _embed(store, settings)
-    except SourceFileError as exc:
-        _fail(str(exc))
+    with _ingest_store(settings) as store:
+        report = ingest_articles(store, directory, data_dir=settings.data_dir)
+        _print_run(report, f"articles run {report.run_id}")
+        for article_id in report.replaced_edits:
+            console.print(
+                f"{article_id}: its changed file replaced an edit made in the console since its last ingest "
+                f"(the edit is kept in its history: kbcrm kcs history {article_id})",
+                soft_wrap=True,
+            )
+        _embed(store, settings)
 
 
 @ingest_app.command("catalog")
@@ -392,16 +402,10 @@ def ingest_catalog_command(
 ) -> None:
     """Load the product catalogue: components, products, symptoms, error codes, topics; validated, idempotent."""
     from ingest.catalog import ingest_catalog
-    from ingest.readers import SourceFileError
-    from kbcrm.graph import open_store
 
     settings = get_settings()
-    try:
-        with open_store(settings) as store:
-            store.ensure_schema(vector_dimension=settings.embedding_dim)
-            report = ingest_catalog(store, directory, data_dir=settings.data_dir)
-    except SourceFileError as exc:
-        _fail(str(exc))
+    with _ingest_store(settings) as store:
+        report = ingest_catalog(store, directory, data_dir=settings.data_dir)
     table = Table("file", "read", "created", "updated", "unchanged", "rejected", title=f"catalogue run {report.run_id}")
     for name, counts in report.files.items():
         table.add_row(name, *(str(v) for v in counts.values()))

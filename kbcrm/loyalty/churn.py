@@ -31,6 +31,7 @@ class Feature:
     kind: str = "numeric"  # numeric | categorical
     log: bool = False
     column: str = ""  # the input column when it differs from `name` (e.g. a log term beside a linear one)
+    label_zh: str = ""  # the label on Chinese pages (kbcrm.loyalty.phrases); empty: the reason stays English
 
     @property
     def source(self) -> str:

@@ -20,18 +20,24 @@ NEGATIVE_OUTCOMES = {"complaint logged", "no answer"}
 RECENT_DAYS = 180
 
 CHURN_FEATURES = [
-    Feature("recency_days", "days since the last order", log=True),
-    Feature("orders", "orders so far", log=True),
-    Feature("orders_last_year", "orders in the last 12 months"),
-    Feature("mean_order_value", "average order value", log=True),
-    Feature("tenure_days", "days as a customer", log=True),
-    Feature("open_cases", "open service cases"),
-    Feature("recent_cases", "service cases in the last 180 days"),
-    Feature("sla_breaches", "late first responses to cases"),
-    Feature("negative_interactions", "complaints or unanswered contacts in the last 180 days"),
-    Feature("recent_interactions", "interactions in the last 180 days"),
-    Feature("product_age_days", "age of the newest installed product (days)", log=True),
-    Feature("p_alive", "probability still active (BG/NBD)"),
+    Feature("recency_days", "days since the last order", log=True, label_zh="距上次下单天数"),
+    Feature("orders", "orders so far", log=True, label_zh="累计订单数"),
+    Feature("orders_last_year", "orders in the last 12 months", label_zh="近 12 个月订单数"),
+    Feature("mean_order_value", "average order value", log=True, label_zh="平均订单金额"),
+    Feature("tenure_days", "days as a customer", log=True, label_zh="成为客户的天数"),
+    Feature("open_cases", "open service cases", label_zh="未关闭的服务工单"),
+    Feature("recent_cases", "service cases in the last 180 days", label_zh="近 180 天服务工单数"),
+    Feature("sla_breaches", "late first responses to cases", label_zh="工单首次响应超时次数"),
+    Feature(
+        "negative_interactions",
+        "complaints or unanswered contacts in the last 180 days",
+        label_zh="近 180 天投诉或未应答联系次数",
+    ),
+    Feature("recent_interactions", "interactions in the last 180 days", label_zh="近 180 天互动次数"),
+    Feature(
+        "product_age_days", "age of the newest installed product (days)", log=True, label_zh="最新安装产品的使用天数"
+    ),
+    Feature("p_alive", "probability still active (BG/NBD)", label_zh="仍活跃概率（BG/NBD）"),
 ]
 
 

@@ -17,6 +17,7 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 
@@ -167,36 +168,14 @@ PHRASES: dict[str, Phrase] = {
 }
 
 # Values put into Chinese: a table of their own, or (a str) the prefix of the page's terms (api/pages/i18n.py).
+# A churn feature ({feature}) is said by its own label_zh (kbcrm.loyalty.features).
 WORDS: dict[str, Mapping[str, str] | str] = {
     "kind": "value_customer_kind_",
     "tier": "value_loyalty_tier_",
     "rfm": "value_rfm_segment_",
     "direction": {"high": "高", "low": "低"},
     "typical": {"typical": "典型值", "average": "平均值"},
-    "feature": {
-        "days since the last order": "距上次下单天数",
-        "orders so far": "累计订单数",
-        "orders in the last 12 months": "近 12 个月订单数",
-        "average order value": "平均订单金额",
-        "days as a customer": "成为客户的天数",
-        "open service cases": "未关闭的服务工单",
-        "service cases in the last 180 days": "近 180 天服务工单数",
-        "late first responses to cases": "工单首次响应超时次数",
-        "complaints or unanswered contacts in the last 180 days": "近 180 天投诉或未应答联系次数",
-        "interactions in the last 180 days": "近 180 天互动次数",
-        "age of the newest installed product (days)": "最新安装产品的使用天数",
-        "probability still active (BG/NBD)": "仍活跃概率（BG/NBD）",
-    },
-    "channel": {
-        "email": "电子邮件",
-        "phone": "电话",
-        "web": "网站",
-        "visit": "拜访",
-        "chat": "在线聊天",
-        "fax": "传真",
-        "post": "邮寄",
-        "unknown": "未知渠道",
-    },
+    "channel": "channel_",
     "category": {
         "pump": "泵",
         "compressor": "压缩机",
@@ -266,12 +245,23 @@ def _value(name: str, value: str, terms: Mapping[str, str]) -> str | None:
         if any(w is None for w in words):
             return None
         return "，".join(f"{w} {m.group(2)}" for w, m in zip(words, items, strict=True) if m)
-    if name in WORDS:
+    if name in WORDS or name == "feature":
         return _word(name, value, terms)
     return value
 
 
 def _word(name: str, value: str, terms: Mapping[str, str]) -> str | None:
-    table = WORDS[name]
+    table = _feature_words() if name == "feature" else WORDS[name]
     word = terms.get(table + value) if isinstance(table, str) else table.get(value)
     return word or WORDS_DEFAULT.get(name, {}).get(value)
+
+
+@cache
+def _feature_words() -> dict[str, str]:
+    """The churn features' labels in Chinese, from their declaration.
+
+    Read on first use: kbcrm.loyalty.features imports churn, which imports this module.
+    """
+    from kbcrm.loyalty.features import CHURN_FEATURES
+
+    return {feature.label: feature.label_zh for feature in CHURN_FEATURES if feature.label_zh}

@@ -274,8 +274,10 @@ class KnowledgeBase:
         `weak_match_similarity` in `dense` (ranked()'s raw cosine, of whichever model judged each).
         Measured by `kbcrm eval weak-match` (README: Retrieval).
         """
+        if named:
+            return None
         visible = dense[np.isfinite(dense)]
-        if named or visible.size == 0:
+        if visible.size == 0:
             return None
         best, threshold = float(visible.max()), self.settings.weak_match_similarity
         return {"best_similarity": round(best, 4), "threshold": threshold} if best < threshold else None
