@@ -43,6 +43,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/api/v1/customers/{cid}/orders", None, CUSTOMER_RECORD),
     ("GET", "/api/v1/customers/{cid}/orders/{order}", None, CUSTOMER_RECORD),
     ("GET", "/api/v1/customers/{cid}/products", None, CUSTOMER_RECORD),
+    ("GET", "/api/v1/customers/{cid}/recommendations", None, CUSTOMER_RECORD),
     ("GET", "/api/v1/customers/{cid}/consent", None, CUSTOMER_RECORD),
     ("GET", "/api/v1/customers/{cid}/export", None, CUSTOMER_RECORD),
     (
@@ -381,7 +382,7 @@ def test_no_internal_note_or_article_reaches_the_portal(
                 ]
             for path in ("/my", "/my/data", "/my/cases/new", "/my?format=json"):
                 responses.append(client.get(path))
-            for suffix in ("", "/orders", "/products", "/consent", "/export"):
+            for suffix in ("", "/orders", "/products", "/consent", "/export", "/recommendations"):
                 responses.append(client.get(f"/api/v1/customers/{refs['cid']}{suffix}"))
         pages += [r.text for r in responses if r.status_code == 200]
     assert len(pages) > 200

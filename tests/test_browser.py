@@ -105,6 +105,13 @@ def test_customer_logs_in_searches_reads_rates_and_opens_a_case(
     _login(page, base_url, "customer1", "customer-demo-1")
     page.wait_for_url(f"{base_url}/my")
     assert page.locator("h2", has_text="My products").is_visible()
+    # Suggested articles for the customer's products: a reason in words, the graph path one click away.
+    suggested = page.locator("ol#recommended li.recommendation").first
+    assert suggested.locator("p.reason").inner_text().startswith(("You own the ", "You reported "))
+    assert not suggested.locator("li.path").first.is_visible()
+    suggested.locator("details.why summary").click()
+    path = suggested.locator("li.path").first
+    assert path.is_visible() and re.search(r"→ (owns|raised) →", path.inner_text()), path.inner_text()
 
     code = portal_store.read(
         "MATCH (a:KnowledgeArticle {audience: 'customer', confidence: 'validated', language: 'en'})"

@@ -12,14 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kbcrm.access.models import AccessDenied as RecordAccessDenied
+from kbcrm.access.models import Principal, Role
 from kbcrm.graph.embedded import EmbeddedServer
 from kbcrm.graph.falkordb_backend import FalkorDBStore
+from kbcrm.operations.cases.service import open_case, set_status
 from kbcrm.settings import Settings
 from knowledge_transfer import kcs
 from knowledge_transfer.answers.models import EvidencePath
 from knowledge_transfer.answers.service import AccessDenied, AnswerError, KnowledgeBase, answer, cross_model_scale
 from knowledge_transfer.experts import who_knows
-from knowledge_transfer.recommendations import cross_sell, next_best_actions, next_best_articles
+from knowledge_transfer.recommendations import cross_sell, for_customer, next_best_actions, next_best_articles
 from ontology import load_vocabulary
 from tests.conftest import load_knowledge_graph
 
@@ -500,6 +503,103 @@ def test_recommendations_carry_reasons_and_resolving_paths(kt_store: FalkorDBSto
             assert item.audience == "customer"
             assert all(n.id == customer for p in item.paths for n in p.nodes if n.label == "Customer")
     assert produced > 15
+
+
+def test_article_recommendations_one_per_article_in_the_readers_language(kt_store: FalkorDBStore) -> None:
+    """An article and its translation are one recommendation: the reader's language where that version is
+    there, the original otherwise; each `why` carries the facts its reason states."""
+    original = {
+        r["t"]: r["o"]
+        for r in kt_store.read(
+            "MATCH (t:KnowledgeArticle)-[:TRANSLATION_OF]->(o:KnowledgeArticle) RETURN t.id AS t, o.id AS o"
+        )
+    }
+    visible = {
+        r["id"]
+        for r in kt_store.read(
+            "MATCH (a:KnowledgeArticle) WHERE a.audience IN ['customer', 'public'] AND a.confidence = 'validated' "
+            "RETURN a.id AS id"
+        )
+    }
+    languages = {"en": 0, "zh": 0}
+    for customer in _customers(kt_store)[:40]:
+        english = next_best_articles(kt_store, customer, limit=50)
+        chinese = next_best_articles(kt_store, customer, language="zh", limit=50)
+        for items in (english, chinese):
+            works = [original.get(i.id, i.id) for i in items]
+            assert len(works) == len(set(works)), works
+            assert all(i.id in visible for i in items)
+            for i in items:
+                assert i.why["key"] in ("known_issue", "own_issue")
+                assert f"{i.why['cases']} service case" in i.reason and f"“{i.why['issue_name']}”" in i.reason
+                assert i.why["product_name"] in i.reason
+        assert {original.get(i.id, i.id) for i in english} == {original.get(i.id, i.id) for i in chinese}
+        # English readers get a Chinese version only where the original is not published to customers.
+        assert all(original[i.id] not in visible for i in english if i.language == "zh")
+        languages["zh"] += sum(i.language == "zh" for i in chinese)
+        languages["en"] += sum(i.language == "en" for i in english)
+    assert languages["zh"] > 0 and languages["en"] > 0
+
+
+def test_issues_the_customer_reported_come_first_with_their_case_on_the_path(kt_store: FalkorDBStore) -> None:
+    reported = 0
+    for customer in _customers(kt_store)[:40]:
+        items = next_best_articles(kt_store, customer, limit=50)
+        own = [i.why["own_cases"] for i in items]
+        assert own == sorted(own, reverse=True)
+        for item in items:
+            if not item.why["own_cases"]:
+                assert item.why["key"] == "known_issue" and item.reason.startswith("You own the ")
+                continue
+            case = item.why["latest_case"]
+            path = item.paths[0]
+            assert [n.label for n in path.nodes[:2]] == ["Customer", "ServiceCase"] and path.nodes[1].id == case
+            _assert_path_resolves(kt_store, path)
+            newest = kt_store.read(
+                "MATCH (:Customer {id: $c})-[:RAISED]->(k:ServiceCase)-[:ABOUT_PRODUCT]->(:Product {id: $p}) "
+                "MATCH (k)-[:HAS_SYMPTOM|REPORTED_ERROR]->({id: $s}) RETURN k.id AS id, k.opened_at AS at "
+                "ORDER BY at DESC, id DESC",
+                c=customer,
+                p=item.why["product"],
+                s=item.why["issue"],
+            )
+            assert len(newest) == item.why["own_cases"] and newest[0]["id"] == case
+            assert f"(latest {case})" in item.reason
+            reported += 1
+    assert reported > 5
+
+
+def test_no_call_is_suggested_about_a_resolved_case(kt_store: FalkorDBStore) -> None:
+    """An urgent case prompts a call while it is active, not once it is resolved or closed."""
+    customer = _customers(kt_store)[0]
+    engineer = Principal("user:eng", "eng", Role.engineer)
+    opened = [
+        open_case(kt_store, principal=engineer, customer_id=customer, subject=f"rec test {n}", priority="P1")["id"]
+        for n in range(3)
+    ]
+    try:
+        set_status(kt_store, principal=engineer, case_id=opened[1], status="resolved")
+        set_status(kt_store, principal=engineer, case_id=opened[2], status="closed")
+        ids = {a.id for a in next_best_actions(kt_store, customer, as_of="2035-01-01T00:00:00")}
+        assert [f"call:{case}" in ids for case in opened] == [True, False, False]
+    finally:
+        kt_store.run("MATCH (k:ServiceCase) WHERE k.id IN $ids DETACH DELETE k", ids=opened)
+
+
+def test_recommendations_for_a_reader(kt_store: FalkorDBStore) -> None:
+    """A customer gets only the articles for their own record; staff also get cross-sell and actions."""
+    customer, other = _customers(kt_store)[:2]
+    me = Principal("user:rec", "rec", Role.customer, customer_id=customer)
+    mine = for_customer(kt_store, principal=me, customer_id=customer, as_of="2026-11-01T00:00:00")
+    assert mine is not None and set(mine) == {"customer_id", "articles"} and mine["articles"]
+    assert all(a["audience"] == "customer" and a["paths"] and a["why"] for a in mine["articles"])
+    with pytest.raises(RecordAccessDenied):
+        for_customer(kt_store, principal=me, customer_id=other, as_of="2026-11-01T00:00:00")
+    staff = Principal("user:eng", "eng", Role.engineer)
+    full = for_customer(kt_store, principal=staff, customer_id=customer, as_of="2026-11-01T00:00:00")
+    assert full is not None and set(full) == {"customer_id", "articles", "products", "actions"}
+    assert full["articles"] == mine["articles"] and full["products"]
+    assert for_customer(kt_store, principal=staff, customer_id="cust:none", as_of="2026-11-01T00:00:00") is None
 
 
 def test_an_article_and_its_translation_take_one_place_in_a_list(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:

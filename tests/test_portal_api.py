@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import html
 import json
 import os
 import re
@@ -1171,3 +1172,46 @@ def test_error_pages_say_what_happened_in_the_pages_language(app: FastAPI) -> No
     assert staff_only.status_code == 403 and "Your role may not do this." in staff_only.text
     api = customer.http.get("/api/v1/knowledge/articles/kb-no-such-article")
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"  # the API body is unchanged
+
+
+def test_recommendations_with_their_reasons_for_customers_and_staff(
+    app: FastAPI, portal_store: FalkorDBStore
+) -> None:
+    """A customer sees articles for their own products, each with its reason and graph path, on /my and in the
+    API (in the page's language); staff see them with cross-sell and next-best actions on the customer 360."""
+    customer = Client(app, "customer1")
+    own = customer.me["customer_id"]
+    english = customer.get(f"/api/v1/customers/{own}/recommendations").json()
+    chinese = customer.get(f"/api/v1/customers/{own}/recommendations", params={"language": "zh"}).json()
+    assert set(english) == {"customer_id", "articles"} and english["articles"]
+    assert [a["reason"] for a in english["articles"]] == [a["reason"] for a in chinese["articles"]]
+    assert {a["language"] for a in english["articles"]} == {"en"}
+    assert "zh" in {a["language"] for a in chinese["articles"]}
+    assert customer.get("/api/v1/customers/cust:none/recommendations").status_code == 403
+    page = html.unescape(customer.get("/my", params={"lang": "en"}).text)
+    listed = re.findall(r'<li class="recommendation article" data-id="([^"]+)">', page)
+    assert listed == [a["id"] for a in english["articles"]]
+    for item in english["articles"]:
+        assert item["reason"] in page and item["why"]["issue_name"] in page
+    page_zh = html.unescape(customer.get("/my", params={"lang": "zh"}).text)
+    for item in chinese["articles"]:
+        why = item["why"]
+        issue = portal_store.get_node(why["issue_label"], why["issue"])
+        issue_zh = issue.get("name_zh") or why["issue_name"]
+        assert f"报告了“{issue_zh}”" in page_zh or f"报告过“{issue_zh}”" in page_zh, issue_zh
+        assert f"{why['cases']} 个服务案例" in page_zh
+    assert "You own" not in page_zh and "You reported" not in page_zh and "推荐理由" in page_zh
+    mine = customer.get("/my", params={"format": "json", "lang": "en"}).json()
+    assert mine["recommended"] == english["articles"]
+
+    staff = Client(app, "engineer")
+    full = staff.get(f"/api/v1/customers/{own}/recommendations").json()
+    assert full["articles"] == english["articles"] and full["products"]
+    assert staff.get("/api/v1/customers/cust:none/recommendations").status_code == 404
+    page = html.unescape(staff.get(f"/staff/customers/{own}").text)
+    for section in ("rec-actions", "rec-articles", "rec-products"):
+        assert f'id="{section}"' in page
+    for product in full["products"]:
+        assert product["reason"] in page
+    # The staff page speaks of the customer, not to them.
+    assert "You own" not in page and "You reported" not in page

@@ -11,6 +11,42 @@ STRINGS: dict[str, dict[str, str]] = {
     "en": {
         "app": "KBCRM",
         "portal": "Knowledge portal",
+        "recommended_for_you": "Suggested for your products",
+        "recommended_for_you_note": "Known issues of the products you own, and the articles that resolve them.",
+        "recommendations": "Recommendations",
+        "rec_articles": "Articles for this customer's products",
+        "rec_products": "Cross-sell",
+        "rec_actions": "Next best actions",
+        "rec_nothing": "Nothing to recommend: no known issue of these products has a published article.",
+        "rec_nothing_staff": "Nothing here.",
+        "rec_why": "Why this is suggested",
+        "rec_more_paths": "and %(n)s more",
+        "rec_cases_one": "1 service case",
+        "rec_cases": "%(n)s service cases",
+        "rec_known_issue": (
+            "You own the %(product)s. %(cases)s on this product reported “%(issue)s”, which this "
+            "article resolves."
+        ),
+        "rec_known_issue_staff": (
+            "Owns the %(product)s. %(cases)s on this product reported “%(issue)s”, which this article "
+            "resolves."
+        ),
+        "rec_own_issue": (
+            "You reported “%(issue)s” on your %(product)s in %(own)s (latest %(case)s); %(cases)s on "
+            "this product reported it. This article resolves it."
+        ),
+        "rec_own_issue_staff": (
+            "Reported “%(issue)s” on the %(product)s in %(own)s (latest %(case)s); %(cases)s on this "
+            "product reported it. This article resolves it."
+        ),
+        "rec_co_owned": (
+            "%(peers)s of the %(owners)s other customers who own the %(product)s also own the "
+            "%(other)s (%(share)s)."
+        ),
+        "rec_urgent_case": "%(priority)s case %(case)s (%(subject)s) has been open for %(days)s days.",
+        "rec_title_urgent_case": "Call %(customer_name)s about case %(case)s",
+        "rec_service_contract": "%(cases)s on the %(product)s in the 12 months before %(as_of)s.",
+        "rec_title_service_contract": "Offer %(customer_name)s a service contract for the %(product)s",
         "search": "Search",
         "search_placeholder": "Describe your problem, e.g. error E-1234 or a product name",
         "results": "Answers",
@@ -174,6 +210,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "verb_HAS_CAUSE": "caused by",
         "verb_RESOLVED_BY": "resolved by",
         "verb_OWNS": "owns",
+        "verb_RAISED": "raised",
         "verb_AUTHORED": "wrote",
         "verb_VALIDATED": "validated",
         "verb_HANDLED_BY": "handled by",
@@ -393,6 +430,33 @@ STRINGS: dict[str, dict[str, str]] = {
     "zh": {
         "app": "KBCRM",
         "portal": "知识门户",
+        "recommended_for_you": "为您的产品推荐",
+        "recommended_for_you_note": "您所拥有产品的已知问题，以及解决这些问题的文章。",
+        "recommendations": "推荐",
+        "rec_articles": "该客户产品的相关文章",
+        "rec_products": "交叉销售",
+        "rec_actions": "下一步行动",
+        "rec_nothing": "暂无推荐：这些产品的已知问题还没有已发布的文章。",
+        "rec_nothing_staff": "暂无。",
+        "rec_why": "推荐理由",
+        "rec_more_paths": "另有 %(n)s 条",
+        "rec_cases_one": "1 个服务案例",
+        "rec_cases": "%(n)s 个服务案例",
+        "rec_known_issue": "您拥有%(product)s。该产品有 %(cases)s报告了“%(issue)s”，本文介绍解决方法。",
+        "rec_known_issue_staff": "该客户拥有%(product)s。该产品有 %(cases)s报告了“%(issue)s”，本文介绍解决方法。",
+        "rec_own_issue": (
+            "您的%(product)s在 %(own)s中报告过“%(issue)s”（最近一次：%(case)s）；"
+            "该产品共有 %(cases)s报告了这一问题。本文介绍解决方法。"
+        ),
+        "rec_own_issue_staff": (
+            "该客户的%(product)s在 %(own)s中报告过“%(issue)s”（最近一次：%(case)s）；"
+            "该产品共有 %(cases)s报告了这一问题。本文介绍解决方法。"
+        ),
+        "rec_co_owned": "拥有%(product)s的其他 %(owners)s 个客户中，有 %(peers)s 个也拥有%(other)s（%(share)s）。",
+        "rec_urgent_case": "%(priority)s 案例 %(case)s（%(subject)s）已开启 %(days)s 天。",
+        "rec_title_urgent_case": "致电%(customer_name)s，跟进案例 %(case)s",
+        "rec_service_contract": "截至 %(as_of)s 的 12 个月内，%(product)s共有 %(cases)s。",
+        "rec_title_service_contract": "向%(customer_name)s推荐%(product)s的服务合同",
         "search": "搜索",
         "search_placeholder": "描述您的问题，例如错误代码 E-1234 或产品名称",
         "results": "答案",
@@ -556,6 +620,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "verb_HAS_CAUSE": "原因为",
         "verb_RESOLVED_BY": "解决方法为",
         "verb_OWNS": "拥有",
+        "verb_RAISED": "提出",
         "verb_AUTHORED": "撰写",
         "verb_VALIDATED": "审核",
         "verb_HANDLED_BY": "处理人为",

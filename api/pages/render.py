@@ -96,6 +96,41 @@ def phrase(context: Any, text: Any) -> Any:
     return in_chinese(text, context["t"])
 
 
+def _cases(t: dict[str, str], n: int) -> str:
+    return t["rec_cases_one"] if n == 1 else t["rec_cases"] % {"n": n}
+
+
+@pass_context
+def recommendation_words(context: Any, item: dict[str, Any], staff: bool = False) -> dict[str, str]:
+    """A recommendation's title and reason in the page's language, from its `why` (the facts by name).
+
+    `staff`: the reason speaks of "the customer" (the customer 360) rather than "you" (the portal).
+    """
+    t: dict[str, str] = context["t"]
+    names: dict[str, str] = context.get("names") or {}
+    why = item.get("why") or {}
+    key = why.get("key")
+    if key is None or f"rec_{key}" not in t:
+        return {"title": item["title"], "reason": item["reason"]}
+    facts: dict[str, Any] = {
+        "product": names.get(why.get("product", ""), why.get("product_name", "")),
+        "other": names.get(why.get("other", ""), why.get("other_name", "")),
+        "issue": names.get(why.get("issue", ""), why.get("issue_name", "")),
+        "cases": _cases(t, int(why.get("cases", 0))),
+        "own": _cases(t, int(why.get("own_cases", 0))),
+        "case": why.get("latest_case") or why.get("case", ""),
+        "share": percent(why.get("share", 0)),
+        **{k: why.get(k, "") for k in ("customer_name", "subject", "priority", "days", "peers", "owners", "as_of")},
+    }
+    reason = t.get(f"rec_{key}_staff", t[f"rec_{key}"]) if staff else t[f"rec_{key}"]
+    title = item["title"]
+    if f"rec_title_{key}" in t:
+        title = t[f"rec_title_{key}"] % facts
+    elif item.get("kind") == "product":
+        title = facts["other"]
+    return {"title": title, "reason": reason % facts}
+
+
 def path_vocabulary(t: dict[str, str]) -> dict[str, str]:
     """The words an evidence path is written in (relationship verbs, node labels): what deflect.js needs."""
     return {key: value for key, value in t.items() if key.startswith(("verb_", "label_"))}
@@ -106,6 +141,7 @@ TEMPLATES.env.filters["primary_language"] = primary_language
 TEMPLATES.env.globals["term"] = term
 TEMPLATES.env.globals["path_vocabulary"] = path_vocabulary
 TEMPLATES.env.globals["local_name"] = local_name
+TEMPLATES.env.globals["recommendation_words"] = recommendation_words
 TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.filters["shown"] = shown
 TEMPLATES.env.filters["money"] = money

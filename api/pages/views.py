@@ -34,10 +34,11 @@ from kbcrm.analyst import service as analyst
 from kbcrm.customers import privacy
 from kbcrm.customers import service as customers
 from kbcrm.graph import StoreError
+from kbcrm.graph.store import utc_now
 from kbcrm.loyalty import service as loyalty
 from kbcrm.operations.campaigns import service as campaigns
 from kbcrm.operations.cases import service as cases
-from knowledge_transfer import portal
+from knowledge_transfer import portal, recommendations
 from knowledge_transfer.experts import topics as expert_topics
 from knowledge_transfer.experts import who_knows
 
@@ -243,8 +244,19 @@ def my_account(request: Request, store: Store, principal: MaybeUser) -> Response
         "products": customers.installed_base(store, principal=user, customer_id=customer_id),
         "orders": customers.orders(store, principal=user, customer_id=customer_id, limit=20),
         "cases": cases.list_cases(store, principal=user, customer_id=customer_id, limit=20),
+        "recommended": _recommendations(request, store, user, customer_id)["articles"],
     }
     return page(request, "my.html", data, principal=user)
+
+
+def _recommendations(request: Request, store: Store, user: Principal, customer_id: str) -> dict[str, Any]:
+    """What to recommend for the customer, for this reader, with articles in the page's language."""
+    found = recommendations.for_customer(
+        store, principal=user, customer_id=customer_id, as_of=utc_now(), language=language(request)
+    )
+    if found is None:
+        raise not_found(f"customer {customer_id!r}")
+    return found
 
 
 @router.get("/my/cases/new")
@@ -422,6 +434,7 @@ def staff_customer(request: Request, customer_id: str, store: Store, principal: 
     if view is None:
         raise not_found(f"customer {customer_id!r}")
     view["portal_access"] = invitations.portal_access(store, principal=user, customer_id=customer_id)
+    view["recommendations"] = _recommendations(request, store, user, customer_id)
     return page(request, "staff_customer.html", view, principal=user)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -12,6 +12,8 @@ from api.deps import SignedIn, Store
 from api.errors import not_found
 from api.security import Admin, AnyUser, Staff
 from kbcrm.customers import privacy, service
+from kbcrm.graph.store import utc_now
+from knowledge_transfer import recommendations
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
@@ -69,6 +71,27 @@ def order_lines(customer_id: str, order_id: str, store: Store, principal: AnyUse
 def products(customer_id: str, store: Store, principal: AnyUser) -> list[dict[str, Any]]:
     """Products the customer owns, with serial numbers."""
     return service.installed_base(store, principal=principal, customer_id=customer_id)
+
+
+@router.get("/{customer_id}/recommendations", summary="What to recommend for the customer, each with its reason")
+def recommend(
+    customer_id: str,
+    store: Store,
+    principal: AnyUser,
+    language: Annotated[Literal["en", "zh"], Query(description="Which version of a translated article")] = "en",
+    limit: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> dict[str, Any]:
+    """Articles about known issues of the customer's products (customers: their own record).
+
+    Staff also get cross-sell products and next-best actions. Each item has `reason` (English),
+    `why` (the same facts by name) and its evidence `paths`.
+    """
+    found = recommendations.for_customer(
+        store, principal=principal, customer_id=customer_id, as_of=utc_now(), language=language, limit=limit
+    )
+    if found is None:
+        raise not_found(f"customer {customer_id!r}")
+    return found
 
 
 @router.get("/{customer_id}/consent", summary="Consent per channel (email, phone, post)")
