@@ -22,6 +22,7 @@ from kbcrm.operations.opportunities.service import OpportunityError, Opportunity
 from kbcrm.operations.touches.service import TouchError
 from knowledge_transfer.answers.service import AccessDenied as AnswerAccessDenied
 from knowledge_transfer.answers.service import AnswerError
+from knowledge_transfer.browse import BrowseError
 from knowledge_transfer.kcs import KcsError
 
 
@@ -128,6 +129,7 @@ def install(app: FastAPI) -> None:
         OpportunityError,
         AccountError,
         TouchError,
+        BrowseError,
     ):
         app.add_exception_handler(kind, bad_request)
 

@@ -144,6 +144,8 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ),
     ("GET", "/api/v1/knowledge/search?q=error", None, EVERYONE),
     ("GET", "/api/v1/knowledge/suggest?subject=error", None, expect(403, anon=401, own=200, other=200)),
+    ("GET", "/api/v1/knowledge/articles", None, EVERYONE),
+    ("GET", "/api/v1/knowledge/shelves", None, EVERYONE),
     ("GET", "/api/v1/knowledge/articles/{public}", None, EVERYONE),
     ("GET", "/api/v1/knowledge/articles/{internal}", None, expect(200, anon=404, own=404, other=404)),
     ("POST", "/api/v1/knowledge/articles/{public}/rating", {"helpful": True}, EVERYONE),
@@ -192,6 +194,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     # Pages (a visitor is sent to the login page).
     ("GET", "/", None, EVERYONE),
     ("GET", "/articles/{public}", None, EVERYONE),
+    ("GET", "/browse", None, EVERYONE),
     ("GET", "/articles/{internal}", None, expect(200, anon=404, own=404, other=404)),
     ("GET", "/my", None, expect(403, anon=303, own=200, other=200)),
     ("GET", "/my/data", None, expect(403, anon=303, own=200, other=200)),
@@ -367,6 +370,14 @@ def test_no_internal_note_or_article_reaches_the_portal(
             responses.append(client.get("/", params={"q": q}))
             if role == "own":
                 responses.append(client.get("/api/v1/knowledge/suggest", params={"subject": q}))
+        # Browsing: the home page, every shelf's page and the whole list, in both languages.
+        shelves = client.get("/api/v1/knowledge/shelves").json()
+        for lang in ("en", "zh"):
+            responses.append(client.get("/", params={"lang": lang}))
+            responses.append(client.get("/api/v1/knowledge/articles", params={"limit": 100, "language": lang}))
+            for kind in ("product", "topic"):
+                for shelf in shelves[kind + "s"]:
+                    responses.append(client.get("/browse", params={kind: shelf["id"], "lang": lang}))
         for article in articles:
             responses.append(client.get(f"/api/v1/knowledge/articles/{article}"))
             responses.append(client.get(f"/articles/{article}", params={"q": "error"}))

@@ -113,6 +113,13 @@ def test_customer_logs_in_searches_reads_rates_and_opens_a_case(
     path = suggested.locator("li.path").first
     assert path.is_visible() and re.search(r"→ (owns|raised) →", path.inner_text()), path.inner_text()
 
+    # Browsing without a question: a product's shelf on the home page, its articles, one of them.
+    page.goto(base_url + "/")
+    page.locator("#shelves ul.shelf a").first.click()
+    page.wait_for_url(f"{base_url}/browse?product=*")
+    page.locator("ol#articles li a.title").first.click()
+    page.wait_for_selector("article.kb")
+
     code = portal_store.read(
         "MATCH (a:KnowledgeArticle {audience: 'customer', confidence: 'validated', language: 'en'})"
         "-[:RESOLVES]->(e:ErrorCode) "

@@ -7,10 +7,10 @@ as JSON with `?format=json`); no Cypher here.
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from api.deps import (
@@ -38,7 +38,7 @@ from kbcrm.graph.store import utc_now
 from kbcrm.loyalty import service as loyalty
 from kbcrm.operations.campaigns import service as campaigns
 from kbcrm.operations.cases import service as cases
-from knowledge_transfer import portal, recommendations
+from knowledge_transfer import browse, portal, recommendations
 from knowledge_transfer.experts import topics as expert_topics
 from knowledge_transfer.experts import who_knows
 
@@ -81,8 +81,45 @@ START_PAGES = {
 def home(request: Request, kb: Knowledge, store: Store, principal: MaybeUser, q: str = "") -> Response:
     """Search the knowledge base: every answer shows why."""
     q = q.strip()[:500]
-    result = portal.answer_for(kb, store, principal, q, limit=8) if q else None
-    return page(request, "search.html", {"q": q, "answer": result}, principal=principal)
+    data: dict[str, Any]
+    if q:
+        data = {"q": q, "answer": portal.answer_for(kb, store, principal, q, limit=8)}
+    else:  # Without a question: what is most used, what is new, and the products and topics to browse.
+        lang = language(request)
+        data = {
+            "q": "",
+            "answer": None,
+            "popular": browse.articles(store, principal=principal, sort="popular", language=lang, limit=5),
+            "recent": browse.articles(store, principal=principal, sort="recent", language=lang, limit=5),
+            "shelves": browse.shelves(store, principal=principal),
+        }
+    return page(request, "search.html", data, principal=principal)
+
+
+@router.get("/browse")
+def browse_page(
+    request: Request,
+    store: Store,
+    principal: MaybeUser,
+    product: str = "",
+    topic: str = "",
+    sort: str = "popular",
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Response:
+    """The articles on a product or topic (or all), most used, newest or A–Z, 20 a page."""
+    found = browse.articles(
+        store,
+        principal=principal,
+        product=product[:100],
+        topic=topic[:100],
+        sort=cast(browse.Sort, sort),
+        language=language(request),
+        offset=offset,
+        limit=20,
+    )
+    if found is None:
+        raise not_found(f"product {product!r}" if product else f"topic {topic!r}")
+    return page(request, "browse.html", found, principal=principal)
 
 
 @router.get("/articles/{article_id}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -16,7 +16,7 @@ from api.security import CaseWorker, Customer, MaybeUser, Staff
 from kbcrm.access import audit
 from kbcrm.access.models import Principal
 from kbcrm.graph import GraphStore
-from knowledge_transfer import kcs, portal
+from knowledge_transfer import browse, kcs, portal
 from knowledge_transfer.answers.service import KnowledgeBase
 from knowledge_transfer.experts import who_knows
 
@@ -114,6 +114,42 @@ async def suggest(
 ) -> Response:
     """Up to three customer-visible articles, with evidence, for the subject typed so far (as search answers)."""
     return await _answer(kb, store, principal, subject, limit=3)
+
+
+@router.get("/articles", summary="Browse the articles the caller may read: by product or topic, most used, newest")
+def list_articles(
+    store: Store,
+    principal: MaybeUser,
+    product: Annotated[str, Query(max_length=100, description="Only articles that apply to this product")] = "",
+    topic: Annotated[str, Query(max_length=100, description="Only articles on this topic")] = "",
+    sort: Annotated[browse.Sort, Query(description="popular (views + case links), recent or title")] = "popular",
+    language: Annotated[Literal["en", "zh"], Query(description="Which version of a translated article")] = "en",
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """An article and its translations are one entry (the others in `translations`), with their counters together.
+
+    Visitors and customers get validated customer/public articles; staff every article, with its state.
+    """
+    found = browse.articles(
+        store,
+        principal=principal,
+        product=product,
+        topic=topic,
+        sort=sort,
+        language=language,
+        offset=offset,
+        limit=limit,
+    )
+    if found is None:
+        raise not_found(f"product {product!r}" if product else f"topic {topic!r}")
+    return found
+
+
+@router.get("/shelves", summary="Products and topics that have articles the caller may read, with how many")
+def list_shelves(store: Store, principal: MaybeUser) -> dict[str, list[dict[str, Any]]]:
+    """Products (with their category) and topics, each with the number of articles (translations counted once)."""
+    return browse.shelves(store, principal=principal)
 
 
 @router.get(

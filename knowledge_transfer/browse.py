@@ -1,0 +1,151 @@
+"""Browsing the knowledge base without a question: by product or topic, most read, newest.
+
+What a reader may see follows the portal's rule (`portal.visible_audiences` and
+`visible_states`): customers and visitors only validated customer/public articles. An article
+and its translations are listed once, in the reader's language where that version is one the
+reader may open; the others are named with it. Its counters are those of all those versions
+together (a Chinese reader's view counts for the work, not only for the Chinese text).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Literal
+
+from kbcrm.access.models import Principal
+from kbcrm.graph import GraphStore, cypher
+from knowledge_transfer.portal import visible_audiences, visible_states
+
+Sort = Literal["popular", "recent", "title"]
+SORTS: tuple[Sort, ...] = ("popular", "recent", "title")
+
+_VISIBLE = "a.audience IN $audiences AND a.confidence IN $states"
+_ARTICLE = (
+    "OPTIONAL MATCH (a)-[:TRANSLATION_OF]->(o:KnowledgeArticle) OPTIONAL MATCH (a)-[:LINKED_TO_CASE]->(k:ServiceCase) "
+    "RETURN a.id AS id, a.title AS title, a.body AS body, a.language AS language, a.audience AS audience, "
+    "a.confidence AS confidence, coalesce(o.id, a.id) AS work, a.view_count AS views, a.helpful_count AS helpful, "
+    "a.not_helpful_count AS not_helpful, a.updated_at AS updated_at, count(DISTINCT k) AS reused"
+)
+_EXAMPLE = {"audiences": ["public"], "states": ["validated"]}
+ALL_ARTICLES = cypher(
+    "browse.all", f"MATCH (a:KnowledgeArticle) WHERE {_VISIBLE} {_ARTICLE}", example=_EXAMPLE
+)
+PRODUCT_ARTICLES = cypher(
+    "browse.product",
+    f"MATCH (a:KnowledgeArticle)-[:APPLIES_TO]->(:Product {{id: $node}}) WHERE {_VISIBLE} {_ARTICLE}",
+    example={**_EXAMPLE, "node": "prod-1"},
+)
+TOPIC_ARTICLES = cypher(
+    "browse.topic",
+    f"MATCH (a:KnowledgeArticle)-[:ON_TOPIC]->(:Topic {{id: $node}}) WHERE {_VISIBLE} {_ARTICLE}",
+    example={**_EXAMPLE, "node": "topic-1"},
+)
+# Products and topics with how many articles (an article and its translations once) the reader may see.
+_WORK = "OPTIONAL MATCH (a)-[:TRANSLATION_OF]->(o:KnowledgeArticle) "
+_SHELF = "n.id AS id, n.name AS name, n.name_zh AS name_zh, count(DISTINCT coalesce(o.id, a.id)) AS articles"
+SHELVES = cypher(
+    "browse.shelves",
+    f"MATCH (a:KnowledgeArticle)-[:APPLIES_TO]->(n:Product) WHERE {_VISIBLE} {_WORK}"
+    f"RETURN 'product' AS kind, n.category AS category, {_SHELF} "
+    f"UNION MATCH (a:KnowledgeArticle)-[:ON_TOPIC]->(n:Topic) WHERE {_VISIBLE} {_WORK}"
+    f"RETURN 'topic' AS kind, NULL AS category, {_SHELF}",
+    example=_EXAMPLE,
+)
+SHELF = {
+    label: cypher(
+        f"browse.shelf_{label.lower()}",
+        f"MATCH (n:{label} {{id: $node}}) RETURN n.id AS id, n.name AS name, n.name_zh AS name_zh",
+        example={"node": "x-1"},
+    )
+    for label in ("Product", "Topic")
+}
+
+
+class BrowseError(ValueError):
+    """A browse request that cannot be answered (both a product and a topic, an unknown sort)."""
+
+
+def _summary(body: str | None) -> str:
+    text = " ".join((body or "").split())
+    return text[:280] + ("…" if len(text) > 280 else "")
+
+
+def shelves(store: GraphStore, *, principal: Principal | None) -> dict[str, list[dict[str, Any]]]:
+    """Products (by category) and topics that have articles this reader may see, with how many."""
+    rows = store.read(SHELVES, audiences=visible_audiences(principal), states=visible_states(principal))
+    fields = ("id", "name", "name_zh", "category", "articles")
+    products = [{k: r[k] for k in fields} for r in rows if r["kind"] == "product"]
+    topics = [{k: r[k] for k in ("id", "name", "name_zh", "articles")} for r in rows if r["kind"] == "topic"]
+    products.sort(key=lambda p: (p["category"] or "", p["name"] or "", p["id"]))
+    topics.sort(key=lambda t: (-t["articles"], t["name"] or "", t["id"]))
+    return {"products": products, "topics": topics}
+
+
+def articles(
+    store: GraphStore,
+    *,
+    principal: Principal | None,
+    product: str = "",
+    topic: str = "",
+    sort: Sort = "popular",
+    language: str = "en",
+    offset: int = 0,
+    limit: int = 20,
+) -> dict[str, Any] | None:
+    """One page of the articles this reader may see, on a product or topic or all; None for an unknown node.
+
+    `popular`: most used first (views plus the cases it was linked to, KCS reuse; then helpful votes);
+    `recent`: last updated first; `title`: A–Z.
+    """
+    if product and topic:
+        raise BrowseError("topic: browse by a product or by a topic, not both")
+    if sort not in SORTS:
+        raise BrowseError(f"sort: must be one of {', '.join(SORTS)}, not {sort!r}")
+    seen: dict[str, Any] = {"audiences": visible_audiences(principal), "states": visible_states(principal)}
+    shelf = None
+    if product or topic:
+        found = store.read(SHELF["Product" if product else "Topic"], node=product or topic)
+        if not found:
+            return None
+        shelf = {**found[0], "kind": "product" if product else "topic"}
+        rows = store.read(PRODUCT_ARTICLES if product else TOPIC_ARTICLES, node=product or topic, **seen)
+    else:
+        rows = store.read(ALL_ARTICLES, **seen)
+    works: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        works[row["work"]].append(row)
+    listed = [_one_per_work(work, versions, language) for work, versions in works.items()]
+    if sort == "popular":
+        listed.sort(key=lambda a: (-(a["views"] + a["reused"]), -a["helpful"], a["title"], a["id"]))
+    elif sort == "recent":
+        listed.sort(key=lambda a: (a["updated_at"] or "", a["id"]), reverse=True)
+    else:
+        listed.sort(key=lambda a: (a["title"].casefold(), a["id"]))
+    return {
+        "shelf": shelf,
+        "sort": sort,
+        "total": len(listed),
+        "offset": offset,
+        "limit": limit,
+        "articles": listed[offset : offset + limit],
+    }
+
+
+def _one_per_work(work: str, versions: list[dict[str, Any]], language: str) -> dict[str, Any]:
+    """The version to list (the reader's language, else the original, else the first id), the others named."""
+    chosen = max(versions, key=lambda v: (v["language"] == language, v["id"] == work, v["id"]))
+    counters = {k: sum(int(v[k] or 0) for v in versions) for k in ("views", "reused", "helpful", "not_helpful")}
+    return {
+        "id": chosen["id"],
+        "title": chosen["title"],
+        "summary": _summary(chosen["body"]),
+        "language": chosen["language"] or "en",
+        "audience": chosen["audience"],
+        "confidence": chosen["confidence"],
+        "updated_at": max((v["updated_at"] or "" for v in versions), default="") or None,
+        **counters,
+        "translations": sorted(
+            ({"id": v["id"], "title": v["title"], "language": v["language"]} for v in versions if v is not chosen),
+            key=lambda v: (v["language"] or "", v["id"]),
+        ),
+    }
