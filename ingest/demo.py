@@ -1,4 +1,7 @@
-"""What `make run` does before serving: generate the demo set if absent, load it, ingest its department exports."""
+"""What `make run` does before serving: generate the demo set if absent and load it.
+
+The catalogue, the staff directory, the department exports and the articles go through ingest.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ingest.articles import ingest_articles
+from ingest.catalog import ingest_catalog
 from ingest.identity.graph import customer_of_source_key, quality_against_truth, resolve_customers
 from ingest.mapping import load_mapping
 from ingest.notes import NoteLinker, evaluate_demo_linking, link_notes
@@ -53,6 +57,17 @@ def ensure_demo(
         store.ensure_schema(vector_dimension=settings.embedding_dim)
         customers = int(store.read(COUNT_CUSTOMERS)[0]["customers"])
         if customers == 0:
+            # The catalogue and the staff directory through their ingest mappings (validated, with provenance).
+            catalog = ingest_catalog(store, directory / "catalog", data_dir=settings.data_dir)
+            say(f"  ingested the catalogue: {catalog.counts()}")
+            staff = ingest_file(
+                store,
+                path=directory / "employees.csv",
+                mapping=load_mapping("kbcrm-employees"),
+                source_kind="employees",
+                data_dir=settings.data_dir,
+            )
+            say(f"  ingested employees.csv: {staff.counts()}")
             for mapping, name in DEPARTMENT_EXPORTS:
                 report = ingest_file(
                     store,
@@ -69,6 +84,7 @@ def ensure_demo(
                 directory,
                 customer_of=customer_of_source_key(store),
                 include_articles=False,
+                include_catalog=False,
                 progress=lambda s: say(f"  {s}"),
             )
             linker = NoteLinker.from_graph(store)  # one set of span rulers for articles, notes and the evaluation

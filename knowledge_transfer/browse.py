@@ -32,12 +32,12 @@ ALL_ARTICLES = cypher(
 )
 PRODUCT_ARTICLES = cypher(
     "browse.product",
-    f"MATCH (a:KnowledgeArticle)-[:APPLIES_TO]->(:Product {{id: $node}}) WHERE {_VISIBLE} {_ARTICLE}",
+    f"MATCH (n:Product {{id: $node}}) WITH n MATCH (a:KnowledgeArticle)-[:APPLIES_TO]->(n) WHERE {_VISIBLE} {_ARTICLE}",
     example={**_EXAMPLE, "node": "prod-1"},
 )
 TOPIC_ARTICLES = cypher(
     "browse.topic",
-    f"MATCH (a:KnowledgeArticle)-[:ON_TOPIC]->(:Topic {{id: $node}}) WHERE {_VISIBLE} {_ARTICLE}",
+    f"MATCH (n:Topic {{id: $node}}) WITH n MATCH (a:KnowledgeArticle)-[:ON_TOPIC]->(n) WHERE {_VISIBLE} {_ARTICLE}",
     example={**_EXAMPLE, "node": "topic-1"},
 )
 # Products and topics with how many articles (an article and its translations once) the reader may see.

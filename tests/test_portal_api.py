@@ -447,7 +447,8 @@ def test_chinese_pages_name_the_catalogue_in_chinese(app: FastAPI, portal_store:
     row = portal_store.read(
         "MATCH (a:KnowledgeArticle {language: 'zh', confidence: 'validated'})-[:APPLIES_TO]->(p:Product), "
         "(a)-[:RESOLVES]->(e:ErrorCode) WHERE a.audience IN ['customer', 'public'] "
-        "RETURN a.id AS id, p.name AS name, p.name_zh AS name_zh, e.code AS code ORDER BY id, name LIMIT 1"
+        "RETURN a.id AS id, p.id AS product, p.name AS name, p.name_zh AS name_zh, e.code AS code "
+        "ORDER BY id, name LIMIT 1"
     )[0]
     assert row["name_zh"] and row["name_zh"] != row["name"]
     visitor = Client(app)
@@ -460,7 +461,8 @@ def test_chinese_pages_name_the_catalogue_in_chinese(app: FastAPI, portal_store:
     assert f">{row['name']} <small>product</small>" in links(english) and row["name_zh"] not in links(english)
     # The evidence's graph paths and what the question was linked to, on a Chinese search page.
     page = visitor.get("/", params={"q": f"{row['name']} {row['code']}", "lang": "zh"}).text
-    assert f"产品: {row['name_zh']}</span>" in page  # the tag of what the question names
+    # The tag of what the question names, linked to its shelf.
+    assert f"产品: <a href=\"/browse?product={row['product']}\">{row['name_zh']}</a></span>" in page
     item = page[page.index(f'data-id="{row["id"]}"') :].split("</details>")[0]
     assert f'<span class="node">{row["name_zh"]} <small>产品</small></span>' in item
     data = visitor.get("/", params={"q": f"{row['name']} {row['code']}", "lang": "zh", "format": "json"}).json()

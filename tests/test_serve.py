@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import json
 import os
 import signal
@@ -36,6 +38,11 @@ def _first_health(process: subprocess.Popen[Any], base: str) -> httpx.Response:
     raise AssertionError("the server did not answer within 120 s")
 
 
+def _rows(path: Path) -> int:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return sum(1 for _ in csv.DictReader(handle))
+
+
 def test_serve_demo_answers_health_and_docs_then_stops_cleanly(tmp_path: Path) -> None:
     port = _free_port()
     env = dict(os.environ, KBCRM_DATA_DIR=str(tmp_path / "var"), KBCRM_DEMO_CUSTOMERS="20", KBCRM_PORT=str(port))
@@ -63,10 +70,17 @@ def test_serve_demo_answers_health_and_docs_then_stops_cleanly(tmp_path: Path) -
         summary = admin.get("/api/v1/graph/summary").json()
         assert summary["nodes"]["Customer"] == 20
         assert summary["nodes"]["KnowledgeArticle"] >= 50
-        assert summary["nodes"]["IngestRun"] == 3  # the three department exports went through ingest
+        # The five catalogue files, the staff directory and the three department exports went through ingest.
+        assert summary["nodes"]["IngestRun"] == 5 + 1 + 3
+        demo = tmp_path / "var" / "demo"
+        catalogue = {f.stem: _rows(f) for f in (demo / "catalog").glob("*.csv")}
+        assert len(catalogue) == 5 and summary["nodes"]["Product"] == catalogue["products"]
+        staff = _rows(demo / "employees.csv")
+        assert summary["nodes"]["Employee"] == staff and summary["relationships"]["HAS_EXPERTISE"] > 0
         articles = summary["nodes"]["KnowledgeArticle"]
-        # provenance: every department record and every article points to the file it came from
-        assert summary["relationships"]["DERIVED_FROM"] == summary["nodes"]["SourceRecord"] + articles
+        # provenance: every catalogue node, employee, department record and article points to the file it came from
+        derived = sum(catalogue.values()) + staff + summary["nodes"]["SourceRecord"] + articles
+        assert summary["relationships"]["DERIVED_FROM"] == derived
         assert summary["nodes"]["ArticleVersion"] == articles and summary["relationships"]["MENTIONS"] > 100
         # The demo campaign's members: each one's 7P promotion response states what they did.
         campaign = admin.get("/api/v1/campaigns").json()[0]

@@ -25,6 +25,7 @@ from ontology.terms import Label, Rel
 BATCH = 5000
 
 COUNT_CUSTOMERS = cypher("demo.count_customers", "MATCH (c:Customer) RETURN count(c) AS customers")
+PRODUCT_SKUS = cypher("demo.product_skus", "MATCH (p:Product) RETURN p.sku AS sku, p.id AS id")
 
 
 def _batched[T](items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
@@ -53,6 +54,7 @@ def load_demo(
     *,
     customer_of: dict[str, str] | None = None,
     include_articles: bool = True,
+    include_catalog: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """Load a generated demo directory; returns node/relationship counts. Idempotent (MERGE by id).
@@ -60,44 +62,24 @@ def load_demo(
     `customer_of` maps department source keys (sales id, service id, account number) to the
     customer ids identity resolution produced; without it the generator's ground truth
     decides which records are one customer, and Customer nodes are created from it.
-    `include_articles=False` leaves the know-how articles to the articles connector.
+    `include_articles=False` leaves the know-how articles to the articles connector;
+    `include_catalog=False` leaves the catalogue and the staff directory to their ingest mappings
+    (`make run` loads them so; they must be in the graph already).
     """
     say = progress or (lambda _step: None)
     source_id = f"source-demo-{json.loads((directory / 'manifest.json').read_text())['seed']}"
     store.upsert_nodes(Label.Source, [{"id": source_id, "source_kind": "demo", "file": str(directory)}])
     stamp = {"source_ids": [source_id]}
 
-    say("catalog")
-    sku_to_product = load_catalog(store, directory, stamp)
-
-    say("employees")
-    employees = list(read_csv(directory / "employees.csv"))
-    store.upsert_nodes(
-        Label.Employee,
-        [
-            {
-                "id": r["employee_id"],
-                "name": r["name"],
-                "email": r["email"],
-                "department": r["department"],
-                "job_title": r["job_title"],
-                **stamp,
-            }
-            for r in employees
-        ],
-    )
-    experts = [r for r in employees if r["expert"] == "yes"]
-    store.upsert_nodes(
-        Label.Employee,
-        [{"id": r["employee_id"], "expertise": split_list(r["expertise"])} for r in experts],
-        extra_labels=[Label.Expert],
-    )
-    store.upsert_relationships(
-        Rel.HAS_EXPERTISE,
-        [{"start": r["employee_id"], "end": t} for r in experts for t in split_list(r["expertise"])],
-        start_label=Label.Employee,
-        end_label=Label.Topic,
-    )
+    if include_catalog:
+        say("catalog")
+        sku_to_product = load_catalog(store, directory, stamp)
+        say("employees")
+        _load_employees(store, directory, stamp)
+    else:
+        sku_to_product = {r["sku"]: r["id"] for r in store.read(PRODUCT_SKUS)}
+        if not sku_to_product:
+            raise ValueError("the catalogue is not loaded: ingest it before load_demo(include_catalog=False)")
 
     say("customers")
     record_to_customer: dict[str, str] = dict(customer_of or {})
@@ -522,6 +504,37 @@ def _customers_from_truth(store: GraphStore, directory: Path, stamp: dict[str, A
             start_label=Label.Customer,
             end_label=Label.SourceRecord,
         )
+
+
+def _load_employees(store: GraphStore, directory: Path, stamp: dict[str, Any]) -> None:
+    """The staff directory; experts get the Expert label, their `expertise` and HAS_EXPERTISE to their topics."""
+    employees = list(read_csv(directory / "employees.csv"))
+    store.upsert_nodes(
+        Label.Employee,
+        [
+            {
+                "id": r["employee_id"],
+                "name": r["name"],
+                "email": r["email"],
+                "department": r["department"],
+                "job_title": r["job_title"],
+                **stamp,
+            }
+            for r in employees
+        ],
+    )
+    experts = [r for r in employees if r["expert"] == "yes"]
+    store.upsert_nodes(
+        Label.Employee,
+        [{"id": r["employee_id"], "expertise": split_list(r["expertise"])} for r in experts],
+        extra_labels=[Label.Expert],
+    )
+    store.upsert_relationships(
+        Rel.HAS_EXPERTISE,
+        [{"start": r["employee_id"], "end": t} for r in experts for t in split_list(r["expertise"])],
+        start_label=Label.Employee,
+        end_label=Label.Topic,
+    )
 
 
 def load_catalog(store: GraphStore, directory: Path, stamp: dict[str, Any]) -> dict[str, str]:
