@@ -169,3 +169,19 @@ def test_search_links_a_named_product_to_its_shelf_and_articles_say_their_state_
     chinese = html.unescape(visitor.get(f"/articles/{article['id']}", params={"lang": "zh"}).text)
     audience = {"customer": ("customers", "客户"), "public": ("public", "公开")}[article["audience"]]
     assert f"· validated · {audience[0]}" in english and f"· 已审核 · {audience[1]}" in chinese
+
+
+def test_a_customers_home_page_puts_their_own_products_first(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    customer = Client(app, "customer1")
+    owned = {
+        r["id"]
+        for r in portal_store.read(
+            "MATCH (:Customer {id: $c})-[:OWNS]->(p:Product) RETURN p.id AS id", c=customer.me["customer_id"]
+        )
+    }
+    shelved = {p["id"] for p in customer.get("/api/v1/knowledge/shelves").json()["products"]}
+    assert owned & shelved and shelved - owned
+    home = customer.get("/", params={"lang": "en"}).text
+    mine = home[home.index('id="my-shelves"') :].split("</ul>")[0]
+    assert set(re.findall(r"/browse\?product=([^\"]+)", mine)) == owned & shelved
+    assert 'id="my-shelves"' not in Client(app).get("/").text  # a visitor owns nothing

@@ -639,7 +639,10 @@ def test_an_article_and_its_translation_take_one_place_in_a_list(kt_store: Falko
 def test_chinese_questions_in_everyday_words_link_the_symptom(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:
     """A customer writes 噪音 (noise), not the catalogue's 异常噪音: the symptom's Chinese aliases link it."""
     said = {"水泵噪音很大怎么办": "sym-noise", "一开机就跳闸": "sym-trip", "屏幕黑屏了": "sym-display"}
-    said |= {"设备漏水了": "sym-leak", "设备发烫": "sym-overheat"}
+    said |= {"设备漏水了": "sym-leak", "设备发烫": "sym-overheat", "设备振动": "sym-vibration"}
+    # The bare everyday words in English too (the catalogue says "grinding noise", "excessive vibration").
+    said |= {"the pump is very noisy": "sym-noise", "strange noise at night": "sym-noise"}
+    said |= {"vibration at start-up": "sym-vibration"}
     for question, symptom in said.items():
         assert set(kb.mentions(question)) == {symptom}, question
     for question in ("设备漏水了", "设备发烫"):  # a customer-visible Chinese article resolves these: it comes first

@@ -92,7 +92,11 @@ def home(request: Request, kb: Knowledge, store: Store, principal: MaybeUser, q:
             "popular": browse.articles(store, principal=principal, sort="popular", language=lang, limit=5),
             "recent": browse.articles(store, principal=principal, sort="recent", language=lang, limit=5),
             "shelves": browse.shelves(store, principal=principal),
+            "owned": [],
         }
+        if principal is not None and principal.role == Role.customer and principal.customer_id:
+            owned = customers.installed_base(store, principal=principal, customer_id=principal.customer_id)
+            data["owned"] = sorted({p["id"] for p in owned})
     return page(request, "search.html", data, principal=principal)
 
 

@@ -261,15 +261,15 @@ SYMPTOMS: tuple[Symptom, ...] = (
     Symptom(
         "sym-vibration",
         "excessive vibration",
-        ("strong vibration", "shaking"),
+        ("strong vibration", "shaking", "vibration"),
         "振动过大",
         ("comp-bearing", "comp-impeller", "comp-roller"),
-        aliases_zh=("振动大", "震动", "抖动"),
+        aliases_zh=("振动大", "振动", "震动", "抖动"),
     ),
     Symptom(
         "sym-noise",
         "grinding noise",
-        ("rattling noise", "loud noise"),
+        ("rattling noise", "loud noise", "noise", "noisy"),
         "异常噪音",
         ("comp-bearing", "comp-belt"),
         aliases_zh=("噪音", "噪声", "异响"),
