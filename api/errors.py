@@ -22,7 +22,7 @@ from kbcrm.operations.opportunities.service import OpportunityError, Opportunity
 from kbcrm.operations.touches.service import TouchError
 from knowledge_transfer.answers.service import AccessDenied as AnswerAccessDenied
 from knowledge_transfer.answers.service import AnswerError
-from knowledge_transfer.browse import BrowseError
+from knowledge_transfer.browse import BrowseError, ShelfNotFound
 from knowledge_transfer.kcs import KcsError
 
 
@@ -102,7 +102,7 @@ def install(app: FastAPI) -> None:
     async def record_not_found(request: Request, exc: Exception) -> Response:
         return error_response(request, 404, "not_found", str(exc))
 
-    for missing in (CaseNotFound, OpportunityNotFound, AccountNotFound, InvitationNotFound):
+    for missing in (CaseNotFound, OpportunityNotFound, AccountNotFound, InvitationNotFound, ShelfNotFound):
         app.add_exception_handler(missing, record_not_found)
 
     @app.exception_handler(InvitationGone)

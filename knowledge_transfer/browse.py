@@ -65,6 +65,10 @@ class BrowseError(ValueError):
     """A browse request that cannot be answered (both a product and a topic, an unknown sort)."""
 
 
+class ShelfNotFound(LookupError):
+    """No product or topic of that id."""
+
+
 def _summary(body: str | None) -> str:
     text = " ".join((body or "").split())
     return text[:280] + ("…" if len(text) > 280 else "")
@@ -91,8 +95,8 @@ def articles(
     language: str = "en",
     offset: int = 0,
     limit: int = 20,
-) -> dict[str, Any] | None:
-    """One page of the articles this reader may see, on a product or topic or all; None for an unknown node.
+) -> dict[str, Any]:
+    """One page of the articles this reader may see, on a product or topic or all (ShelfNotFound: no such node).
 
     `popular`: most used first (views plus the cases it was linked to, KCS reuse; then helpful votes);
     `recent`: last updated first; `title`: A–Z.
@@ -106,7 +110,7 @@ def articles(
     if product or topic:
         found = store.read(SHELF["Product" if product else "Topic"], node=product or topic)
         if not found:
-            return None
+            raise ShelfNotFound(f"product {product!r}" if product else f"topic {topic!r}")
         shelf = {**found[0], "kind": "product" if product else "topic"}
         rows = store.read(PRODUCT_ARTICLES if product else TOPIC_ARTICLES, node=product or topic, **seen)
     else:

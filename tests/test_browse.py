@@ -13,7 +13,7 @@ from api.app import create_app
 from kbcrm.access.models import Principal, Role
 from kbcrm.graph.falkordb_backend import FalkorDBStore
 from kbcrm.settings import Settings
-from knowledge_transfer.browse import BrowseError, articles, shelves
+from knowledge_transfer.browse import BrowseError, ShelfNotFound, articles, shelves
 from tests.portal_client import Client
 
 VISITOR = None
@@ -40,7 +40,6 @@ def _graph(store: FalkorDBStore) -> dict[str, dict[str, Any]]:
 
 def _everything(store: FalkorDBStore, principal: Principal | None, **kwargs: Any) -> list[dict[str, Any]]:
     found = articles(store, principal=principal, limit=1000, **kwargs)
-    assert found is not None
     listed: list[dict[str, Any]] = found["articles"]
     assert found["total"] == len(listed)
     return listed
@@ -86,7 +85,7 @@ def test_sort_orders_and_pages(portal_store: FalkorDBStore) -> None:
     pages = []
     for offset in range(0, len(popular), 7):
         page = articles(portal_store, principal=ENGINEER, sort="popular", offset=offset, limit=7)
-        assert page is not None and page["total"] == len(popular)
+        assert page["total"] == len(popular)
         pages += page["articles"]
     assert [a["id"] for a in pages] == [a["id"] for a in popular]
 
@@ -113,9 +112,11 @@ def test_shelves_count_what_their_lists_hold(portal_store: FalkorDBStore) -> Non
 
 
 def test_unknown_shelves_and_bad_requests(portal_store: FalkorDBStore) -> None:
-    assert articles(portal_store, principal=VISITOR, product="prod-none") is None
+    with pytest.raises(ShelfNotFound):
+        articles(portal_store, principal=VISITOR, product="prod-none")
     topic = shelves(portal_store, principal=VISITOR)["topics"][0]["id"]
-    assert articles(portal_store, principal=VISITOR, product=topic) is None  # a topic is not a product
+    with pytest.raises(ShelfNotFound):
+        articles(portal_store, principal=VISITOR, product=topic)  # a topic is not a product
     with pytest.raises(BrowseError, match="not both"):
         articles(portal_store, principal=VISITOR, product="prod-ax200", topic=topic)
     with pytest.raises(BrowseError, match="sort"):

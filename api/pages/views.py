@@ -121,8 +121,6 @@ def browse_page(
         offset=offset,
         limit=20,
     )
-    if found is None:
-        raise not_found(f"product {product!r}" if product else f"topic {topic!r}")
     return page(request, "browse.html", found, principal=principal)
 
 

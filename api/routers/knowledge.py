@@ -131,7 +131,7 @@ def list_articles(
 
     Visitors and customers get validated customer/public articles; staff every article, with its state.
     """
-    found = browse.articles(
+    return browse.articles(
         store,
         principal=principal,
         product=product,
@@ -141,9 +141,6 @@ def list_articles(
         offset=offset,
         limit=limit,
     )
-    if found is None:
-        raise not_found(f"product {product!r}" if product else f"topic {topic!r}")
-    return found
 
 
 @router.get("/shelves", summary="Products and topics that have articles the caller may read, with how many")
