@@ -269,7 +269,9 @@ SYMPTOMS: tuple[Symptom, ...] = (
     Symptom(
         "sym-noise",
         "grinding noise",
-        ("rattling noise", "loud noise", "noise", "noisy"),
+        # Not the bare "noise": maintenance schedules say "check for unusual noise", and an article
+        # resolves each symptom it names (ingest.articles).
+        ("rattling noise", "loud noise", "noisy"),
         "异常噪音",
         ("comp-bearing", "comp-belt"),
         aliases_zh=("噪音", "噪声", "异响"),
