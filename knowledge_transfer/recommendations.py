@@ -115,7 +115,8 @@ def next_best_articles(
 
     One per article and its translations, in `language` where that version is there. Issues the
     customer reported themselves come first (their case is on the evidence path), then by how many
-    service cases on the product reported the issue.
+    service cases on the product reported the issue; each owned product's best article comes
+    before any product's second.
     """
     own = {(r["product"], r["issue"]): r for r in store.read(OWN_ISSUES, customer=customer_id)}
     versions: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
@@ -128,7 +129,12 @@ def next_best_articles(
         row = max(by_article[article_id], key=lambda r: (_own_cases(own, r), int(r["cases"]), r["issue"]))
         chosen.append(_known_issue(customer_id, row, own.get((row["product"], row["issue"]))))
     chosen.sort(key=lambda x: (-x.why["own_cases"], -x.why["cases"], x.id))
-    return chosen[:limit]
+    # Every owned product with a known issue gets its best article before a product gets a second one.
+    first: dict[str, Recommendation] = {}
+    for item in chosen:
+        first.setdefault(item.why["product"], item)
+    lead = [item for item in chosen if first[item.why["product"]] is item][:limit]
+    return lead + [item for item in chosen if item not in lead][: limit - len(lead)]
 
 
 def _own_cases(own: dict[tuple[str, str], dict[str, Any]], row: dict[str, Any]) -> int:
