@@ -14,6 +14,7 @@ import anyio
 
 from kbcrm.access import audit
 from kbcrm.access.models import Principal
+from kbcrm.access.scope import CUSTOMER_AUDIENCES, article_audiences, article_states
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from kbcrm.operations.cases.service import get_case
@@ -30,7 +31,7 @@ from knowledge_transfer.kcs import (
 )
 from knowledge_transfer.recent import Recent
 
-CUSTOMER_VISIBLE = ("customer", "public")
+CUSTOMER_VISIBLE = CUSTOMER_AUDIENCES
 
 # One read for the article, who wrote and validated it, and what it links to (an article page was six queries).
 ARTICLE = cypher(
@@ -155,15 +156,13 @@ def kept_answer_json(
 
 
 def visible_audiences(principal: Principal | None) -> list[str]:
-    """Article audiences a reader may see: staff everything, customers and visitors customer/public."""
-    return ["internal", *CUSTOMER_VISIBLE] if principal is not None and principal.is_staff else list(CUSTOMER_VISIBLE)
+    """Article audiences a reader may see (kbcrm.access.scope decides)."""
+    return article_audiences(principal)
 
 
 def visible_states(principal: Principal | None) -> list[str]:
-    """Confidence states a reader may see: customers only validated articles."""
-    if principal is not None and principal.is_staff:
-        return ["work-in-progress", "not-validated", "validated", "archived"]
-    return ["validated"]
+    """Confidence states a reader may see (kbcrm.access.scope decides)."""
+    return article_states(principal)
 
 
 def _may_read(principal: Principal | None, audience: str | None, state: str | None) -> bool:

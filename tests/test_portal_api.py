@@ -1219,3 +1219,27 @@ def test_recommendations_with_their_reasons_for_customers_and_staff(
         assert product["reason"] in page
     # The staff page speaks of the customer, not to them.
     assert "You own" not in page and "You reported" not in page
+
+
+def test_a_case_lists_only_the_linked_articles_its_reader_may_open(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    """An engineer may link a draft (not validated) article to a customer's case; the customer's case page and
+    API do not name it (its title is internal until it is validated), the engineer's do."""
+    customer, engineer = Client(app, "customer1"), Client(app, "engineer")
+    case = customer.get("/api/v1/cases", params={"limit": 1}).json()[0]["id"]
+    draft = portal_store.read(
+        "MATCH (a:KnowledgeArticle {audience: 'customer'}) WHERE a.confidence <> 'validated' "
+        "RETURN a.id AS id, a.title AS title ORDER BY id LIMIT 1"
+    )[0]
+    linked = engineer.send("POST", f"/api/v1/cases/{case}/articles", json={"article_id": draft["id"]})
+    assert linked.status_code == 201, linked.text
+    try:
+        assert draft["id"] in {a["id"] for a in engineer.get(f"/api/v1/cases/{case}").json()["articles"]}
+        assert draft["title"] in engineer.get(f"/staff/cases/{case}").text
+        assert draft["id"] not in {a["id"] for a in customer.get(f"/api/v1/cases/{case}").json()["articles"]}
+        assert draft["title"] not in html.unescape(customer.get(f"/my/cases/{case}").text)
+    finally:
+        portal_store.run(
+            "MATCH (a:KnowledgeArticle {id: $a})-[r:LINKED_TO_CASE]->(:ServiceCase {id: $k}) DELETE r",
+            a=draft["id"],
+            k=case,
+        )

@@ -78,3 +78,18 @@ def require_case_reader(principal: Principal, case_customer: str | None) -> None
 def note_visibilities(principal: Principal) -> list[str]:
     """Which service notes a principal may read: internal notes never reach a customer."""
     return ["internal", "customer"] if principal.is_staff else ["customer"]
+
+
+# Knowledge articles: who may read which (the portal, browsing, case pages and answers follow this).
+CUSTOMER_AUDIENCES = ("customer", "public")
+ARTICLE_STATES = ("work-in-progress", "not-validated", "validated", "archived")
+
+
+def article_audiences(principal: Principal | None) -> list[str]:
+    """Article audiences a reader may see: staff every audience, customers and visitors customer/public."""
+    return ["internal", *CUSTOMER_AUDIENCES] if principal is not None and principal.is_staff else [*CUSTOMER_AUDIENCES]
+
+
+def article_states(principal: Principal | None) -> list[str]:
+    """Confidence states a reader may see: staff every state, customers and visitors only validated articles."""
+    return [*ARTICLE_STATES] if principal is not None and principal.is_staff else ["validated"]

@@ -14,6 +14,8 @@ from typing import Any
 from kbcrm.access import audit
 from kbcrm.access.models import AccessDenied, Principal
 from kbcrm.access.scope import (
+    article_audiences,
+    article_states,
     customer_filter,
     note_visibilities,
     require_case_reader,
@@ -63,10 +65,10 @@ NOTES = cypher(
 LINKED_ARTICLES = cypher(
     "cases.linked_articles",
     "MATCH (k:ServiceCase {id: $id}) WITH k "
-    "MATCH (a:KnowledgeArticle)-[r:LINKED_TO_CASE]->(k) WHERE a.audience IN $audiences "
+    "MATCH (a:KnowledgeArticle)-[r:LINKED_TO_CASE]->(k) WHERE a.audience IN $audiences AND a.confidence IN $states "
     "RETURN a.id AS id, a.title AS title, r.kind AS kind, r.linked_by AS linked_by, r.linked_at AS linked_at "
     "ORDER BY a.id",
-    example={"id": "C-1", "audiences": ["public"]},
+    example={"id": "C-1", "audiences": ["public"], "states": ["validated"]},
     ordered=True,
 )
 SET_STATUS = cypher(
@@ -138,7 +140,6 @@ def get_case(
     row = rows[0]
     require_case_reader(principal, row["customer_id"])
     props = {k: v for k, v in row["props"].items() if k not in ("content_hash", "source_ids")}
-    audiences = ["internal", "customer", "public"] if principal.is_staff else ["customer", "public"]
     return {
         **props,
         "customer_id": row["customer_id"],
@@ -147,7 +148,10 @@ def get_case(
         "product_name": row["product_name"],
         "engineer_name": row["engineer_name"] if principal.is_staff else None,
         "notes": store.read(NOTES, id=case_id, visibilities=note_visibilities(principal)),
-        "articles": store.read(LINKED_ARTICLES, id=case_id, audiences=audiences),
+        # Only articles the reader may open (a customer: validated customer/public ones).
+        "articles": store.read(
+            LINKED_ARTICLES, id=case_id, audiences=article_audiences(principal), states=article_states(principal)
+        ),
         "sla": sla_status(props, now=now or datetime.now(UTC), calendar=calendar or BusinessCalendar()),
     }
 
