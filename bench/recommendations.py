@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from kbcrm.access.models import Principal, Role
@@ -80,10 +80,14 @@ def main() -> None:
                 demo = Path(tmp) / f"demo-{size}"
                 with Progress(console=console, transient=True) as progress:
                     task = progress.add_task(f"{size:,} customers: generate and load", total=None)
+
+                    def step(name: str, task: TaskID = task, size: int = size) -> None:
+                        progress.update(task, description=f"{size:,} customers: {name}")
+
                     generate(demo, customers=size, seed=args.seed)
                     store = FalkorDBStore(graph_name=f"bench_rec_{size}", socket_path=socket)
                     store.ensure_schema(vector_dimension=384)
-                    load_demo(store, demo, progress=lambda step: progress.update(task, description=f"{size:,}: {step}"))
+                    load_demo(store, demo, progress=step)
                 owners = [r["id"] for r in store.read(OWNERS)]
                 picked = random.Random(args.seed).sample(owners, min(args.customers, len(owners)))
                 recommend, baseline = measure(store, picked, args.repeats)

@@ -27,9 +27,7 @@ _ARTICLE = (
     "a.not_helpful_count AS not_helpful, a.updated_at AS updated_at, count(DISTINCT k) AS reused"
 )
 _EXAMPLE = {"audiences": ["public"], "states": ["validated"]}
-ALL_ARTICLES = cypher(
-    "browse.all", f"MATCH (a:KnowledgeArticle) WHERE {_VISIBLE} {_ARTICLE}", example=_EXAMPLE
-)
+ALL_ARTICLES = cypher("browse.all", f"MATCH (a:KnowledgeArticle) WHERE {_VISIBLE} {_ARTICLE}", example=_EXAMPLE)
 PRODUCT_ARTICLES = cypher(
     "browse.product",
     f"MATCH (n:Product {{id: $node}}) WITH n MATCH (a:KnowledgeArticle)-[:APPLIES_TO]->(n) WHERE {_VISIBLE} {_ARTICLE}",

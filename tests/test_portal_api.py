@@ -462,7 +462,7 @@ def test_chinese_pages_name_the_catalogue_in_chinese(app: FastAPI, portal_store:
     # The evidence's graph paths and what the question was linked to, on a Chinese search page.
     page = visitor.get("/", params={"q": f"{row['name']} {row['code']}", "lang": "zh"}).text
     # The tag of what the question names, linked to its shelf.
-    assert f"产品: <a href=\"/browse?product={row['product']}\">{row['name_zh']}</a></span>" in page
+    assert f'产品: <a href="/browse?product={row["product"]}">{row["name_zh"]}</a></span>' in page
     item = page[page.index(f'data-id="{row["id"]}"') :].split("</details>")[0]
     assert f'<span class="node">{row["name_zh"]} <small>产品</small></span>' in item
     data = visitor.get("/", params={"q": f"{row['name']} {row['code']}", "lang": "zh", "format": "json"}).json()
@@ -1176,9 +1176,7 @@ def test_error_pages_say_what_happened_in_the_pages_language(app: FastAPI) -> No
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"  # the API body is unchanged
 
 
-def test_recommendations_with_their_reasons_for_customers_and_staff(
-    app: FastAPI, portal_store: FalkorDBStore
-) -> None:
+def test_recommendations_with_their_reasons_for_customers_and_staff(app: FastAPI, portal_store: FalkorDBStore) -> None:
     """A customer sees articles for their own products, each with its reason and graph path, on /my and in the
     API (in the page's language); staff see them with cross-sell and next-best actions on the customer 360."""
     customer = Client(app, "customer1")

@@ -59,12 +59,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "rec_cases_one": "1 service case",
         "rec_cases": "%(n)s service cases",
         "rec_known_issue": (
-            "You own the %(product)s. %(cases)s on this product reported “%(issue)s”, which this "
-            "article resolves."
+            "You own the %(product)s. %(cases)s on this product reported “%(issue)s”, which this article resolves."
         ),
         "rec_known_issue_staff": (
-            "Owns the %(product)s. %(cases)s on this product reported “%(issue)s”, which this article "
-            "resolves."
+            "Owns the %(product)s. %(cases)s on this product reported “%(issue)s”, which this article resolves."
         ),
         "rec_own_issue": (
             "You reported “%(issue)s” on your %(product)s in %(own)s (latest %(case)s); %(cases)s on "
@@ -75,8 +73,7 @@ STRINGS: dict[str, dict[str, str]] = {
             "product reported it. This article resolves it."
         ),
         "rec_co_owned": (
-            "%(peers)s of the %(owners)s other customers who own the %(product)s also own the "
-            "%(other)s (%(share)s)."
+            "%(peers)s of the %(owners)s other customers who own the %(product)s also own the %(other)s (%(share)s)."
         ),
         "rec_urgent_case": "%(priority)s case %(case)s (%(subject)s) has been open for %(days)s days.",
         "rec_title_urgent_case": "Call %(customer_name)s about case %(case)s",
