@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any, Literal
 
 from kbcrm.access.models import Principal
+from kbcrm.access.scope import ARTICLE_STATES
 from kbcrm.graph import GraphStore, cypher
 from knowledge_transfer.portal import visible_audiences, visible_states
 
@@ -90,6 +91,7 @@ def articles(
     product: str = "",
     topic: str = "",
     sort: Sort = "popular",
+    state: str = "",
     language: str = "en",
     offset: int = 0,
     limit: int = 20,
@@ -97,13 +99,17 @@ def articles(
     """One page of the articles this reader may see, on a product or topic or all (ShelfNotFound: no such node).
 
     `popular`: most used first (views plus the cases it was linked to, KCS reuse; then helpful votes);
-    `recent`: last updated first; `title`: A–Z.
+    `recent`: last updated first; `title`: A–Z. `state`: only articles in this KCS confidence state
+    (staff reviewing drafts; a reader who may not see the state gets none).
     """
     if product and topic:
         raise BrowseError("topic: browse by a product or by a topic, not both")
     if sort not in SORTS:
         raise BrowseError(f"sort: must be one of {', '.join(SORTS)}, not {sort!r}")
-    seen: dict[str, Any] = {"audiences": visible_audiences(principal), "states": visible_states(principal)}
+    if state and state not in ARTICLE_STATES:
+        raise BrowseError(f"state: must be one of {', '.join(ARTICLE_STATES)}, not {state!r}")
+    states = [s for s in visible_states(principal) if not state or s == state]
+    seen: dict[str, Any] = {"audiences": visible_audiences(principal), "states": states}
     shelf = None
     if product or topic:
         found = store.read(SHELF["Product" if product else "Topic"], node=product or topic)
@@ -126,6 +132,7 @@ def articles(
     return {
         "shelf": shelf,
         "sort": sort,
+        "state": state or None,
         "total": len(listed),
         "offset": offset,
         "limit": limit,

@@ -186,3 +186,31 @@ def test_a_customers_home_page_puts_their_own_products_first(app: FastAPI, porta
     mine = home[home.index('id="my-shelves"') :].split("</ul>")[0]
     assert set(re.findall(r"/browse\?product=([^\"]+)", mine)) == owned & shelved
     assert 'id="my-shelves"' not in Client(app).get("/").text  # a visitor owns nothing
+
+
+def test_staff_list_articles_by_kcs_state_and_customers_only_ever_get_validated_ones(
+    app: FastAPI, portal_store: FalkorDBStore
+) -> None:
+    graph = _graph(portal_store)
+    for state in ("work-in-progress", "not-validated", "validated"):
+        listed = _everything(portal_store, ENGINEER, state=state)
+        versions = [a["id"] for a in listed] + [t["id"] for a in listed for t in a["translations"]]
+        assert sorted(versions) == sorted(i for i, a in graph.items() if a["confidence"] == state), state
+    assert _everything(portal_store, CUSTOMER, state="not-validated") == []
+    assert _everything(portal_store, CUSTOMER, state="validated") == _everything(portal_store, CUSTOMER)
+    with pytest.raises(BrowseError, match="state"):
+        articles(portal_store, principal=ENGINEER, state="draft")
+
+    engineer, customer = Client(app, "engineer"), Client(app, "customer1")
+    assert engineer.get("/api/v1/knowledge/articles", params={"state": "draft"}).status_code == 422
+    page = html.unescape(engineer.get("/browse", params={"state": "not-validated", "lang": "en"}).text)
+    drafts = _everything(portal_store, ENGINEER, state="not-validated", sort="popular")
+    assert re.findall(r'<li data-id="([^"]+)">', page) == [a["id"] for a in drafts][:20] and drafts
+    assert (
+        "State: <a" in page
+        and "<strong>not validated</strong>" in page
+        and "<h1>All articles · not validated</h1>" in page
+    )
+    assert 'href="/browse?state=not-validated&sort=recent"' in engineer.get("/staff/knowledge-health").text
+    mine = html.unescape(customer.get("/browse", params={"state": "not-validated", "lang": "en"}).text)
+    assert "No article here yet." in mine and "State:" not in mine

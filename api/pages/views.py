@@ -108,15 +108,17 @@ def browse_page(
     product: str = "",
     topic: str = "",
     sort: str = "popular",
+    state: str = "",
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
-    """The articles on a product or topic (or all), most used, newest or A–Z, 20 a page."""
+    """The articles on a product or topic (or all; staff: in one KCS state), most used, newest or A–Z, 20 a page."""
     found = browse.articles(
         store,
         principal=principal,
         product=product[:100],
         topic=topic[:100],
         sort=cast(browse.Sort, sort),
+        state=state[:30],
         language=language(request),
         offset=offset,
         limit=20,

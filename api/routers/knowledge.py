@@ -123,6 +123,10 @@ def list_articles(
     product: Annotated[str, Query(max_length=100, description="Only articles that apply to this product")] = "",
     topic: Annotated[str, Query(max_length=100, description="Only articles on this topic")] = "",
     sort: Annotated[browse.Sort, Query(description="popular (views + case links), recent or title")] = "popular",
+    state: Annotated[
+        Literal["", "work-in-progress", "not-validated", "validated", "archived"],
+        Query(description="Only articles in this KCS confidence state (customers see validated ones only)"),
+    ] = "",
     language: Annotated[Literal["en", "zh"], Query(description="Which version of a translated article")] = "en",
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -137,6 +141,7 @@ def list_articles(
         product=product,
         topic=topic,
         sort=sort,
+        state=state,
         language=language,
         offset=offset,
         limit=limit,
