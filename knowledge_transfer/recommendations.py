@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from kbcrm.access.models import Principal
-from kbcrm.access.scope import require_customer
+from kbcrm.access.scope import article_audiences, article_states, require_customer
 from kbcrm.customers.service import get_customer
 from kbcrm.graph import GraphStore, cypher
 from knowledge_transfer.answers.models import EvidencePath, PathEdge, PathNode
@@ -27,14 +27,14 @@ KNOWN_ISSUES = cypher(
     "rec.known_issues",
     "MATCH (c:Customer {id: $customer}) WITH c "
     "MATCH (c)-[:OWNS]->(p:Product)<-[:APPLIES_TO]-(a:KnowledgeArticle)-[:RESOLVES]->(s) "
-    "WHERE a.audience IN ['customer', 'public'] AND a.confidence = 'validated' "
+    "WHERE a.audience IN $audiences AND a.confidence IN $states "
     "MATCH (k:ServiceCase)-[:ABOUT_PRODUCT]->(p) MATCH (k)-[:HAS_SYMPTOM|REPORTED_ERROR]->(s) "
     "OPTIONAL MATCH (a)-[:TRANSLATION_OF]->(o:KnowledgeArticle) "
     "RETURN c.name AS customer_name, a.id AS article, a.title AS title, a.language AS language, "
     "coalesce(o.id, a.id) AS work, p.id AS product, p.name AS product_name, "
     "s.id AS issue, labels(s)[0] AS issue_label, coalesce(s.name, s.code) AS issue_name, "
     "count(DISTINCT k) AS cases",
-    example={"customer": "cust:1"},
+    example={"customer": "cust:1", "audiences": ["public"], "states": ["validated"]},
 )
 # The customer's own cases per product and reported symptom or error code, newest first: the
 # strongest reason to read an article.
@@ -120,7 +120,9 @@ def next_best_articles(
     """
     own = {(r["product"], r["issue"]): r for r in store.read(OWN_ISSUES, customer=customer_id)}
     versions: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for r in store.read(KNOWN_ISSUES, customer=customer_id):
+    # What a customer may read, whoever asks: the articles are for the customer (campaign content, /my).
+    readable: dict[str, Any] = {"audiences": article_audiences(None), "states": article_states(None)}
+    for r in store.read(KNOWN_ISSUES, customer=customer_id, **readable):
         versions[r["work"]][r["article"]].append(r)
     chosen = []
     for work, by_article in versions.items():

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ingest.notes import NoteLinker
+from kbcrm.access import scope
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.settings import Settings
 from knowledge_transfer.answers.corpus import (
@@ -49,7 +50,7 @@ from ontology.terms import Label
 
 AUDIENCES = ("staff", "customer")
 QUESTION_CACHE = 4096  # question vectors kept per knowledge base (per model): 4096 × (384 + 512) floats ≈ 15 MB
-CUSTOMER_AUDIENCES = frozenset({"customer", "public"})
+CUSTOMER_AUDIENCES = frozenset(scope.CUSTOMER_AUDIENCES)  # with only validated articles (scope.article_states)
 # Labels of named nodes whose boost has its own name and setting (KnowledgeBase.mention_boost); others: linked_entity.
 NAMED_BOOSTS = {Label.ErrorCode: "linked_code", Label.Symptom: "linked_symptom"}
 
