@@ -1241,3 +1241,31 @@ def test_a_case_lists_only_the_linked_articles_its_reader_may_open(app: FastAPI,
             a=draft["id"],
             k=case,
         )
+
+
+def test_an_open_case_page_suggests_articles_that_may_solve_it(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    """While a case is active the customer's page offers up to three readable articles with why; not once it is
+    closed, and not an article already linked to the case."""
+    customer, engineer = Client(app, "customer1"), Client(app, "engineer")
+    products = customer.get(f"/api/v1/customers/{customer.me['customer_id']}/products").json()
+    code = portal_store.read(
+        "MATCH (p:Product {id: $p})<-[:APPLIES_TO]-(a:KnowledgeArticle {confidence: 'validated'})-[:RESOLVES]->"
+        "(e:ErrorCode) WHERE a.audience IN ['customer', 'public'] RETURN e.code AS code ORDER BY code LIMIT 1",
+        p=products[0]["id"],
+    )[0]["code"]
+    subject = f"Display shows {code}"
+    opened = customer.send("POST", "/api/v1/cases", json={"subject": subject, "product_id": products[0]["id"]})
+    case_id = opened.json()["id"]
+    expected = customer.get(f"/api/v1/cases/{case_id}/suggestions").json()["suggestions"]
+    page = html.unescape(customer.get(f"/my/cases/{case_id}", params={"lang": "en"}).text)
+    shown = re.findall(r'<li class="result article" data-id="([^"]+)">', page)
+    assert shown and shown == [s["id"] for s in expected][:3]
+    assert "Articles that may solve this" in page and page.count('<details class="why">') == len(shown)
+    assert code in page[page.index('id="may-help"') :]
+    # An article linked to the case is listed as related, not suggested again.
+    engineer.send("POST", f"/api/v1/cases/{case_id}/articles", json={"article_id": shown[0]})
+    again = html.unescape(customer.get(f"/my/cases/{case_id}", params={"lang": "en"}).text)
+    assert shown[0] not in re.findall(r'<li class="result article" data-id="([^"]+)">', again)
+    engineer.send("PATCH", f"/api/v1/cases/{case_id}", json={"status": "closed"})
+    closed = customer.get(f"/my/cases/{case_id}", params={"lang": "en"}).text
+    assert 'id="may-help"' not in closed

@@ -333,13 +333,21 @@ def new_case_submit(
 
 
 @router.get("/my/cases/{case_id}")
-def my_case(request: Request, case_id: str, store: Store, principal: MaybeUser) -> Response:
-    """One of my cases with its customer-visible notes."""
+def my_case(request: Request, case_id: str, kb: Knowledge, store: Store, principal: MaybeUser) -> Response:
+    """One of my cases with its customer-visible notes; while it is active, articles that may solve it."""
     user, _ = _own_customer(request, principal)
     case = cases.get_case(store, principal=user, case_id=case_id)
     if case is None:
         raise not_found(f"case {case_id!r}")
-    return page(request, "case.html", {"case": case}, principal=user)
+    suggestions = None
+    if case["status"] not in ("resolved", "closed"):
+        found = portal.answer_for(
+            kb, store, user, case.get("subject") or "", case_id=case_id, limit=3 + len(case["articles"])
+        )
+        linked = {a["id"] for a in case["articles"]}
+        if not found.get("weak_match"):
+            suggestions = [s for s in found["suggestions"] if s["id"] not in linked][:3]
+    return page(request, "case.html", {"case": case, "suggestions": suggestions}, principal=user)
 
 
 @router.post("/my/cases/{case_id}/notes")
