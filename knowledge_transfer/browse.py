@@ -142,7 +142,7 @@ def articles(
 
 def _one_per_work(work: str, versions: list[dict[str, Any]], language: str) -> dict[str, Any]:
     """The version to list (the reader's language, else the original, else the first id), the others named."""
-    chosen = max(versions, key=lambda v: (v["language"] == language, v["id"] == work, v["id"]))
+    chosen = max(versions, key=lambda v: ((v["language"] or "en") == language, v["id"] == work, v["id"]))
     counters = {k: sum(int(v[k] or 0) for v in versions) for k in ("views", "reused", "helpful", "not_helpful")}
     return {
         "id": chosen["id"],

@@ -127,7 +127,7 @@ def next_best_articles(
     chosen = []
     for work, by_article in versions.items():
         # The version in the reader's language, else the original, else the first; then its best reason.
-        article_id = max(by_article, key=lambda a: (by_article[a][0]["language"] == language, a == work, a))
+        article_id = max(by_article, key=lambda a: ((by_article[a][0]["language"] or "en") == language, a == work, a))
         row = max(by_article[article_id], key=lambda r: (_own_cases(own, r), int(r["cases"]), r["issue"]))
         chosen.append(_known_issue(customer_id, row, own.get((row["product"], row["issue"]))))
     chosen.sort(key=lambda x: (-x.why["own_cases"], -x.why["cases"], x.id))
