@@ -1193,8 +1193,12 @@ def test_recommendations_with_their_reasons_for_customers_and_staff(app: FastAPI
     page = html.unescape(customer.get("/my", params={"lang": "en"}).text)
     listed = re.findall(r'<li class="recommendation article" data-id="([^"]+)">', page)
     assert listed == [a["id"] for a in english["articles"]]
+    words = re.sub(r"<[^>]+>", "", page)
     for item in english["articles"]:
-        assert item["reason"] in page and item["why"]["issue_name"] in page
+        assert item["reason"] in words and item["why"]["issue_name"] in page
+        if item["why"]["key"] == "own_issue":  # the case the reason names links to the customer's page of it
+            assert f'(latest <a href="/my/cases/{quote(item["why"]["latest_case"], safe="")}">' in page
+    assert any(item["why"]["key"] == "own_issue" for item in english["articles"])
     page_zh = html.unescape(customer.get("/my", params={"lang": "zh"}).text)
     for item in chinese["articles"]:
         why = item["why"]
@@ -1215,6 +1219,9 @@ def test_recommendations_with_their_reasons_for_customers_and_staff(app: FastAPI
         assert f'id="{section}"' in page
     for product in full["products"]:
         assert product["reason"] in page
+    for item in full["articles"]:
+        if item["why"]["key"] == "own_issue":
+            assert f'(latest <a href="/staff/cases/{quote(item["why"]["latest_case"], safe="")}">' in page
     # The staff page speaks of the customer, not to them.
     assert "You own" not in page and "You reported" not in page
 

@@ -6,12 +6,14 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
+from markupsafe import Markup, escape
 
 from api.pages.i18n import LANG_COOKIE, STRINGS, language
 from kbcrm.access import sessions
@@ -128,7 +130,11 @@ def recommendation_words(context: Any, item: dict[str, Any], staff: bool = False
         title = t[f"rec_title_{key}"] % facts
     elif item.get("kind") == "product":
         title = facts["other"]
-    return {"title": title, "reason": reason % facts}
+    case = facts["case"]
+    if case and key in ("own_issue", "urgent_case"):  # the case the reason names, linked to the reader's page of it
+        href = f"/{'staff' if staff else 'my'}/cases/{quote(str(case), safe='')}"
+        facts["case"] = Markup('<a href="{}">{}</a>').format(href, case)
+    return {"title": title, "reason": Markup(escape(reason)) % facts}
 
 
 def path_vocabulary(t: dict[str, str]) -> dict[str, str]:
