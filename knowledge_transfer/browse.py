@@ -1,7 +1,7 @@
 """Browsing the knowledge base without a question: by product or topic, most read, newest.
 
-What a reader may see follows the portal's rule (`portal.visible_audiences` and
-`visible_states`): customers and visitors only validated customer/public articles. An article
+What a reader may see is `kbcrm.access.scope`'s rule (`article_audiences`, `article_states`):
+customers and visitors only validated customer/public articles. An article
 and its translations are listed once, in the reader's language where that version is one the
 reader may open; the others are named with it. Its counters are those of all those versions
 together (a Chinese reader's view counts for the work, not only for the Chinese text).
@@ -13,9 +13,9 @@ from collections import defaultdict
 from typing import Any, Literal
 
 from kbcrm.access.models import Principal
-from kbcrm.access.scope import ARTICLE_STATES
+from kbcrm.access.scope import ARTICLE_STATES, article_audiences, article_states
 from kbcrm.graph import GraphStore, cypher
-from knowledge_transfer.portal import visible_audiences, visible_states
+from knowledge_transfer.text import summary
 
 Sort = Literal["popular", "recent", "title"]
 SORTS: tuple[Sort, ...] = ("popular", "recent", "title")
@@ -68,14 +68,17 @@ class ShelfNotFound(LookupError):
     """No product or topic of that id."""
 
 
-def _summary(body: str | None) -> str:
-    text = " ".join((body or "").split())
-    return text[:280] + ("…" if len(text) > 280 else "")
+def reader_version(languages: dict[str, str | None], work: str, language: str) -> str:
+    """Which version of a work to show: the reader's language, else the original (`work`), else the last id.
+
+    `languages` maps each version the reader may open to its language (None: English).
+    """
+    return max(languages, key=lambda v: ((languages[v] or "en") == language, v == work, v))
 
 
 def shelves(store: GraphStore, *, principal: Principal | None) -> dict[str, list[dict[str, Any]]]:
     """Products (by category) and topics that have articles this reader may see, with how many."""
-    rows = store.read(SHELVES, audiences=visible_audiences(principal), states=visible_states(principal))
+    rows = store.read(SHELVES, audiences=article_audiences(principal), states=article_states(principal))
     fields = ("id", "name", "name_zh", "category", "articles")
     products = [{k: r[k] for k in fields} for r in rows if r["kind"] == "product"]
     topics = [{k: r[k] for k in ("id", "name", "name_zh", "articles")} for r in rows if r["kind"] == "topic"]
@@ -108,8 +111,8 @@ def articles(
         raise BrowseError(f"sort: must be one of {', '.join(SORTS)}, not {sort!r}")
     if state and state not in ARTICLE_STATES:
         raise BrowseError(f"state: must be one of {', '.join(ARTICLE_STATES)}, not {state!r}")
-    states = [s for s in visible_states(principal) if not state or s == state]
-    seen: dict[str, Any] = {"audiences": visible_audiences(principal), "states": states}
+    states = [s for s in article_states(principal) if not state or s == state]
+    seen: dict[str, Any] = {"audiences": article_audiences(principal), "states": states}
     shelf = None
     if product or topic:
         found = store.read(SHELF["Product" if product else "Topic"], node=product or topic)
@@ -119,35 +122,56 @@ def articles(
         rows = store.read(PRODUCT_ARTICLES if product else TOPIC_ARTICLES, node=product or topic, **seen)
     else:
         rows = store.read(ALL_ARTICLES, **seen)
+    listed = _listed(rows, language)
+    return {"shelf": shelf, "state": state or None, **_page(listed, sort, offset, limit)}
+
+
+def front_page(
+    store: GraphStore, *, principal: Principal | None, language: str = "en", limit: int = 5
+) -> dict[str, Any]:
+    """The home page without a question: the most used and the newest articles (one read), and the shelves."""
+    seen: dict[str, Any] = {"audiences": article_audiences(principal), "states": article_states(principal)}
+    listed = _listed(store.read(ALL_ARTICLES, **seen), language)
+    return {
+        "popular": {"shelf": None, "state": None, **_page(listed, "popular", 0, limit)},
+        "recent": {"shelf": None, "state": None, **_page(listed, "recent", 0, limit)},
+        "shelves": shelves(store, principal=principal),
+    }
+
+
+def _listed(rows: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
+    """One entry per work (an article and its translations) from the article rows."""
     works: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         works[row["work"]].append(row)
-    listed = [_one_per_work(work, versions, language) for work, versions in works.items()]
+    return [_one_per_work(work, versions, language) for work, versions in works.items()]
+
+
+def _page(listed: list[dict[str, Any]], sort: Sort, offset: int, limit: int) -> dict[str, Any]:
     if sort == "popular":
-        listed.sort(key=lambda a: (-(a["views"] + a["reused"]), -a["helpful"], a["title"], a["id"]))
+        ordered = sorted(listed, key=lambda a: (-(a["views"] + a["reused"]), -a["helpful"], a["title"], a["id"]))
     elif sort == "recent":
-        listed.sort(key=lambda a: (a["updated_at"] or "", a["id"]), reverse=True)
+        ordered = sorted(listed, key=lambda a: (a["updated_at"] or "", a["id"]), reverse=True)
     else:
-        listed.sort(key=lambda a: (a["title"].casefold(), a["id"]))
+        ordered = sorted(listed, key=lambda a: (a["title"].casefold(), a["id"]))
     return {
-        "shelf": shelf,
         "sort": sort,
-        "state": state or None,
-        "total": len(listed),
+        "total": len(ordered),
         "offset": offset,
         "limit": limit,
-        "articles": listed[offset : offset + limit],
+        "articles": ordered[offset : offset + limit],
     }
 
 
 def _one_per_work(work: str, versions: list[dict[str, Any]], language: str) -> dict[str, Any]:
     """The version to list (the reader's language, else the original, else the first id), the others named."""
-    chosen = max(versions, key=lambda v: ((v["language"] or "en") == language, v["id"] == work, v["id"]))
+    by_id = {v["id"]: v for v in versions}
+    chosen = by_id[reader_version({v["id"]: v["language"] for v in versions}, work, language)]
     counters = {k: sum(int(v[k] or 0) for v in versions) for k in ("views", "reused", "helpful", "not_helpful")}
     return {
         "id": chosen["id"],
         "title": chosen["title"],
-        "summary": _summary(chosen["body"]),
+        "summary": summary(chosen["body"]),
         "language": chosen["language"] or "en",
         "audience": chosen["audience"],
         "confidence": chosen["confidence"],

@@ -14,7 +14,7 @@ import anyio
 
 from kbcrm.access import audit
 from kbcrm.access.models import Principal
-from kbcrm.access.scope import CUSTOMER_AUDIENCES, article_audiences, article_states
+from kbcrm.access.scope import article_audiences, article_states
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from kbcrm.operations.cases.service import get_case
@@ -30,8 +30,6 @@ from knowledge_transfer.kcs import (
     record_usage,
 )
 from knowledge_transfer.recent import Recent
-
-CUSTOMER_VISIBLE = CUSTOMER_AUDIENCES
 
 # One read for the article, who wrote and validated it, and what it links to (an article page was six queries).
 ARTICLE = cypher(
@@ -155,19 +153,9 @@ def kept_answer_json(
     return kb.answers.get(_answer_key(principal, question, case_id, limit))
 
 
-def visible_audiences(principal: Principal | None) -> list[str]:
-    """Article audiences a reader may see (kbcrm.access.scope decides)."""
-    return article_audiences(principal)
-
-
-def visible_states(principal: Principal | None) -> list[str]:
-    """Confidence states a reader may see (kbcrm.access.scope decides)."""
-    return article_states(principal)
-
-
 def _may_read(principal: Principal | None, audience: str | None, state: str | None) -> bool:
     """True when an article of this audience and confidence state is for this reader."""
-    return audience in visible_audiences(principal) and state in visible_states(principal)
+    return audience in article_audiences(principal) and state in article_states(principal)
 
 
 def _readable(store: GraphStore, article_id: str, principal: Principal | None) -> dict[str, Any] | None:
@@ -204,8 +192,8 @@ def get_article(store: GraphStore, *, article_id: str, principal: Principal | No
         RELATED,
         id=article_id,
         translations=[v["id"] for v in versions],
-        audiences=visible_audiences(principal),
-        states=visible_states(principal),
+        audiences=article_audiences(principal),
+        states=article_states(principal),
         limit=5,
     )
     return article
@@ -270,8 +258,8 @@ def _view_of(principal: Principal | None) -> dict[str, Any]:
     """Who counts the view and what they may see (count_view_if_visible's arguments)."""
     return {
         "audience": _feedback_audience(principal),
-        "audiences": visible_audiences(principal),
-        "states": visible_states(principal),
+        "audiences": article_audiences(principal),
+        "states": article_states(principal),
     }
 
 

@@ -22,6 +22,7 @@ from kbcrm.access.scope import article_audiences, article_states, require_custom
 from kbcrm.customers.service import get_customer
 from kbcrm.graph import GraphStore, cypher
 from knowledge_transfer.answers.models import EvidencePath, PathEdge, PathNode
+from knowledge_transfer.browse import reader_version
 
 KNOWN_ISSUES = cypher(
     "rec.known_issues",
@@ -127,7 +128,7 @@ def next_best_articles(
     chosen = []
     for work, by_article in versions.items():
         # The version in the reader's language, else the original, else the first; then its best reason.
-        article_id = max(by_article, key=lambda a: ((by_article[a][0]["language"] or "en") == language, a == work, a))
+        article_id = reader_version({a: rows[0]["language"] for a, rows in by_article.items()}, work, language)
         row = max(by_article[article_id], key=lambda r: (_own_cases(own, r), int(r["cases"]), r["issue"]))
         chosen.append(_known_issue(customer_id, row, own.get((row["product"], row["issue"]))))
     chosen.sort(key=lambda x: (-x.why["own_cases"], -x.why["cases"], x.id))

@@ -274,3 +274,9 @@ def question_language(text: str) -> str:
 def primary_language(tag: str | None) -> str:
     """A language tag's primary subtag, lower-case ("zh-CN" -> "zh"); "en" when absent."""
     return (tag or "en").split("-")[0].split("_")[0].lower() or "en"
+
+
+def summary(text: str | None, length: int = 280) -> str:
+    """A document's text on one line, cut at `length` characters (an ellipsis when cut): a result's summary."""
+    line = " ".join((text or "").split())
+    return line[:length] + ("…" if len(line) > length else "")

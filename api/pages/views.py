@@ -86,14 +86,7 @@ def home(request: Request, kb: Knowledge, store: Store, principal: MaybeUser, q:
         data = {"q": q, "answer": portal.answer_for(kb, store, principal, q, limit=8)}
     else:  # Without a question: what is most used, what is new, and the products and topics to browse.
         lang = language(request)
-        data = {
-            "q": "",
-            "answer": None,
-            "popular": browse.articles(store, principal=principal, sort="popular", language=lang, limit=5),
-            "recent": browse.articles(store, principal=principal, sort="recent", language=lang, limit=5),
-            "shelves": browse.shelves(store, principal=principal),
-            "owned": [],
-        }
+        data = {"q": "", "answer": None, **browse.front_page(store, principal=principal, language=lang), "owned": []}
         if principal is not None and principal.role == Role.customer and principal.customer_id:
             owned = customers.installed_base(store, principal=principal, customer_id=principal.customer_id)
             data["owned"] = sorted({p["id"] for p in owned})

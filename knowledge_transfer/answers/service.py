@@ -43,6 +43,7 @@ from knowledge_transfer.text import (
     contains_chinese,
     primary_language,
     question_language,
+    summary,
     tokenize_with_words,
 )
 from knowledge_transfer.vectors import VectorCache
@@ -484,8 +485,7 @@ def _summary(doc: KnowledgeDoc) -> str:
         cause = next((link.name for link in doc.links if link.rel == "HAS_CAUSE"), None)
         resolution = next((link.name for link in doc.links if link.rel == "RESOLVED_BY"), "")
         return f"Resolution: {resolution}" + (f" (cause: {cause})" if cause else "")
-    body = " ".join(doc.text.split())
-    return body[:280] + ("…" if len(body) > 280 else "")
+    return summary(doc.text)
 
 
 def answer(
