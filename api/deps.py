@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from ingest.identity.graph import possible_duplicates
+from ingest.notes import NoteLinker
 from kbcrm.access.models import Principal
 from kbcrm.graph import GraphStore
 from kbcrm.operations.accounts.service import DuplicateFinder
@@ -110,6 +111,12 @@ async def get_knowledge_base(request: Request) -> KnowledgeBase:
     if kb is None:
         kb = await run_in_threadpool(_build_knowledge_base, state)
     return kb
+
+
+def current_linker(app: FastAPI) -> NoteLinker | None:
+    """The built knowledge base's span linker (an edit or a KCS draft links its text with it), else None."""
+    kb: KnowledgeBase | None = getattr(app.state, "kb", None)
+    return kb.linker if kb is not None else None
 
 
 async def build_at_start(app: FastAPI) -> None:

@@ -6,8 +6,13 @@ Front matter (`---` … `---`): `id`, `title`, `author` (an Employee id), `audie
 topics are created) and `translation_of` (the id of the article this one translates: an
 original in another language, in the graph or in the same directory; it becomes
 `TRANSLATION_OF`, schema.org's translationOfWork). The text is linked with the same span rulers as service notes:
-symptoms and error codes it names become `RESOLVES`, products and components
-`APPLIES_TO`, every span a `MENTIONS` edge with offsets. An edit of an existing article
+every span becomes a `MENTIONS` edge with offsets, products and components it names
+`APPLIES_TO`, and the symptoms and error codes named where the article states its problem
+`RESOLVES`: its title and the sections under an issue heading (Issue, Problem, Symptoms,
+Error…, 问题, 症状, 故障…), or anywhere in an article without headings. A checklist's
+"check for unusual noise" is a mention, not a resolution. Links found in the text carry
+`from_text` (`text_links`, `relink_article`: the console's edits and KCS drafts derive them
+the same way). An edit of an existing article
 (changed content) keeps the previous text as an `ArticleVersion`, and its links are derived
 again from the new file: a product, topic, translation or mention the file no longer names
 is unlinked. An article edited in the console keeps its edit while its file is unchanged; a
@@ -18,7 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from ingest.notes import NoteLinker
+from ingest.notes import Mention, NoteLinker
 from ingest.readers import SourceFileError
 from ingest.runner import RunCounts
 from ingest.validate import Rejection, write_quarantine
@@ -62,6 +69,109 @@ DROP_DERIVED_LINKS = cypher(
     "WHERE a.id IN $ids DELETE r",
     example={"ids": ["kb-1"]},
 )
+# The links an article's text gave it; a console edit or a KCS draft derives them again (declared ones stay).
+DROP_TEXT_LINKS = cypher(
+    "articles.drop_text_links",
+    "MATCH (a:KnowledgeArticle {id: $id})-[r:APPLIES_TO|RESOLVES|MENTIONS]->() "
+    "WHERE type(r) = 'MENTIONS' OR r.from_text = true DELETE r",
+    example={"id": "kb-1"},
+)
+DECLARED_LINKS = cypher(
+    "articles.declared_links",
+    "MATCH (a:KnowledgeArticle {id: $id})-[r:APPLIES_TO|RESOLVES]->(n) WHERE r.from_text IS NULL "
+    "RETURN type(r) AS rel, n.id AS id",
+    example={"id": "kb-1"},
+)
+# Headings under which an article states the problem it solves (a heading containing one of these, lower-case).
+ISSUE_HEADINGS = ("issue", "problem", "symptom", "error", "fault", "问题", "症状", "故障", "现象", "错误")
+HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+
+
+def article_text(title: str, body: str) -> str:
+    """The text the linker reads for an article; spans' offsets count in it."""
+    return f"{title}\n\n{body}"
+
+
+def issue_ranges(title: str, body: str) -> list[tuple[int, int]]:
+    """Where in `article_text(title, body)` the article states the problem it solves.
+
+    The title, and each section under an issue heading up to the next heading; an article with no
+    headings states it anywhere.
+    """
+    text = article_text(title, body)
+    headings = list(HEADING.finditer(text, len(title)))
+    if not headings:
+        return [(0, len(text))]
+    ranges = [(0, len(title))]
+    for i, heading in enumerate(headings):
+        if any(word in heading.group(1).lower() for word in ISSUE_HEADINGS):
+            ranges.append((heading.end(), headings[i + 1].start() if i + 1 < len(headings) else len(text)))
+    return ranges
+
+
+@dataclass
+class TextLinks:
+    """The edges an article's text gives it, by relationship: (edge row, end label) pairs."""
+
+    applies: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    resolves: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    mentions: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+    def extend(self, other: TextLinks) -> None:
+        """Add another article's links."""
+        self.applies += other.applies
+        self.resolves += other.resolves
+        self.mentions += other.mentions
+
+
+def text_links(
+    article_id: str, title: str, body: str, spans: list[Mention], *, declared: Iterable[tuple[str, str]] = ()
+) -> TextLinks:
+    """The links `spans` (found in `article_text(title, body)`) give an article.
+
+    Every span is a MENTIONS edge; symptoms and error codes inside an issue range RESOLVES, products
+    and components APPLIES_TO (once each, marked `from_text`); links in `declared`, as (relationship,
+    node id), belong to their source and are not repeated.
+    """
+    ranges = issue_ranges(title, body)
+    links = TextLinks()
+    seen: set[tuple[str, str]] = set(declared)
+    for m in spans:
+        edge = {"start": article_id, "end": m.node_id}
+        links.mentions.append(({**edge, "start_char": m.start, "end_char": m.end, "matched_text": m.text}, m.label))
+        if m.label in (Label.Symptom, Label.ErrorCode):
+            if not any(start <= m.start < end for start, end in ranges):
+                continue
+            key, target = (Rel.RESOLVES, m.node_id), links.resolves
+        else:
+            key, target = (Rel.APPLIES_TO, m.node_id), links.applies
+        if key not in seen:
+            seen.add(key)
+            target.append(({**edge, "from_text": True}, m.label))
+    return links
+
+
+def write_links(store: GraphStore, links: TextLinks) -> None:
+    """Write articles' links, by relationship and end label."""
+    for rel, items in ((Rel.APPLIES_TO, links.applies), (Rel.RESOLVES, links.resolves), (Rel.MENTIONS, links.mentions)):
+        by_label: dict[str, list[dict[str, Any]]] = {}
+        for edge, label in items:
+            by_label.setdefault(label, []).append(edge)
+        for label, edges in by_label.items():
+            store.upsert_relationships(rel, edges, start_label=Label.KnowledgeArticle, end_label=label)
+
+
+def relink_article(
+    store: GraphStore, article_id: str, *, title: str, body: str, language: str, linker: NoteLinker | None = None
+) -> TextLinks:
+    """Derive an article's text links again after its text changed (a console edit, a KCS draft)."""
+    linker = linker or NoteLinker.from_graph(store)
+    declared = {(r["rel"], r["id"]) for r in store.read(DECLARED_LINKS, id=article_id)}
+    spans = linker.link(article_text(title, body), "zh" if language == "zh" else "en")
+    links = text_links(article_id, title, body, spans, declared=declared)
+    store.run(DROP_TEXT_LINKS, id=article_id)
+    write_links(store, links)
+    return links
 
 
 @dataclass
@@ -194,9 +304,10 @@ def ingest_articles(
     now = utc_now()
     existing = {r["id"]: r for r in store.read(EXISTING, ids=[str(m["id"]) for _, m, _ in articles])}
     linker = linker or NoteLinker.from_graph(store)
-    found = list(linker.link_many((f"{m['title']}\n\n{body}", str(m["language"])) for _, m, body in articles))
+    found = list(linker.link_many((article_text(str(m["title"]), body), str(m["language"])) for _, m, body in articles))
     rows, versions, sources, provenance = [], [], [], []
-    authored, expertise, applies, resolves, on_topic, mentions, translations = [], [], [], [], [], [], []
+    authored, expertise, on_topic, translations = [], [], [], []
+    links = TextLinks()
     edited: list[str] = []
     topics: dict[str, dict[str, Any]] = {}
     for (path, meta, body), spans in zip(articles, found, strict=True):
@@ -247,25 +358,10 @@ def ingest_articles(
             expertise.append({"start": str(meta["author"]), "end": str(topic)})
         if meta.get("translation_of"):
             translations.append({"start": article_id, "end": str(meta["translation_of"])})
-        for product in meta.get("products") or []:
-            applies.append(({"start": article_id, "end": str(product)}, Label.Product))
-        for m in spans:
-            mentions.append(
-                (
-                    {
-                        "start": article_id,
-                        "end": m.node_id,
-                        "start_char": m.start,
-                        "end_char": m.end,
-                        "matched_text": m.text,
-                    },
-                    m.label,
-                )
-            )
-            if m.label in (Label.Symptom, Label.ErrorCode):
-                resolves.append(({"start": article_id, "end": m.node_id}, m.label))
-            else:
-                applies.append(({"start": article_id, "end": m.node_id}, m.label))
+        products = [str(product) for product in meta.get("products") or []]
+        links.applies += [({"start": article_id, "end": product}, Label.Product) for product in products]
+        declared = {(Rel.APPLIES_TO, product) for product in products}
+        links.extend(text_links(article_id, str(meta["title"]), body, spans, declared=declared))
     if edited:
         store.run(DROP_DERIVED_LINKS, ids=edited)
     store.upsert_nodes(Label.Source, sources)
@@ -280,10 +376,5 @@ def ingest_articles(
     store.upsert_relationships(
         Rel.TRANSLATION_OF, translations, start_label=Label.KnowledgeArticle, end_label=Label.KnowledgeArticle
     )
-    for rel, items in ((Rel.APPLIES_TO, applies), (Rel.RESOLVES, resolves), (Rel.MENTIONS, mentions)):
-        by_label: dict[str, list[dict[str, Any]]] = {}
-        for edge, label in items:
-            by_label.setdefault(label, []).append(edge)
-        for label, edges in by_label.items():
-            store.upsert_relationships(rel, edges, start_label=Label.KnowledgeArticle, end_label=label)
+    write_links(store, links)
     return report

@@ -9,8 +9,12 @@
 - An article links to a case with a kind: reused (it solved the case), created (written
   from the case) or modified (improved while solving it).
 - `draft_from_case` writes a work-in-progress, internal article from a resolved case:
-  issue (the customer-visible notes, in the customer's words), environment (product,
-  error codes), cause and resolution; internal notes are never copied into it.
+  issue (the customer-visible notes, in the customer's words, and the error codes the case
+  reported), environment (product), cause and resolution; internal notes are never copied
+  into it. Its links come from its text as an ingested article's do (ingest.articles): the
+  symptoms and codes of its issue become `RESOLVES`, so once validated it is found and
+  recommended through the graph like any other article. An edit of the title or body
+  derives them again: a symptom the text no longer names is unlinked.
 - Usage (views, helpful / not helpful) is counted per audience (customer, staff) and in
   total; each answer audience ranks by its own votes first (knowledge_transfer.answers).
 - Content health: articles never reused or viewed, stale, low-rated, and near-duplicate
@@ -27,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ingest.articles import relink_article
 from kbcrm.domain.article_versions import version_node, write_versions
 from kbcrm.graph import Cypher, GraphStore, cypher
 from kbcrm.graph.store import utc_now
@@ -34,6 +39,7 @@ from knowledge_transfer.answers.corpus import FEEDBACK_AUDIENCES
 from ontology.terms import Label, Rel
 
 if TYPE_CHECKING:
+    from ingest.notes import NoteLinker
     from knowledge_transfer.answers.service import KnowledgeBase
 
 STATES = ("work-in-progress", "not-validated", "validated", "archived")
@@ -153,8 +159,12 @@ def edit_article(
     title: str | None = None,
     body: str | None = None,
     audience: str | None = None,
+    linker: NoteLinker | None = None,
 ) -> dict[str, Any]:
-    """Change an article's content; the new content becomes the next version (who, when)."""
+    """Change an article's content; the new content becomes the next version (who, when).
+
+    A changed title or body derives the article's text links again (`linker`, or one built from the graph).
+    """
     article = _article(store, article_id)
     if audience is not None and audience not in ("internal", "customer", "public"):
         raise KcsError(f"audience must be internal, customer or public, not {audience!r}")
@@ -171,6 +181,15 @@ def edit_article(
     store.upsert_nodes(
         Label.KnowledgeArticle, [{"id": article_id, **changes, "version": version, "content_hash": digest}]
     )
+    if "title" in changes or "body" in changes:
+        relink_article(
+            store,
+            article_id,
+            title=content["title"],
+            body=content["body"],
+            language=content["language"] or "en",
+            linker=linker,
+        )
     return _article(store, article_id)
 
 
@@ -283,8 +302,11 @@ class Draft:
     sections: dict[str, str] = field(default_factory=dict)
 
 
-def draft_from_case(store: GraphStore, case_id: str, *, by: str) -> Draft:
-    """A work-in-progress, internal article from a resolved case, linked to it (kind 'created')."""
+def draft_from_case(store: GraphStore, case_id: str, *, by: str, linker: NoteLinker | None = None) -> Draft:
+    """A work-in-progress, internal article from a resolved case, linked to it (kind 'created').
+
+    Its text links are derived as an ingested article's (`linker`, or one built from the graph).
+    """
     rows = store.read(CASE_FOR_DRAFT, id=case_id)
     if not rows:
         raise KcsError(f"case {case_id!r} not found")
@@ -295,9 +317,10 @@ def draft_from_case(store: GraphStore, case_id: str, *, by: str) -> Draft:
     customer_words = [n["text"] for n in notes if n["visibility"] == "customer" and n["text"] != _outcome_note(case, n)]
     codes = [r["code"] for r in store.read(CASE_CODES, id=case_id)]
     language = next((n["language"] for n in notes if n["language"]), "en")
+    issue = [f"> {text}" for text in customer_words] or [case["subject"] or ""]
     sections = {
-        "Issue": "\n".join(f"> {text}" for text in customer_words) or case["subject"] or "",
-        "Environment": ", ".join(filter(None, [case["product_name"], *(f"error {c}" for c in codes)])),
+        "Issue": "\n".join([*issue, *(f"Error {c}" for c in codes)]),
+        "Environment": case["product_name"] or "",
         "Cause": (case["cause"] or "not stated").rstrip(".") + ".",
         "Resolution": case["resolution"].rstrip(".") + ".",
     }
@@ -345,6 +368,7 @@ def draft_from_case(store: GraphStore, case_id: str, *, by: str) -> Draft:
             )
         ],
     )
+    relink_article(store, article_id, title=title, body=body, language=language, linker=linker)
     link_article_to_case(store, article_id, case_id, kind="created", by=by)
     return Draft(article_id=article_id, title=title, body=body, sections=sections)
 

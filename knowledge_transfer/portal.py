@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 
+from ingest.notes import NoteLinker
 from kbcrm.access import audit
 from kbcrm.access.models import Principal
 from kbcrm.access.scope import article_audiences, article_states
@@ -348,11 +349,13 @@ def link_article_on_case(
     return True
 
 
-def draft_article_from_case(store: GraphStore, *, principal: Principal, case_id: str) -> Draft | None:
+def draft_article_from_case(
+    store: GraphStore, *, principal: Principal, case_id: str, linker: NoteLinker | None = None
+) -> Draft | None:
     """KCS from the console: draft an internal article from a resolved case; None when the case is unknown."""
     if get_case(store, principal=principal, case_id=case_id) is None:
         return None
-    draft = draft_from_case(store, case_id, by=principal.employee_id or principal.user_id)
+    draft = draft_from_case(store, case_id, by=principal.employee_id or principal.user_id, linker=linker)
     audit.record(store, actor=principal.user_id, action="article_drafted", target=draft.article_id)
     return draft
 

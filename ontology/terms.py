@@ -165,6 +165,7 @@ class Prop:
     finished_at: Final = "finished_at"
     first_response_at: Final = "first_response_at"
     from_stage: Final = "from_stage"
+    from_text: Final = "from_text"
     given_name: Final = "given_name"
     granted: Final = "granted"
     helpful_count: Final = "helpful_count"

@@ -246,3 +246,92 @@ def test_a_console_edit_stands_until_the_articles_file_changes(
     versions = [v["body"] for v in kcs.history(falkordb_store, "kb-test-1")]
     assert "Replace the seal; edited in the console." in versions  # the replaced edit is kept in the history
     assert ingest_articles(falkordb_store, folder, data_dir=tmp_path).counts()["unchanged"] == 1
+
+
+CHECKLIST = """---
+id: kb-test-checklist
+title: "Seal leakage on AX-120: replace the seal"
+author: emp-001
+audience: customer
+language: en
+confidence: validated
+products: [prod-ax120]
+---
+
+## Issue
+Error E-1012 on start-up.
+
+## Resolution
+Replace the mechanical seal. Afterwards run the pump for an hour and check for overheating and noise.
+"""
+
+
+def _resolved(store: FalkorDBStore, article_id: str) -> set[str]:
+    return {x for rel, x in _links(store, article_id) if rel == "RESOLVES"}
+
+
+def _mentioned(store: FalkorDBStore, article_id: str) -> set[str]:
+    return {x for rel, x in _links(store, article_id) if rel == "MENTIONS"}
+
+
+def test_an_article_resolves_what_its_title_and_issue_name_not_its_checklists(
+    falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
+) -> None:
+    """'Check for overheating and noise' after a repair names symptoms the article does not resolve."""
+    load_demo(falkordb_store, demo_dir)
+    folder = tmp_path / "kb"
+    _write(folder, "checklist.md", CHECKLIST)
+    plain = CHECKLIST.replace("id: kb-test-checklist", "id: kb-test-plain").split("## Issue")[0]
+    _write(folder, "plain.md", plain + "The pump is overheating: clean the filter.\n")
+    zh = TRANSLATION.replace("id: kb-test-1-zh", "id: kb-test-zh").replace("translation_of: kb-test-1\n", "")
+    _write(folder, "zh.md", zh + "\n## 解决方法\n更换机械密封后检查是否过热。\n")
+    assert ingest_articles(falkordb_store, folder, data_dir=tmp_path).created == 3
+
+    # the title (seal leakage) and the Issue section (E-1012); the Resolution's checks are mentions only
+    assert _resolved(falkordb_store, "kb-test-checklist") == {"sym-leak", "E-1012"}
+    assert {"sym-overheat", "sym-noise", "comp-mech-seal"} <= _mentioned(falkordb_store, "kb-test-checklist")
+    assert ("APPLIES_TO", "comp-mech-seal") in _links(falkordb_store, "kb-test-checklist")
+    # an article without headings states its problem anywhere
+    assert _resolved(falkordb_store, "kb-test-plain") == {"sym-leak", "sym-overheat"}
+    # Chinese headings: 问题 is the issue, 解决方法 is not
+    assert _resolved(falkordb_store, "kb-test-zh") == {"sym-leak", "E-1012"}
+    assert "sym-overheat" in _mentioned(falkordb_store, "kb-test-zh")
+    # links found in the text say so; the front matter's product is declared
+    flags = falkordb_store.read(
+        "MATCH (:KnowledgeArticle {id: 'kb-test-checklist'})-[r:APPLIES_TO|RESOLVES]->(x) "
+        "RETURN x.id AS id, r.from_text AS from_text"
+    )
+    assert {r["id"]: r["from_text"] for r in flags} == {
+        "prod-ax120": None,
+        "comp-mech-seal": True,
+        "sym-leak": True,
+        "E-1012": True,
+    }
+
+
+def test_a_console_edit_derives_the_text_links_again_and_keeps_declared_ones(
+    falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
+) -> None:
+    from knowledge_transfer import kcs
+
+    load_demo(falkordb_store, demo_dir)
+    folder = tmp_path / "kb"
+    _write(folder, "checklist.md", CHECKLIST)
+    ingest_articles(falkordb_store, folder, data_dir=tmp_path)
+    body = "## Issue\nThe pump runs hot (overheating).\n\n## Resolution\nClean the air filter; check the bearing."
+    kcs.edit_article(falkordb_store, "kb-test-checklist", by="emp-002", title="AX-120 runs hot", body=body)
+    links = _links(falkordb_store, "kb-test-checklist")
+    assert _resolved(falkordb_store, "kb-test-checklist") == {"sym-overheat"}  # E-1012 and the leak are gone
+    assert ("APPLIES_TO", "prod-ax120") in links  # declared in the file: an edit of the text keeps it
+    assert {("APPLIES_TO", "comp-filter"), ("APPLIES_TO", "comp-bearing")} <= links
+    assert ("APPLIES_TO", "comp-mech-seal") not in links and ("MENTIONS", "E-1012") not in links
+    mentions = falkordb_store.read(
+        "MATCH (:KnowledgeArticle {id: 'kb-test-checklist'})-[m:MENTIONS]->(x {id: 'sym-overheat'}) "
+        "RETURN m.matched_text AS text, m.start_char AS start ORDER BY start"
+    )
+    text = "AX-120 runs hot\n\n" + body
+    assert mentions and all(text[m["start"] :].startswith(m["text"]) for m in mentions)  # offsets of the new text
+    # an audience change leaves the links alone (a new version apart)
+    before = {r for r in _links(falkordb_store, "kb-test-checklist") if r[0] != "HAS_VERSION"}
+    kcs.edit_article(falkordb_store, "kb-test-checklist", by="emp-002", audience="public")
+    assert {r for r in _links(falkordb_store, "kb-test-checklist") if r[0] != "HAS_VERSION"} == before

@@ -399,13 +399,24 @@ def test_draft_from_resolved_case(kt_store: FalkorDBStore) -> None:
     row = kt_store.read(
         "MATCH (k:ServiceCase {status: 'closed'})-[:RESOLVED_BY]->(r:Resolution) "
         "MATCH (k)-[:HAS_NOTE]->(n:ServiceNote {visibility: 'internal'}) "
-        "MATCH (k)-[:ABOUT_PRODUCT]->(p:Product) "
-        "RETURN k.id AS case, r.text AS fix, n.text AS internal, p.name AS product ORDER BY case LIMIT 1"
+        "MATCH (k)-[:ABOUT_PRODUCT]->(p:Product), (k)-[:REPORTED_ERROR]->(e:ErrorCode) "
+        "RETURN k.id AS case, r.text AS fix, n.text AS internal, p.name AS product, p.id AS product_id, "
+        "collect(DISTINCT e.id) AS codes ORDER BY case LIMIT 1"
     )[0]
     draft = kcs.draft_from_case(kt_store, row["case"], by="emp-005")
     assert set(draft.sections) == {"Issue", "Environment", "Cause", "Resolution"}
     assert row["fix"].rstrip(".") in draft.sections["Resolution"]
     assert row["product"] in draft.sections["Environment"]
+    # Linked like an ingested article: what the case reported is what the draft resolves, so a validated
+    # draft is found and recommended through the graph (before, a draft had its product link only).
+    linked = kt_store.read(
+        "MATCH (:KnowledgeArticle {id: $id})-[r:RESOLVES|APPLIES_TO|MENTIONS]->(x) RETURN type(r) AS rel, x.id AS id",
+        id=draft.article_id,
+    )
+    resolved = {r["id"] for r in linked if r["rel"] == "RESOLVES"}
+    assert set(row["codes"]) <= resolved and all(f"Error {c}" in draft.sections["Issue"] for c in row["codes"])
+    assert {"rel": "APPLIES_TO", "id": row["product_id"]} in linked
+    assert {r["id"] for r in linked if r["rel"] == "MENTIONS"} >= resolved
     assert row["internal"] not in draft.body, "an internal note was copied into a draft"
     node = kt_store.get_node("KnowledgeArticle", draft.article_id)
     assert node is not None and node["confidence"] == "work-in-progress" and node["audience"] == "internal"
@@ -646,8 +657,8 @@ def test_an_article_and_its_translation_take_one_place_in_a_list(kt_store: Falko
 
 
 def test_a_maintenance_schedule_resolves_no_symptom(kt_store: FalkorDBStore) -> None:
-    """An article resolves the symptoms it names; a schedule's checklist ("check for leaks and unusual noise")
-    names none, so the catalogue's alternate names must not catch its words."""
+    """An article resolves the symptoms its title and issue sections name; a schedule's checklist ("check for
+    leaks and unusual noise") names a symptom it does not resolve."""
     schedules = kt_store.read(
         "MATCH (a:KnowledgeArticle) WHERE a.id STARTS WITH 'kb-maint-' "
         "OPTIONAL MATCH (a)-[:RESOLVES]->(s) RETURN a.id AS id, a.body AS body, collect(s.id) AS resolved"
@@ -655,6 +666,12 @@ def test_a_maintenance_schedule_resolves_no_symptom(kt_store: FalkorDBStore) -> 
     checklists = [r for r in schedules if "unusual noise" in r["body"]]  # (another test edits one schedule)
     assert len(checklists) > 5
     assert [r for r in checklists if r["resolved"]] == []
+    # "noise" is the symptom's alias: the checklist names it, outside the title and any issue section
+    noise = kt_store.read(
+        "MATCH (a:KnowledgeArticle)-[:MENTIONS]->(:Symptom {id: 'sym-noise'}) WHERE a.id IN $ids RETURN a.id AS id",
+        ids=[r["id"] for r in checklists],
+    )
+    assert len(noise) == len(checklists)
 
 
 def test_chinese_questions_in_everyday_words_link_the_symptom(kt_store: FalkorDBStore, kb: KnowledgeBase) -> None:

@@ -20,6 +20,7 @@ from api.deps import (
     Knowledge,
     SignedIn,
     Store,
+    current_linker,
     knowledge_changed,
     usage_changed,
 )
@@ -453,7 +454,7 @@ def staff_link(
 def staff_draft(request: Request, case_id: str, store: Store, principal: MaybeUser) -> Response:
     """KCS: draft an internal article from the case and open it."""
     user = _need(request, principal, Role.admin, Role.engineer)
-    draft = portal.draft_article_from_case(store, principal=user, case_id=case_id)
+    draft = portal.draft_article_from_case(store, principal=user, case_id=case_id, linker=current_linker(request.app))
     if draft is None:
         raise not_found(f"case {case_id!r}")
     knowledge_changed(request.app)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import AppSettings, Calendar, Knowledge, Store, knowledge_changed, usage_changed
+from api.deps import AppSettings, Calendar, Knowledge, Store, current_linker, knowledge_changed, usage_changed
 from api.errors import ApiError, not_found
 from api.security import AnyUser, CaseWorker, Staff
 from kbcrm.access.models import Role
@@ -158,7 +158,9 @@ def link_article(
 @router.post("/{case_id}/draft-article", status_code=201, summary="KCS: draft an internal article from the case")
 def draft_article(request: Request, case_id: str, store: Store, principal: CaseWorker) -> dict[str, Any]:
     """A work-in-progress article (issue, environment, cause, resolution) linked to the case as 'created'."""
-    draft = portal.draft_article_from_case(store, principal=principal, case_id=case_id)
+    draft = portal.draft_article_from_case(
+        store, principal=principal, case_id=case_id, linker=current_linker(request.app)
+    )
     if draft is None:
         raise not_found(f"case {case_id!r}")
     knowledge_changed(request.app)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import KeptPages, Knowledge, Store, knowledge_changed, usage_changed
+from api.deps import KeptPages, Knowledge, Store, current_linker, knowledge_changed, usage_changed
 from api.errors import not_found
 from api.security import CaseWorker, Customer, MaybeUser, Staff
 from kbcrm.access import audit
@@ -212,7 +212,13 @@ def edit_article(
     if not portal.can_read_article(store, article_id=article_id, principal=principal):
         raise not_found(f"article {article_id!r}")
     changes = body.model_dump(exclude_none=True)
-    result = kcs.edit_article(store, article_id, by=principal.employee_id or principal.user_id, **changes)
+    result = kcs.edit_article(
+        store,
+        article_id,
+        by=principal.employee_id or principal.user_id,
+        linker=current_linker(request.app),
+        **changes,
+    )
     audit.record(
         store, actor=principal.user_id, action="article_edited", target=article_id, detail={"fields": sorted(changes)}
     )

@@ -269,9 +269,9 @@ SYMPTOMS: tuple[Symptom, ...] = (
     Symptom(
         "sym-noise",
         "grinding noise",
-        # Not the bare "noise": maintenance schedules say "check for unusual noise", and an article
-        # resolves each symptom it names (ingest.articles).
-        ("rattling noise", "loud noise", "noisy"),
+        # The bare "noise" too: a schedule's "check for unusual noise" is a mention, not a resolution
+        # (an article resolves the symptoms of its title and issue sections, ingest.articles).
+        ("rattling noise", "loud noise", "noisy", "noise"),
         "异常噪音",
         ("comp-bearing", "comp-belt"),
         aliases_zh=("噪音", "噪声", "异响"),

@@ -28,7 +28,8 @@ from kbcrm.operations.opportunities.service import OPEN_STAGES, STAGES
 # Written to the manifest; a demo set of another format is generated again (ingest.demo.ensure_demo).
 # 2: Chinese articles name the English article they translate (translation_of); symptoms have Chinese aliases.
 # 3: everyday words for vibration and noise (振动, vibration, noisy) are symptom aliases.
-FORMAT_VERSION = 3
+# 4: the bare "noise" is an alias of grinding noise.
+FORMAT_VERSION = 4
 START = date(2024, 1, 1)
 AS_OF = date(2026, 10, 31)
 MACHINE_CATEGORIES = {"pump", "compressor", "conveyor", "controller", "sensor"}
