@@ -831,7 +831,10 @@ def kcs_draft(
     case: Annotated[str, typer.Argument(help="A resolved case id.")],
     by: Annotated[str, typer.Option(help="Employee id of the author.")],
 ) -> None:
-    """Draft a work-in-progress article from a resolved case (issue, environment, cause, resolution)."""
+    """Draft a work-in-progress article from a resolved case (issue, environment, cause, resolution).
+
+    It resolves the error codes and symptoms its issue names, like an ingested article.
+    """
     from kbcrm.graph import open_store
     from knowledge_transfer.kcs import KcsError, draft_from_case
 

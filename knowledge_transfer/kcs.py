@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ingest.articles import relink_article
+from kbcrm.access.scope import ARTICLE_AUDIENCES
 from kbcrm.domain.article_versions import version_node, write_versions
 from kbcrm.graph import Cypher, GraphStore, cypher
 from kbcrm.graph.store import utc_now
@@ -50,6 +52,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "archived": frozenset({"not-validated"}),
 }
 LINK_KINDS = ("reused", "created", "modified")
+LANGUAGES = ("en", "zh")  # an article's language: the ones the linker and the answer models read
+# What a new article written in the console starts from: the KCS article structure, the Issue first.
+NEW_ARTICLE_BODY = "## Issue\n\n\n## Environment\n\n\n## Cause\n\n\n## Resolution\n"
 
 ARTICLE = cypher(
     "kcs.article",
@@ -94,6 +99,31 @@ CASE_LINKS_OF = cypher(
     "RETURN k.id AS case, r.kind AS kind, r.linked_by AS linked_by, r.linked_at AS linked_at ORDER BY case",
     example={"id": "kb-1"},
     ordered=True,
+)
+# What an article links to, and whether its text gave the link (derived again on an edit) or a source declared it.
+ARTICLE_LINKS = cypher(
+    "kcs.article_links",
+    "MATCH (a:KnowledgeArticle {id: $id})-[r:APPLIES_TO|RESOLVES|ON_TOPIC|TRANSLATION_OF]->(n) "
+    "RETURN type(r) AS rel, n.id AS id, labels(n)[0] AS label, coalesce(n.name, n.code, n.title, n.id) AS name, "
+    "coalesce(r.from_text, false) AS from_text ORDER BY rel, id",
+    example={"id": "kb-1"},
+    ordered=True,
+)
+KNOWN_PRODUCTS = cypher(
+    "kcs.known_products",
+    "MATCH (p:Product) WHERE p.id IN $ids RETURN p.id AS id",
+    example={"ids": ["prod-1"]},
+)
+# The catalogue's products an article may apply to (the new-article form lists them).
+PRODUCTS = cypher(
+    "kcs.products",
+    "MATCH (p:Product) RETURN p.id AS id, p.name AS name, p.name_zh AS name_zh, p.category AS category ORDER BY name",
+    ordered=True,
+)
+PEOPLE = cypher(
+    "kcs.people",
+    "MATCH (e:Employee) WHERE e.id IN $ids RETURN e.id AS id, e.name AS name",
+    example={"ids": ["emp-1"]},
 )
 SET_STATE = cypher(
     "kcs.set_state",
@@ -166,7 +196,7 @@ def edit_article(
     A changed title or body derives the article's text links again (`linker`, or one built from the graph).
     """
     article = _article(store, article_id)
-    if audience is not None and audience not in ("internal", "customer", "public"):
+    if audience is not None and audience not in ARTICLE_AUDIENCES:
         raise KcsError(f"audience must be internal, customer or public, not {audience!r}")
     changes = {
         k: v
@@ -197,6 +227,31 @@ def history(store: GraphStore, article_id: str) -> list[dict[str, Any]]:
     """Every version of an article, oldest first, the current one last (who made it, when, what it said)."""
     _article(store, article_id)
     return store.read(HISTORY, id=article_id)
+
+
+def next_states(state: str | None) -> list[str]:
+    """The confidence states an article in `state` may move to, in KCS order."""
+    return [s for s in STATES if s in TRANSITIONS[state or "work-in-progress"]]
+
+
+def workbench(store: GraphStore, article_id: str) -> dict[str, Any]:
+    """What a knowledge worker needs to revise an article.
+
+    Its content and state, the states it may move to, its links (found in its text or declared),
+    the cases it is linked to, every version (oldest first) and the names of the people these name.
+    """
+    article = _article(store, article_id)
+    cases, versions = case_links(store, article_id), store.read(HISTORY, id=article_id)
+    ids = sorted({c["linked_by"] for c in cases} | {v["edited_by"] for v in versions} - {None})
+    return {
+        "article": article,
+        "next_states": next_states(article["confidence"]),
+        "links": store.read(ARTICLE_LINKS, id=article_id),
+        "cases": cases,
+        "history": versions,
+        # who linked and who edited, by name (a login without an employee record keeps its id)
+        "people": {r["id"]: r["name"] for r in store.read(PEOPLE, ids=ids) if r["name"]},
+    }
 
 
 def link_article_to_case(store: GraphStore, article_id: str, case_id: str, *, kind: str, by: str) -> None:
@@ -327,50 +382,81 @@ def draft_from_case(store: GraphStore, case_id: str, *, by: str, linker: NoteLin
     title = f"{case['subject'] or case_id} (draft from {case_id})"
     body = "\n\n".join(f"## {name}\n{text}" for name, text in sections.items())
     article_id = f"kb-draft-{case_id.lower()}"
-    store.upsert_nodes(
-        Label.KnowledgeArticle,
-        [
-            {
-                "id": article_id,
-                "title": title,
-                "body": body,
-                "audience": "internal",
-                "language": language,
-                "confidence": "work-in-progress",
-                "version": 1,
-            }
-        ],
+    content = {
+        "title": title,
+        "body": body,
+        "audience": "internal",
+        "language": language,
+        "confidence": "work-in-progress",
+    }
+    _write_new_article(
+        store, article_id, content, by=by, products=[case["product"]] if case["product"] else [], linker=linker
     )
+    link_article_to_case(store, article_id, case_id, kind="created", by=by)
+    return Draft(article_id=article_id, title=title, body=body, sections=sections)
+
+
+def create_article(
+    store: GraphStore,
+    *,
+    by: str,
+    title: str,
+    body: str,
+    audience: str,
+    language: str,
+    products: Sequence[str] = (),
+    linker: NoteLinker | None = None,
+) -> dict[str, Any]:
+    """A new work-in-progress article written in the console by `by` (its author).
+
+    It applies to `products` (declared) and links to what its text names, as an ingested article
+    does (`linker`, or one built from the graph). KcsError names the field for bad input.
+    """
+    title, body = title.strip(), body.strip()
+    for name, value in (("title", title), ("body", body)):
+        if not value:
+            raise KcsError(f"{name}: must not be empty")
+    if audience not in ARTICLE_AUDIENCES:
+        raise KcsError(f"audience: must be one of {', '.join(ARTICLE_AUDIENCES)}, not {audience!r}")
+    if language not in LANGUAGES:
+        raise KcsError(f"language: must be one of {', '.join(LANGUAGES)}, not {language!r}")
+    unknown = sorted(set(products) - {r["id"] for r in store.read(KNOWN_PRODUCTS, ids=sorted(set(products)))})
+    if unknown:
+        raise KcsError(f"products: no product {', '.join(unknown)} in the graph")
+    article_id = f"kb-{uuid.uuid4().hex[:10]}"
+    content = {"title": title, "body": body, "audience": audience, "language": language}
+    content["confidence"] = "work-in-progress"
+    _write_new_article(store, article_id, content, by=by, products=sorted(set(products)), linker=linker)
+    return _article(store, article_id)
+
+
+def _write_new_article(
+    store: GraphStore,
+    article_id: str,
+    content: dict[str, Any],
+    *,
+    by: str,
+    products: Sequence[str],
+    linker: NoteLinker | None,
+) -> None:
+    """Version 1 of an article written in the console.
+
+    The node, its author, the products it declares, the version and the links its text gives it.
+    """
+    store.upsert_nodes(Label.KnowledgeArticle, [{"id": article_id, **content, "version": 1}])
     store.upsert_relationships(
         Rel.AUTHORED, [{"start": by, "end": article_id}], start_label=Label.Employee, end_label=Label.KnowledgeArticle
     )
-    if case["product"]:
-        store.upsert_relationships(
-            Rel.APPLIES_TO,
-            [{"start": article_id, "end": case["product"]}],
-            start_label=Label.KnowledgeArticle,
-            end_label=Label.Product,
-        )
-    write_versions(
-        store,
-        [
-            version_node(
-                article_id,
-                1,
-                {
-                    "title": title,
-                    "body": body,
-                    "audience": "internal",
-                    "language": language,
-                    "confidence": "work-in-progress",
-                },
-                by=by,
-            )
-        ],
+    store.upsert_relationships(
+        Rel.APPLIES_TO,
+        [{"start": article_id, "end": product} for product in products],
+        start_label=Label.KnowledgeArticle,
+        end_label=Label.Product,
     )
-    relink_article(store, article_id, title=title, body=body, language=language, linker=linker)
-    link_article_to_case(store, article_id, case_id, kind="created", by=by)
-    return Draft(article_id=article_id, title=title, body=body, sections=sections)
+    write_versions(store, [version_node(article_id, 1, content, by=by)])
+    relink_article(
+        store, article_id, title=content["title"], body=content["body"], language=content["language"], linker=linker
+    )
 
 
 def _outcome_note(case: dict[str, Any], note: dict[str, Any]) -> str | None:

@@ -21,14 +21,21 @@ from kbcrm.graph.store import utc_now
 from kbcrm.operations.cases.service import get_case
 from knowledge_transfer.answers.service import KnowledgeBase, answer
 from knowledge_transfer.kcs import (
+    LANGUAGES,
+    NEW_ARTICLE_BODY,
+    PRODUCTS,
     Draft,
     article_duplicates,
     content_health,
     count_view_if_visible,
     count_view_if_visible_async,
+    create_article,
     draft_from_case,
+    edit_article,
     link_article_to_case,
     record_usage,
+    set_confidence,
+    workbench,
 )
 from knowledge_transfer.recent import Recent
 
@@ -358,6 +365,68 @@ def draft_article_from_case(
     draft = draft_from_case(store, case_id, by=principal.employee_id or principal.user_id, linker=linker)
     audit.record(store, actor=principal.user_id, action="article_drafted", target=draft.article_id)
     return draft
+
+
+def article_workbench(store: GraphStore, *, principal: Principal, article_id: str) -> dict[str, Any] | None:
+    """KCS from the console: an article to revise (kcs.workbench); None when missing or not for this reader."""
+    if not can_read_article(store, article_id=article_id, principal=principal):
+        return None
+    return workbench(store, article_id)
+
+
+def revise_article(
+    store: GraphStore,
+    *,
+    principal: Principal,
+    article_id: str,
+    changes: dict[str, Any],
+    linker: NoteLinker | None = None,
+) -> dict[str, Any] | None:
+    """KCS: edit an article's title, body or audience as the next version (audited, text links derived again).
+
+    The article as it now reads, with `changed`: the fields this edit changed (none: no new version).
+    None when the article is missing or not for this reader.
+    """
+    article = _readable(store, article_id, principal)
+    if article is None:
+        return None
+    changed = {k: v for k, v in changes.items() if v != article.get(k)}
+    result = edit_article(store, article_id, by=principal.employee_id or principal.user_id, linker=linker, **changed)
+    if changed:  # a form saved unchanged is no edit
+        audit.record(
+            store,
+            actor=principal.user_id,
+            action="article_edited",
+            target=article_id,
+            detail={"fields": sorted(changed)},
+        )
+    return {**result, "changed": sorted(changed)}
+
+
+def new_article_form(store: GraphStore) -> dict[str, Any]:
+    """What the console's new-article form offers: the catalogue's products and the KCS structure to start from."""
+    return {"products": store.read(PRODUCTS), "body": NEW_ARTICLE_BODY, "languages": LANGUAGES}
+
+
+def write_article(
+    store: GraphStore, *, principal: Principal, fields: dict[str, Any], linker: NoteLinker | None = None
+) -> dict[str, Any]:
+    """KCS: a new work-in-progress article written in the console (kcs.create_article), authored and audited."""
+    article = create_article(store, by=principal.employee_id or principal.user_id, linker=linker, **fields)
+    audit.record(store, actor=principal.user_id, action="article_created", target=article["id"])
+    return article
+
+
+def move_article(store: GraphStore, *, principal: Principal, article_id: str, state: str) -> dict[str, Any] | None:
+    """KCS: move an article to another confidence state (audited); None when missing or not for this reader."""
+    article = _readable(store, article_id, principal)
+    if article is None:
+        return None
+    result = set_confidence(store, article_id, state, by=principal.employee_id or principal.user_id)
+    if state != article["confidence"]:
+        detail = {"state": state}
+        audit.record(store, actor=principal.user_id, action="article_state", target=article_id, detail=detail)
+    return result
 
 
 def content_health_report(

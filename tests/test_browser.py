@@ -245,6 +245,50 @@ def test_engineer_works_a_case(
     context.close()
 
 
+def test_engineer_turns_a_resolved_case_into_an_article_customers_read(
+    browser: Any, base_url: str, portal_store: FalkorDBStore, csp_violations: list[str]
+) -> None:
+    """KCS in the console: draft from the case, revise it (its graph links follow the text), validate it."""
+    case = portal_store.read(
+        "MATCH (k:ServiceCase)-[:RESOLVED_BY]->(:Resolution) MATCH (k)-[:REPORTED_ERROR]->(e:ErrorCode) "
+        "RETURN k.id AS id, min(e.id) AS code ORDER BY id DESC SKIP 1 LIMIT 1"
+    )[0]
+    context = _context(browser, csp_violations)
+    page = context.new_page()
+    _login(page, base_url, "engineer", "engineer-demo-1")
+    page.wait_for_url(f"{base_url}/staff")
+    page.goto(f"{base_url}/staff/cases/{case['id']}")
+    page.click("form[action$='/draft'] button")
+    page.wait_for_url(re.compile(r".*/staff/articles/kb-draft-.*"))
+    draft = page.url.rsplit("/", 1)[1]
+    assert page.locator(f"span.tag[data-rel=RESOLVES][data-id='{case['code']}']").count() == 1
+
+    title = f"Unit runs hot {time.time_ns()}: clean the air filter"
+    page.fill("#edit-form input[name=title]", title)
+    page.select_option("#edit-form select[name=audience]", "customer")
+    page.fill(
+        "#edit-form textarea[name=body]", "## Issue\nThe unit is overheating.\n\n## Resolution\nClean the air filter."
+    )
+    page.click("#edit-form button")
+    page.wait_for_selector("#saved")
+    assert page.locator("span.tag[data-rel=RESOLVES][data-id='sym-overheat']").count() == 1
+    assert page.locator(f"span.tag[data-rel=RESOLVES][data-id='{case['code']}']").count() == 0
+    assert page.locator("ul.history li").count() == 2
+    page.click("#state-form button[value=validated]")
+    page.wait_for_selector("strong.state[data-state=validated]")
+
+    reader = _context(browser, csp_violations)
+    customer = reader.new_page()
+    _login(customer, base_url, "customer1", "customer-demo-1")
+    customer.wait_for_url(f"{base_url}/my")
+    customer.goto(f"{base_url}/articles/{draft}")
+    assert customer.locator("h1").inner_text() == title
+    reader.close()
+    page.click("#state-form button[value=archived]")  # the shared demo graph as other tests expect it
+    page.wait_for_selector("strong.state[data-state=archived]")
+    context.close()
+
+
 def test_sales_console_duplicate_answer_touch_and_stage_move(
     browser: Any, base_url: str, portal_store: FalkorDBStore, csp_violations: list[str]
 ) -> None:

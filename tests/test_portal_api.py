@@ -282,6 +282,152 @@ def test_customer_opens_a_case_adds_a_note_and_staff_answer_it(app: FastAPI, por
     assert {"case_opened", "note_added", "article_linked", "case_status"} <= actions
 
 
+def test_kcs_in_the_console_draft_revise_validate_publish(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    """From a resolved case to an article customers can read without leaving the console: draft, edit (its
+    graph links follow the text), validate. Every step is a version and audited; the customer sees it once
+    validated, and only then."""
+    case = portal_store.read(
+        "MATCH (k:ServiceCase)-[:RESOLVED_BY]->(:Resolution) MATCH (k)-[:REPORTED_ERROR]->(e:ErrorCode) "
+        "MATCH (k)-[:ABOUT_PRODUCT]->(p:Product) "
+        "RETURN k.id AS id, collect(DISTINCT e.id) AS codes, p.id AS product ORDER BY id DESC LIMIT 1"
+    )[0]
+    engineer = Client(app, "engineer")
+    form = {"csrf_token": engineer.csrf}
+    drafted = engineer.http.post(f"/staff/cases/{case['id']}/draft", data=form)
+    draft = f"kb-draft-{case['id'].lower()}"
+    assert drafted.status_code == 303 and drafted.headers["location"] == f"/staff/articles/{draft}"
+
+    def workbench() -> dict[str, Any]:
+        response = engineer.get(f"/api/v1/knowledge/articles/{draft}/workbench")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    bench = workbench()
+    assert bench["article"]["confidence"] == "work-in-progress"
+    assert bench["next_states"] == ["not-validated", "validated", "archived"]
+    resolved = {link["id"]: link["from_text"] for link in bench["links"] if link["rel"] == "RESOLVES"}
+    assert set(case["codes"]) <= set(resolved) and all(resolved.values())  # the draft's issue names the codes
+    assert {"rel": "APPLIES_TO", "id": case["product"], "from_text": False} in [
+        {k: link[k] for k in ("rel", "id", "from_text")} for link in bench["links"]
+    ]
+    assert [(c["case"], c["kind"]) for c in bench["cases"]] == [(case["id"], "created")]
+    page = engineer.get(f"/staff/articles/{draft}")
+    assert page.status_code == 200 and 'id="edit-form"' in page.text and 'value="validated"' in page.text
+    assert "linked to 1 case ·" in page.text or "linked to 1 case</p>" in page.text  # usage, in words
+
+    # The engineer rewrites it for customers: its links follow the new text (a browser sends CR LF).
+    body = "## Issue\nThe unit runs hot (overheating) after an hour.\n\n## Resolution\nClean the air filter."
+    edit = {**form, "title": "Unit runs hot: clean the air filter", "audience": "customer"}
+    saved = engineer.http.post(f"/staff/articles/{draft}/edit", data={**edit, "body": body.replace("\n", "\r\n")})
+    assert saved.status_code == 303 and saved.headers["location"].endswith("?saved=edit")
+    bench = workbench()
+    assert {link["id"] for link in bench["links"] if link["rel"] == "RESOLVES"} == {"sym-overheat"}
+    assert ("APPLIES_TO", "comp-filter") in {(link["rel"], link["id"]) for link in bench["links"]}
+    assert bench["article"]["body"] == body and bench["article"]["audience"] == "customer"
+    assert [v["version"] for v in bench["history"]] == [1, 2]
+    editor = bench["people"][bench["history"][-1]["edited_by"]]  # the engineer's employee record, by name
+    assert editor == engineer.me["name"] and editor in engineer.get(f"/staff/articles/{draft}").text
+    blank = engineer.http.post(f"/staff/articles/{draft}/edit", data={**edit, "body": " \r\n "})
+    assert blank.status_code == 400 and "body: must not be empty" in html.unescape(blank.text)
+    again = engineer.http.post(f"/staff/articles/{draft}/edit", data={**edit, "body": body})
+    assert again.headers["location"].endswith("?saved=unchanged") and len(workbench()["history"]) == 2
+    assert "no new version" in engineer.get(again.headers["location"]).text
+
+    # Improved while solving another case (KCS "improve"): the save links it to that case as modified.
+    solving = portal_store.read("MATCH (k:ServiceCase {status: 'open'}) RETURN k.id AS id ORDER BY id LIMIT 1")[0]["id"]
+    assert 'id="for-case"' in engineer.get(f"/staff/articles/{draft}", params={"case": solving}).text
+    assert engineer.get(f"/staff/articles/{draft}", params={"case": "CS-none"}).status_code == 404
+    improved = {**edit, "body": body + " Check the fan.", "case": solving}
+    assert engineer.http.post(f"/staff/articles/{draft}/edit", data={**improved, "case": "CS-none"}).status_code == 404
+    assert len(workbench()["history"]) == 2  # an unknown case: nothing saved
+    assert (
+        engineer.http.post(f"/staff/articles/{draft}/edit", data=improved)
+        .headers["location"]
+        .endswith(f"?saved=edit&case={solving}")
+    )
+    assert (solving, "modified") in {(c["case"], c["kind"]) for c in workbench()["cases"]}
+    assert f'href="/staff/articles/{draft}?case={solving}"' in engineer.get(f"/staff/cases/{solving}").text
+
+    customer = Client(app, "customer1")
+    assert customer.get(f"/articles/{draft}").status_code == 404  # not validated yet
+    moved = engineer.http.post(f"/staff/articles/{draft}/state", data={**form, "state": "validated"})
+    assert moved.status_code == 303 and workbench()["article"]["confidence"] == "validated"
+    engineer.http.post(f"/staff/articles/{draft}/state", data={**form, "state": "validated"})  # already: no change
+    published = customer.get(f"/articles/{draft}")
+    assert published.status_code == 200 and "Clean the air filter." in published.text
+    assert "/staff/articles/" not in published.text  # the way to the console is for case workers only
+    assert f'href="/staff/articles/{draft}"' in engineer.get(f"/articles/{draft}").text
+    refused = engineer.http.post(f"/staff/articles/{draft}/state", data={**form, "state": "work-in-progress"})
+    assert refused.status_code == 400 and "allowed: archived, not-validated" in html.unescape(refused.text)
+
+    # Who may: case workers only, and never without the form's CSRF token.
+    assert Client(app, "analyst").get(f"/staff/articles/{draft}").status_code == 403
+    assert (
+        customer.http.post(
+            f"/staff/articles/{draft}/edit", data={**edit, "csrf_token": customer.csrf, "body": "x"}
+        ).status_code
+        == 403
+    )
+    assert engineer.http.post(f"/staff/articles/{draft}/state", data={"state": "archived"}).status_code == 403
+    assert engineer.get("/staff/articles/kb-does-not-exist").status_code == 404
+    actions = [e["action"] for e in Client(app, "admin").get("/api/v1/admin/audit", params={"target": draft}).json()]
+    # the unchanged save and the repeated move are no change
+    assert sorted(actions) == ["article_drafted", "article_edited", "article_edited", "article_state"]
+    chinese = engineer.get(f"/staff/articles/{draft}", params={"lang": "zh"}).text
+    assert "来自正文" in chinese and "已声明" in chinese and "版本" in chinese and "由工单创建" in chinese
+    # Archived, it leaves the portal again (and the shared demo graph as other tests expect it).
+    engineer.http.post(f"/staff/articles/{draft}/state", data={**form, "state": "archived"})
+    assert customer.get(f"/articles/{draft}").status_code == 404
+
+
+def test_a_new_article_written_in_the_console(app: FastAPI, portal_store: FalkorDBStore) -> None:
+    """An engineer writes an article from scratch: work in progress, authored, linked like any other article."""
+    engineer = Client(app, "engineer")
+    form_page = engineer.get("/staff/articles/new")
+    assert form_page.status_code == 200 and 'value="prod-ax120"' in form_page.text and "## Issue" in form_page.text
+    assert 'id="new-article"' in engineer.get("/staff/knowledge-health").text
+    fields = {
+        "csrf_token": engineer.csrf,
+        "title": "AX-120 stops after an hour",
+        "body": "## Issue\r\nThe pump is overheating.\r\n\r\n## Resolution\r\nClean the air filter; check for noise.",
+        "audience": "customer",
+        "language": "en",
+        "products": ["prod-ax120"],
+    }
+    created = engineer.http.post("/staff/articles/new", data=fields)
+    assert created.status_code == 303 and created.headers["location"].endswith("?saved=created"), created.text
+    article_id = created.headers["location"].split("/")[-1].split("?")[0]
+    bench = engineer.get(f"/api/v1/knowledge/articles/{article_id}/workbench").json()
+    assert bench["article"]["confidence"] == "work-in-progress" and bench["article"]["audience"] == "customer"
+    assert "\r" not in bench["article"]["body"]
+    links = {(link["rel"], link["id"]): link["from_text"] for link in bench["links"]}
+    # the title names the product; the product is also declared: one link, declared
+    assert links[("APPLIES_TO", "prod-ax120")] is False and links[("RESOLVES", "sym-overheat")] is True
+    assert ("RESOLVES", "sym-noise") not in links  # named after the fix, not in the issue
+    assert bench["people"][bench["history"][0]["edited_by"]] == engineer.me["name"]
+    author = portal_store.read(
+        "MATCH (e:Employee)-[:AUTHORED]->(:KnowledgeArticle {id: $id}) RETURN e.name AS name", id=article_id
+    )
+    assert author == [{"name": engineer.me["name"]}]
+    assert "Created as work in progress" in engineer.get(created.headers["location"]).text
+    assert Client(app, "customer1").get(f"/articles/{article_id}").status_code == 404  # until validated
+
+    # Bad input names its field; nothing is written.
+    before = portal_store.read("MATCH (a:KnowledgeArticle) RETURN count(a) AS n")[0]["n"]
+    unknown = engineer.http.post("/staff/articles/new", data={**fields, "products": ["prod-none"]})
+    assert unknown.status_code == 400 and "no product prod-none in the graph" in html.unescape(unknown.text)
+    api = engineer.send("POST", "/api/v1/knowledge/articles", json={"title": "x", "body": "y", "products": ["p-0"]})
+    assert api.status_code == 400 and _error(api)["field"] == "products"
+    french = engineer.send("POST", "/api/v1/knowledge/articles", json={"title": "x", "body": "y", "language": "fr"})
+    assert french.status_code == 422
+    assert portal_store.read("MATCH (a:KnowledgeArticle) RETURN count(a) AS n")[0]["n"] == before
+    made = engineer.send("POST", "/api/v1/knowledge/articles", json={"title": "E-1012 again", "body": "Seal leakage."})
+    assert made.status_code == 201 and made.json()["audience"] == "internal" and made.json()["language"] == "en"
+    audit = Client(app, "admin").get("/api/v1/admin/audit", params={"target": article_id}).json()
+    assert [e["action"] for e in audit] == ["article_created"]
+    assert Client(app, "analyst").get("/staff/articles/new").status_code == 403
+
+
 def test_public_search_read_rate_and_why(app: FastAPI, portal_store: FalkorDBStore) -> None:
     visitor = Client(app)
     answer = visitor.get("/api/v1/knowledge/search", params={"q": "display error"}).json()

@@ -31,6 +31,7 @@ from api.routers.auth import Login, checked_log_in, log_out, start_session
 from api.security import MaybeUser
 from kbcrm.access import invitations, users
 from kbcrm.access.models import Principal, Role
+from kbcrm.access.scope import ARTICLE_AUDIENCES
 from kbcrm.analyst import service as analyst
 from kbcrm.customers import privacy
 from kbcrm.customers import service as customers
@@ -458,7 +459,107 @@ def staff_draft(request: Request, case_id: str, store: Store, principal: MaybeUs
     if draft is None:
         raise not_found(f"case {case_id!r}")
     knowledge_changed(request.app)
-    return _redirect(f"/articles/{quote(draft.article_id)}")
+    return _redirect(f"/staff/articles/{quote(draft.article_id)}")
+
+
+@router.get("/staff/articles/new")
+def staff_new_article(request: Request, store: Store, principal: MaybeUser) -> Response:
+    """KCS: write a new article (work in progress; revise and validate it on its own page after)."""
+    user = _need(request, principal, Role.admin, Role.engineer)
+    return page(request, "staff_article_new.html", portal.new_article_form(store), principal=user)
+
+
+@router.post("/staff/articles/new")
+def staff_new_article_save(
+    request: Request,
+    store: Store,
+    principal: MaybeUser,
+    title: Annotated[str, Form(min_length=1, max_length=300)],
+    body: Annotated[str, Form(min_length=1, max_length=100_000)],
+    audience: Annotated[str, Form(max_length=20)],
+    language: Annotated[str, Form(max_length=10)],
+    products: Annotated[list[str] | None, Form(max_length=50)] = None,
+) -> Response:
+    """Create the article and open it for revision."""
+    user = _need(request, principal, Role.admin, Role.engineer)
+    fields = {"title": title, "body": body.replace("\r\n", "\n"), "audience": audience, "language": language}
+    article = portal.write_article(
+        store, principal=user, fields={**fields, "products": products or []}, linker=current_linker(request.app)
+    )
+    knowledge_changed(request.app)
+    return _redirect(f"/staff/articles/{quote(article['id'])}?saved=created")
+
+
+@router.get("/staff/articles/{article_id}")
+def staff_article(
+    request: Request, article_id: str, store: Store, principal: MaybeUser, saved: str = "", case: str = ""
+) -> Response:
+    """KCS: revise an article — edit it as the next version, move its state, see its links, cases and versions.
+
+    With `case` (reached from a case), saving an edit also links the article to that case as modified for it.
+    """
+    user = _need(request, principal, Role.admin, Role.engineer)
+    data = portal.article_workbench(store, principal=user, article_id=article_id)
+    if data is None:
+        raise not_found(f"article {article_id!r}")
+    solving = cases.get_case(store, principal=user, case_id=case) if case else None
+    if case and solving is None:
+        raise not_found(f"case {case!r}")
+    data |= {
+        "audiences": ARTICLE_AUDIENCES,
+        "saved": saved if saved in ("edit", "state", "unchanged", "created") else "",
+        "case": {"id": solving["id"], "subject": solving["subject"]} if solving else None,
+    }
+    return page(request, "staff_article.html", data, principal=user)
+
+
+@router.post("/staff/articles/{article_id}/edit")
+def staff_article_edit(
+    request: Request,
+    article_id: str,
+    store: Store,
+    principal: MaybeUser,
+    title: Annotated[str, Form(min_length=1, max_length=300)],
+    body: Annotated[str, Form(min_length=1, max_length=100_000)],
+    audience: Annotated[str, Form(max_length=20)],
+    case: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Save the form as the article's next version (nothing when unchanged); its text links are derived again.
+
+    An edit made while solving `case` links the article to it as modified for the case (KCS "improve").
+    """
+    user = _need(request, principal, Role.admin, Role.engineer)
+    if case and cases.get_case(store, principal=user, case_id=case) is None:
+        raise not_found(f"case {case!r}")
+    changes = {"title": title.strip(), "body": body.replace("\r\n", "\n").strip(), "audience": audience}
+    for name in ("title", "body"):
+        if not changes[name]:
+            raise ApiError(400, "bad_request", f"{name}: must not be empty", name)
+    result = portal.revise_article(
+        store, principal=user, article_id=article_id, changes=changes, linker=current_linker(request.app)
+    )
+    if result is None:
+        raise not_found(f"article {article_id!r}")
+    if result["changed"]:
+        if case:
+            portal.link_article_on_case(store, principal=user, case_id=case, article_id=article_id, kind="modified")
+        knowledge_changed(request.app)
+    solving = f"&case={quote(case)}" if case else ""
+    return _redirect(
+        f"/staff/articles/{quote(article_id)}?saved={'edit' if result['changed'] else 'unchanged'}{solving}"
+    )
+
+
+@router.post("/staff/articles/{article_id}/state")
+def staff_article_state(
+    request: Request, article_id: str, store: Store, principal: MaybeUser, state: Annotated[str, Form(max_length=40)]
+) -> Response:
+    """Move the article to another KCS confidence state."""
+    user = _need(request, principal, Role.admin, Role.engineer)
+    if portal.move_article(store, principal=user, article_id=article_id, state=state) is None:
+        raise not_found(f"article {article_id!r}")
+    knowledge_changed(request.app)
+    return _redirect(f"/staff/articles/{quote(article_id)}?saved=state")
 
 
 @router.get("/staff/customers")

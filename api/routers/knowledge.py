@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import KeptPages, Knowledge, Store, current_linker, knowledge_changed, usage_changed
 from api.errors import not_found
 from api.security import CaseWorker, Customer, MaybeUser, Staff
-from kbcrm.access import audit
 from kbcrm.access.models import Principal
 from kbcrm.graph import GraphStore
 from knowledge_transfer import browse, kcs, portal
@@ -42,6 +41,16 @@ class ArticleEdit(BaseModel):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     body: str | None = Field(default=None, min_length=1, max_length=100_000)
     audience: str | None = Field(default=None, pattern="^(internal|customer|public)$")
+
+
+class ArticleNew(BaseModel):
+    """A new article written in the console: work in progress until validated."""
+
+    title: str = Field(min_length=1, max_length=300)
+    body: str = Field(min_length=1, max_length=100_000)
+    audience: str = Field(default="internal", pattern="^(internal|customer|public)$")
+    language: str = Field(default="en", pattern="^(en|zh)$")
+    products: list[str] = Field(default_factory=list, max_length=50)
 
 
 class ConfidenceChange(BaseModel):
@@ -204,25 +213,49 @@ def article_history(article_id: str, store: Store, principal: Staff) -> list[dic
     return kcs.history(store, article_id)
 
 
+@router.post("/articles", status_code=201, summary="Write a new article (KCS): work in progress, linked from its text")
+def new_article(request: Request, store: Store, principal: CaseWorker, body: ArticleNew) -> dict[str, Any]:
+    """Authored by the caller; applies to the products named and to what its text names; audited."""
+    article = portal.write_article(
+        store, principal=principal, fields=body.model_dump(), linker=current_linker(request.app)
+    )
+    knowledge_changed(request.app)
+    return article
+
+
+@router.get("/articles/{article_id}/workbench", summary="KCS: an article to revise, with its links, cases and versions")
+def article_workbench(article_id: str, store: Store, principal: CaseWorker) -> dict[str, Any]:
+    """The console's revise page as JSON.
+
+    Content, the states it may move to, links (`from_text`: found in its text, derived again on an
+    edit), linked cases and every version.
+    """
+    data = portal.article_workbench(store, principal=principal, article_id=article_id)
+    if data is None:
+        raise not_found(f"article {article_id!r}")
+    return data
+
+
 @router.patch("/articles/{article_id}", summary="Edit an article (KCS): the new content becomes the next version")
 def edit_article(
     request: Request, article_id: str, store: Store, principal: CaseWorker, body: ArticleEdit
 ) -> dict[str, Any]:
-    """Who edited, when and what it said before are in the article's history; audited."""
-    if not portal.can_read_article(store, article_id=article_id, principal=principal):
-        raise not_found(f"article {article_id!r}")
-    changes = body.model_dump(exclude_none=True)
-    result = kcs.edit_article(
+    """Who edited, when and what it said before are in the article's history; audited.
+
+    A changed title or body derives the article's links to the catalogue again from the new text;
+    `changed` lists the fields this edit changed (none: no new version).
+    """
+    result = portal.revise_article(
         store,
-        article_id,
-        by=principal.employee_id or principal.user_id,
+        principal=principal,
+        article_id=article_id,
+        changes=body.model_dump(exclude_none=True),
         linker=current_linker(request.app),
-        **changes,
     )
-    audit.record(
-        store, actor=principal.user_id, action="article_edited", target=article_id, detail={"fields": sorted(changes)}
-    )
-    knowledge_changed(request.app)  # searchable as edited once the background rebuild is done
+    if result is None:
+        raise not_found(f"article {article_id!r}")
+    if result["changed"]:
+        knowledge_changed(request.app)  # searchable as edited once the background rebuild is done
     return result
 
 
@@ -231,12 +264,9 @@ def set_confidence(
     request: Request, article_id: str, store: Store, principal: CaseWorker, body: ConfidenceChange
 ) -> dict[str, Any]:
     """work-in-progress → not-validated → validated → archived (and back for revisions)."""
-    if not portal.can_read_article(store, article_id=article_id, principal=principal):
+    result = portal.move_article(store, principal=principal, article_id=article_id, state=body.state)
+    if result is None:
         raise not_found(f"article {article_id!r}")
-    result = kcs.set_confidence(store, article_id, body.state, by=principal.employee_id or principal.user_id)
-    audit.record(
-        store, actor=principal.user_id, action="article_state", target=article_id, detail={"state": body.state}
-    )
     knowledge_changed(request.app)  # e.g. a validated customer article reaches the portal
     return result
 

@@ -82,12 +82,13 @@ def note_visibilities(principal: Principal) -> list[str]:
 
 # Knowledge articles: who may read which (the portal, browsing, case pages and answers follow this).
 CUSTOMER_AUDIENCES = ("customer", "public")
+ARTICLE_AUDIENCES = ("internal", *CUSTOMER_AUDIENCES)
 ARTICLE_STATES = ("work-in-progress", "not-validated", "validated", "archived")
 
 
 def article_audiences(principal: Principal | None) -> list[str]:
     """Article audiences a reader may see: staff every audience, customers and visitors customer/public."""
-    return ["internal", *CUSTOMER_AUDIENCES] if principal is not None and principal.is_staff else [*CUSTOMER_AUDIENCES]
+    return [*ARTICLE_AUDIENCES] if principal is not None and principal.is_staff else [*CUSTOMER_AUDIENCES]
 
 
 def article_states(principal: Principal | None) -> list[str]:
