@@ -52,6 +52,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "archived": frozenset({"not-validated"}),
 }
 LINK_KINDS = ("reused", "created", "modified")
+TITLE_MAX_LENGTH, BODY_MAX_LENGTH = 300, 100_000  # what the API and the console's forms accept
 LANGUAGES = ("en", "zh")  # an article's language: the ones the linker and the answer models read
 # What a new article written in the console starts from: the KCS article structure, the Issue first.
 NEW_ARTICLE_BODY = "## Issue\n\n\n## Environment\n\n\n## Cause\n\n\n## Resolution\n"

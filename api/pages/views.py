@@ -43,6 +43,7 @@ from kbcrm.operations.cases import service as cases
 from knowledge_transfer import browse, portal, recommendations
 from knowledge_transfer.experts import topics as expert_topics
 from knowledge_transfer.experts import who_knows
+from knowledge_transfer.kcs import BODY_MAX_LENGTH, TITLE_MAX_LENGTH
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF = "kbcrm_login_csrf"
@@ -462,6 +463,12 @@ def staff_draft(request: Request, case_id: str, store: Store, principal: MaybeUs
     return _redirect(f"/staff/articles/{quote(draft.article_id)}")
 
 
+# An article's fields in the console's forms (the API's ArticleNew / ArticleEdit accept the same).
+ArticleTitle = Annotated[str, Form(min_length=1, max_length=TITLE_MAX_LENGTH)]
+ArticleBody = Annotated[str, Form(min_length=1, max_length=BODY_MAX_LENGTH)]
+ArticleAudience = Annotated[str, Form(max_length=20)]
+
+
 @router.get("/staff/articles/new")
 def staff_new_article(request: Request, store: Store, principal: MaybeUser) -> Response:
     """KCS: write a new article (work in progress; revise and validate it on its own page after)."""
@@ -474,9 +481,9 @@ def staff_new_article_save(
     request: Request,
     store: Store,
     principal: MaybeUser,
-    title: Annotated[str, Form(min_length=1, max_length=300)],
-    body: Annotated[str, Form(min_length=1, max_length=100_000)],
-    audience: Annotated[str, Form(max_length=20)],
+    title: ArticleTitle,
+    body: ArticleBody,
+    audience: ArticleAudience,
     language: Annotated[str, Form(max_length=10)],
     products: Annotated[list[str] | None, Form(max_length=50)] = None,
 ) -> Response:
@@ -519,9 +526,9 @@ def staff_article_edit(
     article_id: str,
     store: Store,
     principal: MaybeUser,
-    title: Annotated[str, Form(min_length=1, max_length=300)],
-    body: Annotated[str, Form(min_length=1, max_length=100_000)],
-    audience: Annotated[str, Form(max_length=20)],
+    title: ArticleTitle,
+    body: ArticleBody,
+    audience: ArticleAudience,
     case: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Save the form as the article's next version (nothing when unchanged); its text links are derived again.

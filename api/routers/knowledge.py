@@ -38,16 +38,16 @@ class Deflection(BaseModel):
 class ArticleEdit(BaseModel):
     """New content for an article (only the fields given change)."""
 
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    body: str | None = Field(default=None, min_length=1, max_length=100_000)
+    title: str | None = Field(default=None, min_length=1, max_length=kcs.TITLE_MAX_LENGTH)
+    body: str | None = Field(default=None, min_length=1, max_length=kcs.BODY_MAX_LENGTH)
     audience: str | None = Field(default=None, pattern="^(internal|customer|public)$")
 
 
 class ArticleNew(BaseModel):
     """A new article written in the console: work in progress until validated."""
 
-    title: str = Field(min_length=1, max_length=300)
-    body: str = Field(min_length=1, max_length=100_000)
+    title: str = Field(min_length=1, max_length=kcs.TITLE_MAX_LENGTH)
+    body: str = Field(min_length=1, max_length=kcs.BODY_MAX_LENGTH)
     audience: str = Field(default="internal", pattern="^(internal|customer|public)$")
     language: str = Field(default="en", pattern="^(en|zh)$")
     products: list[str] = Field(default_factory=list, max_length=50)
