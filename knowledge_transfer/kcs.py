@@ -358,6 +358,32 @@ class Draft:
     sections: dict[str, str] = field(default_factory=dict)
 
 
+# A draft's headings and fixed words in the language of the case's notes (a Chinese case drafts a Chinese
+# article; its 问题 section is the issue, ingest.articles.ISSUE_HEADINGS).
+DRAFT_WORDS = {
+    "en": {
+        "Issue": "Issue",
+        "Environment": "Environment",
+        "Cause": "Cause",
+        "Resolution": "Resolution",
+        "error": "Error %s",
+        "not_stated": "not stated",
+        "stop": ".",
+        "title": "%(subject)s (draft from %(case)s)",
+    },
+    "zh": {
+        "Issue": "问题",
+        "Environment": "环境",
+        "Cause": "原因",
+        "Resolution": "解决方法",
+        "error": "故障码 %s",
+        "not_stated": "未说明",
+        "stop": "。",
+        "title": "%(subject)s（由工单 %(case)s 起草）",
+    },
+}
+
+
 def draft_from_case(store: GraphStore, case_id: str, *, by: str, linker: NoteLinker | None = None) -> Draft:
     """A work-in-progress, internal article from a resolved case, linked to it (kind 'created').
 
@@ -373,15 +399,16 @@ def draft_from_case(store: GraphStore, case_id: str, *, by: str, linker: NoteLin
     customer_words = [n["text"] for n in notes if n["visibility"] == "customer" and n["text"] != _outcome_note(case, n)]
     codes = [r["code"] for r in store.read(CASE_CODES, id=case_id)]
     language = next((n["language"] for n in notes if n["language"]), "en")
+    words = DRAFT_WORDS["zh" if language == "zh" else "en"]
     issue = [f"> {text}" for text in customer_words] or [case["subject"] or ""]
     sections = {
-        "Issue": "\n".join([*issue, *(f"Error {c}" for c in codes)]),
+        "Issue": "\n".join([*issue, *(words["error"] % c for c in codes)]),
         "Environment": case["product_name"] or "",
-        "Cause": (case["cause"] or "not stated").rstrip(".") + ".",
-        "Resolution": case["resolution"].rstrip(".") + ".",
+        "Cause": _sentence(case["cause"] or words["not_stated"], words["stop"]),
+        "Resolution": _sentence(case["resolution"], words["stop"]),
     }
-    title = f"{case['subject'] or case_id} (draft from {case_id})"
-    body = "\n\n".join(f"## {name}\n{text}" for name, text in sections.items())
+    title = words["title"] % {"subject": case["subject"] or case_id, "case": case_id}
+    body = "\n\n".join(f"## {words[name]}\n{text}" for name, text in sections.items())
     article_id = f"kb-draft-{case_id.lower()}"
     content = {
         "title": title,
@@ -458,6 +485,12 @@ def _write_new_article(
     relink_article(
         store, article_id, title=content["title"], body=content["body"], language=content["language"], linker=linker
     )
+
+
+def _sentence(text: str, stop: str) -> str:
+    """The text ending as a sentence: as it is when it already ends with a stop (either script's), else with `stop`."""
+    text = text.strip()
+    return text if text.endswith((".", "。", "!", "！", "?", "？")) else text + stop
 
 
 def _outcome_note(case: dict[str, Any], note: dict[str, Any]) -> str | None:

@@ -433,6 +433,30 @@ def test_draft_from_resolved_case(kt_store: FalkorDBStore) -> None:
         kcs.link_article_to_case(kt_store, draft.article_id, row["case"], kind="liked", by="emp-005")
 
 
+def test_a_chinese_case_drafts_a_chinese_article(kt_store: FalkorDBStore) -> None:
+    """Headings and fixed words in the case's language; its 问题 section is the issue it resolves."""
+    row = kt_store.read(
+        "MATCH (k:ServiceCase)-[:RESOLVED_BY]->(:Resolution) MATCH (k)-[:HAS_NOTE]->(n:ServiceNote {language: 'zh'}) "
+        "MATCH (k)-[:REPORTED_ERROR]->(e:ErrorCode) RETURN k.id AS case, collect(DISTINCT e.id) AS codes "
+        "ORDER BY case LIMIT 1"
+    )[0]
+    draft = kcs.draft_from_case(kt_store, row["case"], by="emp-005")
+    assert [line for line in draft.body.splitlines() if line.startswith("## ")] == [
+        "## 问题",
+        "## 环境",
+        "## 原因",
+        "## 解决方法",
+    ]
+    assert f"（由工单 {row['case']} 起草）" in draft.title and "。." not in draft.body
+    assert all(f"故障码 {c}" in draft.sections["Issue"] for c in row["codes"])
+    resolved = kt_store.read(
+        "MATCH (:KnowledgeArticle {id: $id})-[:RESOLVES]->(x) RETURN x.id AS id", id=draft.article_id
+    )
+    assert set(row["codes"]) <= {r["id"] for r in resolved}
+    node = kt_store.get_node("KnowledgeArticle", draft.article_id)
+    assert node is not None and node["language"] == "zh"
+
+
 def test_content_health_finds_duplicates_within_a_language_and_unused(
     kt_store: FalkorDBStore, kb: KnowledgeBase, settings: Settings
 ) -> None:
