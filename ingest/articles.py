@@ -184,6 +184,8 @@ class ArticleReport(RunCounts):
     # Articles whose changed file replaced an edit made in the console since their last ingest (the edit is
     # kept in their version history).
     replaced_edits: list[str] = field(default_factory=list)
+    # Unchanged articles whose links a `relink` run derived again.
+    relinked: list[str] = field(default_factory=list)
 
 
 def parse_article(path: Path) -> tuple[dict[str, Any], str]:
@@ -270,10 +272,43 @@ def _translation_problems(
     return found
 
 
+def _new_version_from_file(
+    report: ArticleReport,
+    rows: list[dict[str, Any]],
+    versions: list[dict[str, Any]],
+    old: dict[str, Any],
+    last_file: str | None,
+    meta: dict[str, Any],
+    content: dict[str, Any],
+    digest: str,
+) -> None:
+    """A new or changed file: the article's next version, counted as created or updated."""
+    article_id = str(meta["id"])
+    version = int(old.get("version") or 0) + 1
+    if old.get("hash") is None:
+        report.created += 1
+    else:
+        report.updated += 1
+        if old["hash"] != last_file:  # edited in the console since the file was last ingested
+            report.replaced_edits.append(article_id)
+    rows.append({"id": article_id, **content, "version": version, "content_hash": digest, "file_hash": digest})
+    versions.append(version_node(article_id, version, content, by=str(meta["author"])))
+
+
 def ingest_articles(
-    store: GraphStore, directory: Path, *, data_dir: Path, linker: NoteLinker | None = None
+    store: GraphStore,
+    directory: Path,
+    *,
+    data_dir: Path,
+    linker: NoteLinker | None = None,
+    relink: bool = False,
 ) -> ArticleReport:
-    """Load every `*.md` under `directory`; idempotent, with quarantine, provenance and version history."""
+    """Load every `*.md` under `directory`; idempotent, with quarantine, provenance and version history.
+
+    With `relink`, an unchanged file's links are derived again too (after a change of the catalogue
+    or of the linking rules), from the text the article has now (a console edit that stands
+    included), without a new version.
+    """
     if not directory.is_dir():
         raise SourceFileError(f"{directory}: not a directory of Markdown files")
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -305,8 +340,9 @@ def ingest_articles(
     existing = {r["id"]: r for r in store.read(EXISTING, ids=[str(m["id"]) for _, m, _ in articles])}
     linker = linker or NoteLinker.from_graph(store)
     found = list(linker.link_many((article_text(str(m["title"]), body), str(m["language"])) for _, m, body in articles))
-    rows, versions, sources, provenance = [], [], [], []
-    authored, expertise, on_topic, translations = [], [], [], []
+    rows: list[dict[str, Any]] = []
+    versions: list[dict[str, Any]] = []
+    sources, provenance, authored, expertise, on_topic, translations = [], [], [], [], [], []
     links = TextLinks()
     edited: list[str] = []
     topics: dict[str, dict[str, Any]] = {}
@@ -325,30 +361,31 @@ def ingest_articles(
         old = existing.get(article_id) or {}
         # The file as last ingested (articles ingested before file_hash was kept: their content_hash was it).
         last_file = old.get("file_hash") or old.get("hash")
+        title = str(meta["title"])
         if last_file == digest:  # an unchanged file: the article stays as it is, a console edit included
             report.unchanged += 1
-            continue
-        version = int(old.get("version") or 0) + 1
-        if old.get("hash") is None:
-            report.created += 1
+            if not relink:
+                continue
+            # Its links derived again with today's rules and catalogue; no new version.
+            report.relinked.append(article_id)
+            if old["hash"] != last_file:  # a console edit stands: its text is what the article says
+                title, body = str(old["title"]), str(old["body"])
+                spans = linker.link(article_text(title, body), "zh" if meta["language"] == "zh" else "en")
         else:
-            report.updated += 1
-            edited.append(article_id)
-            if old["hash"] != last_file:  # edited in the console since the file was last ingested
-                report.replaced_edits.append(article_id)
-        rows.append({"id": article_id, **content, "version": version, "content_hash": digest, "file_hash": digest})
-        versions.append(version_node(article_id, version, content, by=str(meta["author"])))
-        source_id = f"source:{run_id}:{path.name}"
-        sources.append(
-            {
-                "id": source_id,
-                "source_kind": "articles",
-                "file": str(path.resolve()),
-                "run_id": run_id,
-                "ingested_at": now,
-            }
-        )
-        provenance.append({"start": article_id, "end": source_id, "line": 1})
+            _new_version_from_file(report, rows, versions, old, last_file, meta, content, digest)
+            if old.get("hash") is not None:
+                edited.append(article_id)
+            source_id = f"source:{run_id}:{path.name}"
+            sources.append(
+                {
+                    "id": source_id,
+                    "source_kind": "articles",
+                    "file": str(path.resolve()),
+                    "run_id": run_id,
+                    "ingested_at": now,
+                }
+            )
+            provenance.append({"start": article_id, "end": source_id, "line": 1})
         authored.append({"start": str(meta["author"]), "end": article_id})
         for topic in meta.get("topics") or []:
             topics.setdefault(
@@ -361,9 +398,9 @@ def ingest_articles(
         products = [str(product) for product in meta.get("products") or []]
         links.applies += [({"start": article_id, "end": product}, Label.Product) for product in products]
         declared = {(Rel.APPLIES_TO, product) for product in products}
-        links.extend(text_links(article_id, str(meta["title"]), body, spans, declared=declared))
-    if edited:
-        store.run(DROP_DERIVED_LINKS, ids=edited)
+        links.extend(text_links(article_id, title, body, spans, declared=declared))
+    if edited or report.relinked:
+        store.run(DROP_DERIVED_LINKS, ids=edited + report.relinked)
     store.upsert_nodes(Label.Source, sources)
     store.upsert_nodes(Label.KnowledgeArticle, rows)
     write_versions(store, versions)

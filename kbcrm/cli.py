@@ -377,14 +377,23 @@ def ingest_campaign_responses(path: PathArg, dry_run: DryRun = False) -> None:
 @ingest_app.command("articles")
 def ingest_articles_command(
     directory: Annotated[Path, typer.Argument(help="A folder of Markdown files with YAML front matter.")],
+    relink: Annotated[
+        bool,
+        typer.Option(
+            help="Also derive the links of unchanged articles again (after a catalogue or linking-rule change); "
+            "no new versions."
+        ),
+    ] = False,
 ) -> None:
     """Load expert know-how articles: validated front matter, links found in the text, versions kept."""
     from ingest.articles import ingest_articles
 
     settings = get_settings()
     with _ingest_store(settings) as store:
-        report = ingest_articles(store, directory, data_dir=settings.data_dir)
+        report = ingest_articles(store, directory, data_dir=settings.data_dir, relink=relink)
         _print_run(report, f"articles run {report.run_id}")
+        if relink:
+            console.print(f"links derived again for {len(report.relinked)} unchanged articles")
         for article_id in report.replaced_edits:
             console.print(
                 f"{article_id}: its changed file replaced an edit made in the console since its last ingest "

@@ -335,3 +335,48 @@ def test_a_console_edit_derives_the_text_links_again_and_keeps_declared_ones(
     before = {r for r in _links(falkordb_store, "kb-test-checklist") if r[0] != "HAS_VERSION"}
     kcs.edit_article(falkordb_store, "kb-test-checklist", by="emp-002", audience="public")
     assert {r for r in _links(falkordb_store, "kb-test-checklist") if r[0] != "HAS_VERSION"} == before
+
+
+def test_relink_derives_unchanged_articles_links_with_todays_rules_and_catalogue(
+    falkordb_store: FalkorDBStore, demo_dir: Path, tmp_path: Path
+) -> None:
+    """An older rule's links (a checklist's symptom as RESOLVES, no from_text) and a catalogue that learned a
+    new name: `relink` derives both again, from the text the article has now, without a new version."""
+    from ingest.notes import NoteLinker
+    from knowledge_transfer import kcs
+
+    store = falkordb_store
+    load_demo(store, demo_dir)
+    folder = tmp_path / "kb"
+    _write(folder, "checklist.md", CHECKLIST)
+    edited = CHECKLIST.replace("id: kb-test-checklist", "id: kb-test-edited")
+    _write(folder, "edited.md", edited)
+    ingest_articles(store, folder, data_dir=tmp_path)
+    kcs.edit_article(store, "kb-test-edited", by="emp-002", body="## Issue\nThe display stays dark.")
+    # what the rule before 2026-12-08 wrote: every symptom named anywhere RESOLVES, unmarked
+    store.execute(
+        "MATCH (a:KnowledgeArticle {id: 'kb-test-checklist'}), (s:Symptom {id: 'sym-overheat'}) "
+        "MERGE (a)-[:RESOLVES]->(s)"
+    )
+    # the catalogue learns the customers' word "dark" for a blank display
+    store.execute("MATCH (s:Symptom {id: 'sym-display'}) SET s.aliases = s.aliases + ['stays dark']")
+    versions = {a: len(kcs.history(store, a)) for a in ("kb-test-checklist", "kb-test-edited")}
+
+    linker = NoteLinker.from_graph(store)
+    plain = ingest_articles(store, folder, data_dir=tmp_path, linker=linker)
+    assert plain.unchanged == 2 and plain.relinked == []
+    assert "sym-overheat" in _resolved(store, "kb-test-checklist")  # an unchanged file keeps its old links
+
+    again = ingest_articles(store, folder, data_dir=tmp_path, linker=linker, relink=True)
+    assert again.counts()["unchanged"] == 2 and sorted(again.relinked) == ["kb-test-checklist", "kb-test-edited"]
+    assert _resolved(store, "kb-test-checklist") == {"sym-leak", "E-1012"}
+    assert ("APPLIES_TO", "prod-ax120") in _links(store, "kb-test-checklist")  # the file's declared product
+    # the console edit stands: its text is linked (the title it kept names the leak), with the catalogue's new name
+    assert _resolved(store, "kb-test-edited") == {"sym-leak", "sym-display"}
+    named = store.read(
+        "MATCH (:KnowledgeArticle {id: 'kb-test-edited'})-[m:MENTIONS]->(:Symptom {id: 'sym-display'}) "
+        "RETURN m.matched_text AS text"
+    )
+    assert named == [{"text": "stays dark"}]
+    assert store.get_node("KnowledgeArticle", "kb-test-edited")["body"] == "## Issue\nThe display stays dark."
+    assert {a: len(kcs.history(store, a)) for a in versions} == versions  # no new version
