@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ingest.articles import relink_article
+from ingest.articles import article_text, relink_article
 from kbcrm.access.scope import ARTICLE_AUDIENCES
 from kbcrm.domain.article_versions import version_node, write_versions
 from kbcrm.graph import Cypher, GraphStore, cypher
@@ -119,6 +119,13 @@ KNOWN_PRODUCTS = cypher(
 PRODUCTS = cypher(
     "kcs.products",
     "MATCH (p:Product) RETURN p.id AS id, p.name AS name, p.name_zh AS name_zh, p.category AS category ORDER BY name",
+    ordered=True,
+)
+MENTIONS_OF = cypher(
+    "kcs.mentions_of",
+    "MATCH (a:KnowledgeArticle {id: $id})-[m:MENTIONS]->(n) RETURN m.start_char AS start, m.end_char AS end, "
+    "m.matched_text AS text, n.id AS id, labels(n)[0] AS label ORDER BY start",
+    example={"id": "kb-1"},
     ordered=True,
 )
 PEOPLE = cypher(
@@ -239,20 +246,47 @@ def workbench(store: GraphStore, article_id: str) -> dict[str, Any]:
     """What a knowledge worker needs to revise an article.
 
     Its content and state, the states it may move to, its links (found in its text or declared),
-    the cases it is linked to, every version (oldest first) and the names of the people these name.
+    its text as the linker read it (`marked_text`), the cases it is linked to, every version
+    (oldest first) and the names of the people these name.
     """
     article = _article(store, article_id)
     cases, versions = case_links(store, article_id), store.read(HISTORY, id=article_id)
+    links, mentions = store.read(ARTICLE_LINKS, id=article_id), store.read(MENTIONS_OF, id=article_id)
+    resolved = {link["id"] for link in links if link["rel"] == Rel.RESOLVES}
     ids = sorted({c["linked_by"] for c in cases} | {v["edited_by"] for v in versions} - {None})
     return {
         "article": article,
         "next_states": next_states(article["confidence"]),
-        "links": store.read(ARTICLE_LINKS, id=article_id),
+        "links": links,
+        "marked": marked_text(article["title"] or "", article["body"] or "", mentions, resolved),
         "cases": cases,
         "history": versions,
         # who linked and who edited, by name (a login without an employee record keeps its id)
         "people": {r["id"]: r["name"] for r in store.read(PEOPLE, ids=ids) if r["name"]},
     }
+
+
+def marked_text(title: str, body: str, mentions: list[dict[str, Any]], resolved: set[str]) -> list[dict[str, Any]]:
+    """The article's text (title, blank line, body) in segments, each `MENTIONS` span marked.
+
+    A marked segment has the node's `id` and `label`, and `resolves` when the article resolves that
+    node. The graph keeps one `MENTIONS` edge per node, so a node named twice is marked once. A
+    mention whose offsets no longer match the text (links derived from an older text) is left out.
+    """
+    text = article_text(title, body)
+    segments: list[dict[str, Any]] = []
+    at = 0
+    for m in mentions:
+        start, end = int(m["start"] or 0), int(m["end"] or 0)
+        if start < at or text[start:end] != m["text"] or not m["text"]:
+            continue
+        if start > at:
+            segments.append({"text": text[at:start]})
+        segments.append({"text": m["text"], "id": m["id"], "label": m["label"], "resolves": m["id"] in resolved})
+        at = end
+    if at < len(text):
+        segments.append({"text": text[at:]})
+    return segments
 
 
 def link_article_to_case(store: GraphStore, article_id: str, case_id: str, *, kind: str, by: str) -> None:

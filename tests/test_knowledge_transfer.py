@@ -8,6 +8,7 @@ import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -431,6 +432,21 @@ def test_draft_from_resolved_case(kt_store: FalkorDBStore) -> None:
         kcs.draft_from_case(kt_store, open_case, by="emp-005")
     with pytest.raises(kcs.KcsError, match="link kind"):
         kcs.link_article_to_case(kt_store, draft.article_id, row["case"], kind="liked", by="emp-005")
+
+
+def test_marked_text_shows_what_the_linker_found_and_what_it_resolves() -> None:
+    title, body = "Pump leaks", "## Issue\nSeal leakage.\n\n## Resolution\nCheck for noise."
+    text = f"{title}\n\n{body}"
+
+    def found(words: str, node: str) -> dict[str, Any]:
+        start = text.index(words)
+        return {"start": start, "end": start + len(words), "text": words, "id": node, "label": "Symptom"}
+
+    stale = {"start": 0, "end": 4, "text": "Gone", "id": "sym-x", "label": "Symptom"}  # from an older text
+    mentions = [stale, found("Seal leakage", "sym-leak"), found("noise", "sym-noise")]
+    segments = kcs.marked_text(title, body, mentions, {"sym-leak"})
+    assert "".join(s["text"] for s in segments) == text
+    assert [(s["id"], s["resolves"]) for s in segments if "id" in s] == [("sym-leak", True), ("sym-noise", False)]
 
 
 def test_a_chinese_case_drafts_a_chinese_article(kt_store: FalkorDBStore) -> None:

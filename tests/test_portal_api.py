@@ -324,6 +324,9 @@ def test_kcs_in_the_console_draft_revise_validate_publish(app: FastAPI, portal_s
     assert {link["id"] for link in bench["links"] if link["rel"] == "RESOLVES"} == {"sym-overheat"}
     assert ("APPLIES_TO", "comp-filter") in {(link["rel"], link["id"]) for link in bench["links"]}
     assert bench["article"]["body"] == body and bench["article"]["audience"] == "customer"
+    reading = engineer.get(f"/staff/articles/{draft}").text  # the text as the graph reads it
+    assert '<mark class="resolves" data-id="sym-overheat"' in reading
+    assert '<mark class="mention" data-id="comp-filter"' in reading
     assert [v["version"] for v in bench["history"]] == [1, 2]
     editor = bench["people"][bench["history"][-1]["edited_by"]]  # the engineer's employee record, by name
     assert editor == engineer.me["name"] and editor in engineer.get(f"/staff/articles/{draft}").text
