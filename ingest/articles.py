@@ -109,6 +109,11 @@ def issue_ranges(title: str, body: str) -> list[tuple[int, int]]:
     return ranges
 
 
+def has_issue_section(body: str) -> bool:
+    """True when the body has a section under an issue heading (the article says what problem it solves)."""
+    return any(any(w in h.group(1).lower() for w in ISSUE_HEADINGS) for h in HEADING.finditer(body))
+
+
 @dataclass
 class TextLinks:
     """The edges an article's text gives it, by relationship: (edge row, end label) pairs."""

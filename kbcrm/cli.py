@@ -893,7 +893,7 @@ def kcs_history(article: Annotated[str, typer.Argument(help="Article id.")]) -> 
 def kcs_health(
     as_of: Annotated[str | None, typer.Option(help="Date staleness is judged at (default: now, UTC).")] = None,
 ) -> None:
-    """Content health: articles never reused, stale, low-rated, and near-duplicates."""
+    """Content health: articles never reused, stale, low-rated, whose issue resolves nothing, and near-duplicates."""
     from kbcrm.graph import open_store
     from knowledge_transfer.portal import content_health_report
 

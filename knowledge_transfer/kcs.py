@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ingest.articles import article_text, relink_article
+from ingest.articles import article_text, has_issue_section, relink_article
 from kbcrm.access.scope import ARTICLE_AUDIENCES
 from kbcrm.domain.article_versions import version_node, write_versions
 from kbcrm.graph import Cypher, GraphStore, cypher
@@ -140,10 +140,11 @@ SET_STATE = cypher(
 )
 HEALTH = cypher(
     "kcs.health",
-    "MATCH (a:KnowledgeArticle) OPTIONAL MATCH (a)-[:LINKED_TO_CASE]->(k:ServiceCase) "
+    "MATCH (a:KnowledgeArticle) OPTIONAL MATCH (a)-[:LINKED_TO_CASE]->(k:ServiceCase) WITH a, count(k) AS reused "
+    "OPTIONAL MATCH (a)-[:RESOLVES]->(s) "
     "RETURN a.id AS id, a.title AS title, a.confidence AS confidence, a.updated_at AS updated_at, "
-    "a.view_count AS views, a.helpful_count AS helpful, a.not_helpful_count AS not_helpful, count(k) AS reused "
-    "ORDER BY id",
+    "a.view_count AS views, a.helpful_count AS helpful, a.not_helpful_count AS not_helpful, reused, "
+    "count(s) AS resolves, a.body AS body ORDER BY id",
     ordered=True,
 )
 
@@ -577,12 +578,23 @@ def content_health(
     min_votes: int = 3,
     duplicates: list[dict[str, Any]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Articles needing attention: never reused, stale, low-rated; `duplicates` from article_duplicates."""
+    """Articles needing attention: never reused, stale, low-rated; `duplicates` from article_duplicates.
+
+    `unlinked_issue`: articles with an Issue section that resolve nothing in the graph — the issue
+    names no symptom or error code the catalogue knows, so no customer's case or product leads to
+    them (name the symptom, or teach the catalogue the customers' word).
+    """
     from datetime import datetime
 
     rows = store.read(HEALTH)
     cutoff = datetime.fromisoformat(as_of.replace("Z", "+00:00")).replace(tzinfo=None)
-    report: dict[str, list[dict[str, Any]]] = {"never_reused": [], "stale": [], "low_rated": [], "duplicates": []}
+    report: dict[str, list[dict[str, Any]]] = {
+        "never_reused": [],
+        "stale": [],
+        "low_rated": [],
+        "unlinked_issue": [],
+        "duplicates": [],
+    }
     titles = {}
     for r in rows:
         titles[r["id"]] = r["title"]
@@ -594,6 +606,8 @@ def content_health(
             age = (cutoff - datetime.fromisoformat(r["updated_at"].replace("Z", "+00:00")).replace(tzinfo=None)).days
             if age > stale_days:
                 report["stale"].append({"id": r["id"], "title": r["title"], "days_since_update": age})
+        if not r["resolves"] and has_issue_section(r["body"] or ""):
+            report["unlinked_issue"].append({"id": r["id"], "title": r["title"]})
         votes = int(r["helpful"] or 0) + int(r["not_helpful"] or 0)
         if votes >= min_votes and int(r["helpful"] or 0) / votes < low_rating:
             report["low_rated"].append(

@@ -504,6 +504,40 @@ def test_content_health_finds_duplicates_within_a_language_and_unused(
     assert report["stale"] and report["never_reused"]
 
 
+def test_content_health_finds_an_issue_the_graph_cannot_link(kt_store: FalkorDBStore) -> None:
+    """An article whose Issue names no known symptom or code resolves nothing: nobody is led to it."""
+    unknown = kcs.create_article(
+        kt_store,
+        by="emp-003",
+        title="Gizmo wobbles",
+        body="## Issue\nThe gizmo wobbles.",
+        audience="customer",
+        language="en",
+    )
+    known = kcs.create_article(
+        kt_store,
+        by="emp-003",
+        title="Unit runs hot",
+        body="## Issue\nOverheating.",
+        audience="customer",
+        language="en",
+    )
+    unlinked = {a["id"] for a in kcs.content_health(kt_store, as_of="2030-01-01T00:00:00")["unlinked_issue"]}
+    assert unknown["id"] in unlinked and known["id"] not in unlinked
+    # schedules say what to check, not what problem they solve: they have no Issue section and are not listed
+    assert not {a for a in unlinked if a.startswith("kb-maint-")}
+    # the catalogue learns the customers' word and the article is edited: it resolves the symptom and leaves
+    kt_store.execute("MATCH (s:Symptom {id: 'sym-vibration'}) SET s.aliases = s.aliases + ['wobbles']")
+    kcs.edit_article(kt_store, unknown["id"], by="emp-003", body="## Issue\nThe gizmo wobbles badly.")
+    unlinked = {a["id"] for a in kcs.content_health(kt_store, as_of="2030-01-01T00:00:00")["unlinked_issue"]}
+    assert unknown["id"] not in unlinked
+    # (the shared demo graph as the other tests expect it)
+    kt_store.execute("MATCH (s:Symptom {id: 'sym-vibration'}) SET s.aliases = [x IN s.aliases WHERE x <> 'wobbles']")
+    ids = [unknown["id"], known["id"]]
+    kt_store.delete_nodes("ArticleVersion", [f"{i}@v{v}" for i in ids for v in (1, 2)])
+    kt_store.delete_nodes("KnowledgeArticle", ids)
+
+
 def test_near_duplicates_block_by_block_equals_all_pairs() -> None:
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(50, 16)).astype(np.float32)

@@ -470,7 +470,7 @@ def test_public_search_read_rate_and_why(app: FastAPI, portal_store: FalkorDBSto
 def test_content_health_for_knowledge_managers(app: FastAPI, portal_store: FalkorDBStore) -> None:
     engineer = Client(app, "engineer")
     report = engineer.get("/api/v1/knowledge/health", params={"stale_days": 30, "as_of": "2031-01-01"}).json()
-    assert set(report) == {"never_reused", "stale", "low_rated", "duplicates"}
+    assert set(report) == {"never_reused", "stale", "low_rated", "unlinked_issue", "duplicates"}
     live = {
         r["id"]: r["views"]
         for r in portal_store.read(
@@ -482,6 +482,7 @@ def test_content_health_for_knowledge_managers(app: FastAPI, portal_store: Falko
     assert report["never_reused"] and all(not live[a["id"]] for a in report["never_reused"])
     page = engineer.get("/staff/knowledge-health")
     assert page.status_code == 200 and f"Never reused or viewed ({len(report['never_reused'])})" in page.text
+    assert f"Issue names nothing the graph knows ({len(report['unlinked_issue'])})" in page.text
     assert Client(app, "customer1").get("/api/v1/knowledge/health").status_code == 403
 
 

@@ -316,6 +316,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "experts": "Expert finder",
         "content_health": "Content health",
         "never_reused": "Never reused or viewed",
+        "unlinked_issue": "Issue names nothing the graph knows",
+        "unlinked_issue_hint": "These articles have an Issue section but resolve no symptom or error code, so no "
+        "customer's product or case leads to them: name the symptom or code, or add the customers' word to the "
+        "catalogue and relink.",
         "stale": "Not updated for a year",
         "low_rated": "Rated unhelpful",
         "near_duplicates": "Near-duplicates (same language)",
@@ -801,6 +805,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "experts": "专家查找",
         "content_health": "内容健康",
         "never_reused": "从未被复用或浏览",
+        "unlinked_issue": "“问题”部分未提到图谱中的症状",
+        "unlinked_issue_hint": "这些文章有“问题”部分，却没有解决任何症状或故障码，因此客户的产品或工单都不会指向它们："
+        "请写明症状或故障码，或把客户的说法加入产品目录后重新关联。",
         "stale": "一年以上未更新",
         "low_rated": "评价为无帮助",
         "near_duplicates": "近似重复（同一语言）",
