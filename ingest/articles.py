@@ -104,14 +104,18 @@ def issue_ranges(title: str, body: str) -> list[tuple[int, int]]:
         return [(0, len(text))]
     ranges = [(0, len(title))]
     for i, heading in enumerate(headings):
-        if any(word in heading.group(1).lower() for word in ISSUE_HEADINGS):
+        if _is_issue_heading(heading):
             ranges.append((heading.end(), headings[i + 1].start() if i + 1 < len(headings) else len(text)))
     return ranges
 
 
 def has_issue_section(body: str) -> bool:
     """True when the body has a section under an issue heading (the article says what problem it solves)."""
-    return any(any(w in h.group(1).lower() for w in ISSUE_HEADINGS) for h in HEADING.finditer(body))
+    return any(_is_issue_heading(heading) for heading in HEADING.finditer(body))
+
+
+def _is_issue_heading(heading: re.Match[str]) -> bool:
+    return any(word in heading.group(1).lower() for word in ISSUE_HEADINGS)
 
 
 @dataclass

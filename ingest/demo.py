@@ -29,10 +29,13 @@ from kbcrm.loyalty.job import run_loyalty
 from kbcrm.operations.campaigns.service import TargetRule, create_campaign
 from kbcrm.settings import Settings
 
-DEPARTMENT_EXPORTS = (
-    ("sales", "sales_customers.csv"),
-    ("service", "service_customers.jsonl"),
-    ("billing", "billing_accounts.csv"),
+# The demo's files that go through an ingest mapping, in order: (mapping, file, source kind). The staff
+# directory first (cases, notes and logins name employees), then the departments' customer exports.
+MAPPED_FILES = (
+    ("kbcrm-employees", "employees.csv", "employees"),
+    ("sales", "sales_customers.csv", "customers"),
+    ("service", "service_customers.jsonl", "customers"),
+    ("billing", "billing_accounts.csv", "customers"),
 )
 
 
@@ -57,23 +60,15 @@ def ensure_demo(
         store.ensure_schema(vector_dimension=settings.embedding_dim)
         customers = int(store.read(COUNT_CUSTOMERS)[0]["customers"])
         if customers == 0:
-            # The catalogue and the staff directory through their ingest mappings (validated, with provenance).
+            # The catalogue, then the mapped files (validated, with provenance).
             catalog = ingest_catalog(store, directory / "catalog", data_dir=settings.data_dir)
             say(f"  ingested the catalogue: {catalog.counts()}")
-            staff = ingest_file(
-                store,
-                path=directory / "employees.csv",
-                mapping=load_mapping("kbcrm-employees"),
-                source_kind="employees",
-                data_dir=settings.data_dir,
-            )
-            say(f"  ingested employees.csv: {staff.counts()}")
-            for mapping, name in DEPARTMENT_EXPORTS:
+            for mapping, name, kind in MAPPED_FILES:
                 report = ingest_file(
                     store,
                     path=directory / name,
                     mapping=load_mapping(mapping),
-                    source_kind="customers",
+                    source_kind=kind,
                     data_dir=settings.data_dir,
                 )
                 say(f"  ingested {name}: {report.counts()}")

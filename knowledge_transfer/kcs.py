@@ -54,8 +54,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 LINK_KINDS = ("reused", "created", "modified")
 TITLE_MAX_LENGTH, BODY_MAX_LENGTH = 300, 100_000  # what the API and the console's forms accept
 LANGUAGES = ("en", "zh")  # an article's language: the ones the linker and the answer models read
-# What a new article written in the console starts from: the KCS article structure, the Issue first.
-NEW_ARTICLE_BODY = "## Issue\n\n\n## Environment\n\n\n## Cause\n\n\n## Resolution\n"
+# The KCS article structure, the Issue first: a draft from a case fills it; a new article starts from it.
+SECTIONS = ("Issue", "Environment", "Cause", "Resolution")
+NEW_ARTICLE_BODY = "\n\n\n".join(f"## {name}" for name in SECTIONS) + "\n"
 
 ARTICLE = cypher(
     "kcs.article",
@@ -141,10 +142,11 @@ SET_STATE = cypher(
 HEALTH = cypher(
     "kcs.health",
     "MATCH (a:KnowledgeArticle) OPTIONAL MATCH (a)-[:LINKED_TO_CASE]->(k:ServiceCase) WITH a, count(k) AS reused "
-    "OPTIONAL MATCH (a)-[:RESOLVES]->(s) "
+    "OPTIONAL MATCH (a)-[:RESOLVES]->(s) WITH a, reused, count(s) AS resolves "
     "RETURN a.id AS id, a.title AS title, a.confidence AS confidence, a.updated_at AS updated_at, "
-    "a.view_count AS views, a.helpful_count AS helpful, a.not_helpful_count AS not_helpful, reused, "
-    "count(s) AS resolves, a.body AS body ORDER BY id",
+    "a.view_count AS views, a.helpful_count AS helpful, a.not_helpful_count AS not_helpful, reused, resolves, "
+    # the text only where it is read: an article that resolves nothing (is there an Issue section?)
+    "CASE WHEN resolves = 0 THEN a.body END AS body ORDER BY id",
     ordered=True,
 )
 
@@ -203,17 +205,16 @@ def edit_article(
     """Change an article's content; the new content becomes the next version (who, when).
 
     A changed title or body derives the article's text links again (`linker`, or one built from the graph).
+    Returns the article as it now reads, with `changed`: the fields this edit changed (none: no new version).
     """
     article = _article(store, article_id)
     if audience is not None and audience not in ARTICLE_AUDIENCES:
         raise KcsError(f"audience must be internal, customer or public, not {audience!r}")
-    changes = {
-        k: v
-        for k, v in {"title": title, "body": body, "audience": audience}.items()
-        if v is not None and v != article[k]
-    }
+    given = {"title": title, "body": body, "audience": audience}
+    given |= {name: _text(name, value) for name, value in (("title", title), ("body", body)) if value is not None}
+    changes = {k: v for k, v in given.items() if v is not None and v != article[k]}
     if not changes:
-        return article
+        return {**article, "changed": []}
     version = _new_version(store, article, changes, by=by)
     content = {**article, **changes}
     digest = hashlib.sha256(f"{content['title']}\n{content['body']}\n{content['audience']}".encode()).hexdigest()
@@ -229,7 +230,15 @@ def edit_article(
             language=content["language"] or "en",
             linker=linker,
         )
-    return _article(store, article_id)
+    return {**_article(store, article_id), "changed": sorted(changes)}
+
+
+def _text(name: str, value: str) -> str:
+    """An article's title or text as stored: line ends as LF, no surrounding blanks; KcsError when empty."""
+    value = value.replace("\r\n", "\n").strip()
+    if not value:
+        raise KcsError(f"{name}: must not be empty")
+    return value
 
 
 def history(store: GraphStore, article_id: str) -> list[dict[str, Any]]:
@@ -475,10 +484,7 @@ def create_article(
     It applies to `products` (declared) and links to what its text names, as an ingested article
     does (`linker`, or one built from the graph). KcsError names the field for bad input.
     """
-    title, body = title.strip(), body.strip()
-    for name, value in (("title", title), ("body", body)):
-        if not value:
-            raise KcsError(f"{name}: must not be empty")
+    title, body = _text("title", title), _text("body", body)
     if audience not in ARTICLE_AUDIENCES:
         raise KcsError(f"audience: must be one of {', '.join(ARTICLE_AUDIENCES)}, not {audience!r}")
     if language not in LANGUAGES:

@@ -15,7 +15,7 @@ import anyio
 from ingest.notes import NoteLinker
 from kbcrm.access import audit
 from kbcrm.access.models import Principal
-from kbcrm.access.scope import article_audiences, article_states
+from kbcrm.access.scope import ARTICLE_AUDIENCES, article_audiences, article_states
 from kbcrm.graph import GraphStore, cypher
 from kbcrm.graph.store import utc_now
 from kbcrm.operations.cases.service import get_case
@@ -387,25 +387,23 @@ def revise_article(
     The article as it now reads, with `changed`: the fields this edit changed (none: no new version).
     None when the article is missing or not for this reader.
     """
-    article = _readable(store, article_id, principal)
-    if article is None:
+    if not can_read_article(store, article_id=article_id, principal=principal):
         return None
-    changed = {k: v for k, v in changes.items() if v != article.get(k)}
-    result = edit_article(store, article_id, by=principal.employee_id or principal.user_id, linker=linker, **changed)
-    if changed:  # a form saved unchanged is no edit
-        audit.record(
-            store,
-            actor=principal.user_id,
-            action="article_edited",
-            target=article_id,
-            detail={"fields": sorted(changed)},
-        )
-    return {**result, "changed": sorted(changed)}
+    result = edit_article(store, article_id, by=principal.employee_id or principal.user_id, linker=linker, **changes)
+    if result["changed"]:  # a form saved unchanged is no edit
+        detail = {"fields": result["changed"]}
+        audit.record(store, actor=principal.user_id, action="article_edited", target=article_id, detail=detail)
+    return result
 
 
 def new_article_form(store: GraphStore) -> dict[str, Any]:
     """What the console's new-article form offers: the catalogue's products and the KCS structure to start from."""
-    return {"products": store.read(PRODUCTS), "body": NEW_ARTICLE_BODY, "languages": LANGUAGES}
+    return {
+        "products": store.read(PRODUCTS),
+        "body": NEW_ARTICLE_BODY,
+        "languages": LANGUAGES,
+        "audiences": ARTICLE_AUDIENCES,
+    }
 
 
 def write_article(

@@ -489,7 +489,7 @@ def staff_new_article_save(
 ) -> Response:
     """Create the article and open it for revision."""
     user = _need(request, principal, Role.admin, Role.engineer)
-    fields = {"title": title, "body": body.replace("\r\n", "\n"), "audience": audience, "language": language}
+    fields = {"title": title, "body": body, "audience": audience, "language": language}
     article = portal.write_article(
         store, principal=user, fields={**fields, "products": products or []}, linker=current_linker(request.app)
     )
@@ -538,10 +538,7 @@ def staff_article_edit(
     user = _need(request, principal, Role.admin, Role.engineer)
     if case and cases.get_case(store, principal=user, case_id=case) is None:
         raise not_found(f"case {case!r}")
-    changes = {"title": title.strip(), "body": body.replace("\r\n", "\n").strip(), "audience": audience}
-    for name in ("title", "body"):
-        if not changes[name]:
-            raise ApiError(400, "bad_request", f"{name}: must not be empty", name)
+    changes = {"title": title, "body": body, "audience": audience}
     result = portal.revise_article(
         store, principal=user, article_id=article_id, changes=changes, linker=current_linker(request.app)
     )
